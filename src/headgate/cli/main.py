@@ -1,0 +1,303 @@
+"""``headgate``: the command line. Every command loads the project and calls one facade method."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from dataclasses import asdict, dataclass, is_dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console as RichTerminal
+
+from headgate import __version__
+from headgate.errors import HeadgateError
+
+app = typer.Typer(
+    help="headgate: git-kept data pipelines, built by fingerprint, published atomically.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+@dataclass
+class Options:
+    project: Path = Path(".")
+    debug: bool = False
+
+
+OPTIONS = Options()
+out = RichTerminal()
+err = RichTerminal(stderr=True)
+
+EnvOption = Annotated[
+    str | None, typer.Option("--env", "-e", help="Environment (default: the project's, prod).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document for programs.")]
+
+
+@app.callback()
+def _global(
+    project: Annotated[
+        Path, typer.Option("--project", "-p", help="Project folder (default: here or above).")
+    ] = Path("."),
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(f"headgate {__version__}")
+        raise typer.Exit()
+    OPTIONS.project = project
+    OPTIONS.debug = debug
+
+
+def _project(console: Any = None) -> Any:
+    from headgate.facade import Project
+
+    return Project.load(OPTIONS.project, console=console)
+
+
+def _rich_console() -> Any:
+    from headgate.cli.render import RichConsole
+
+    return RichConsole(out)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create the project in.")] = Path("."),
+) -> None:
+    """Create an empty project: headgate.yml, models/, sources/, checks/, deliveries/."""
+    from headgate.project.scaffold import scaffold
+
+    scaffold(directory)
+    out.print(f"[green]created project in {directory}[/]")
+    out.print(
+        f"next: add SQL files under {directory / 'models'}, then run [bold]headgate -p {directory} run[/]"
+    )
+
+
+@app.command()
+def run(
+    env: EnvOption = None,
+    select: Annotated[
+        str | None, typer.Option("--select", "-s", help="name, tag:x, path:models/x, +name, name+")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", "-t", min=1, help="Models built at once.")
+    ] = None,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Rebuild selected models from scratch.")
+    ] = False,
+    restate: Annotated[
+        list[str] | None,
+        typer.Option("--restate", help="Reprocess MODEL's range and what depends on it."),
+    ] = None,
+    start: Annotated[
+        datetime | None, typer.Option("--start", help="Start of the range (with --restate).")
+    ] = None,
+    end: Annotated[
+        datetime | None, typer.Option("--end", help="End of the range (exclusive).")
+    ] = None,
+    publish_partial: Annotated[
+        bool,
+        typer.Option(
+            "--publish-partial",
+            help="Publish models whose whole upstream succeeded, even if others failed.",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Build what changed, in parallel, and publish the environment in one swap."""
+    from headgate.console import Console
+
+    project = _project(Console() if as_json else _rich_console())
+    with project:
+        result = project.run(
+            env,
+            selection=select,
+            threads=threads,
+            full_refresh=full_refresh,
+            restate=restate,
+            start=start,
+            end=end,
+            publish_partial=publish_partial,
+        )
+    if as_json:
+        _print_json(result.to_json())
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def plan(
+    env: EnvOption = None,
+    select: Annotated[str | None, typer.Option("--select", "-s")] = None,
+    full_refresh: Annotated[bool, typer.Option("--full-refresh")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show what a run would build and publish, without doing it."""
+    from headgate.cli.render import plan_rows, render_plan
+
+    with _project() as project:
+        result = project.plan(env, selection=select, full_refresh=full_refresh)
+    if as_json:
+        _print_json(
+            {
+                "environment": result.environment,
+                "work": len(result.work),
+                "models": plan_rows(result),
+                "removed": result.removed,
+            }
+        )
+    else:
+        render_plan(out, result)
+
+
+@app.command()
+def runs(
+    run_id: Annotated[int | None, typer.Argument(help="Show one run's tasks.")] = None,
+    env: EnvOption = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """List recent runs, or one run's tasks."""
+    from headgate.cli.render import render_run_detail, render_runs
+
+    with _project() as project:
+        if run_id is not None:
+            record = project.run_detail(run_id)
+            _print_json(_jsonable(record)) if as_json else render_run_detail(out, record)
+            return
+        records = project.runs(limit=limit, environment=env)
+    if as_json:
+        _print_json({"runs": [_jsonable(r) for r in records]})
+    else:
+        render_runs(out, records)
+
+
+@app.command()
+def status(env: EnvOption = None, as_json: JsonOption = False) -> None:
+    """Each model's state in an environment, and its last run."""
+    from headgate.cli.render import render_status
+
+    with _project() as project:
+        result = project.status(env)
+    if as_json:
+        _print_json(_jsonable(result))
+    else:
+        render_status(out, result)
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="A read-only query; read models by their names.")],
+    env: EnvOption = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=0, help="At most this many rows.")
+    ] = None,
+    as_json: JsonOption = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+) -> None:
+    """Run a read-only query against an environment and print the rows."""
+    from headgate.cli.render import render_arrow
+
+    with _project() as project:
+        data = project.query(sql, env, limit=limit)
+    if as_json:
+        _print_json({"columns": data.column_names, "rows": data.to_pylist()})
+    elif as_csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(data.column_names)
+        for row in data.to_pylist():
+            writer.writerow(["" if v is None else v for v in row.values()])
+        sys.stdout.write(buffer.getvalue())
+    else:
+        render_arrow(out, data)
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Folder for the demo project.")] = Path(
+        "demo-shop"
+    ),
+    orders: Annotated[
+        int, typer.Option("--orders", min=1000, help="Number of orders to generate.")
+    ] = 120_000,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite/--keep", help="Rewrite the demo's files if the folder exists."),
+    ] = True,
+    build: Annotated[
+        bool, typer.Option("--run/--no-run", help="Build the demo after writing it.")
+    ] = True,
+) -> None:
+    """Write the online-shop demo project and build it end to end."""
+    from headgate.demo import write_demo_project
+
+    summary = write_demo_project(directory, orders=orders, overwrite=overwrite)
+    out.print(
+        f"[bold]demo project[/] written to {directory}: {summary.orders:,} orders, {summary.customers:,} customers, "
+        f"{summary.products:,} products, {summary.order_items:,} order items, {summary.payments:,} payments"
+    )
+    out.print(
+        f"planted defects for checks to find: {len(summary.defects)} kinds (see {directory / 'README.md'})"
+    )
+    if not build:
+        return
+    from headgate.facade import Project
+
+    with Project.load(directory, console=_rich_console()) as project:
+        result = project.run()
+    if not result.ok:
+        raise typer.Exit(1)
+    out.print("\n[bold]where to look[/]")
+    out.print(f"  cd {directory}")
+    out.print("  headgate status                    # every model in prod")
+    out.print("  headgate runs                      # run history")
+    out.print(
+        '  headgate query "select * from marts.daily_revenue order by order_date desc limit 10"'
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: _jsonable(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(_jsonable(data), default=str) + "\n")
+
+
+def main() -> None:
+    """Entry point: user errors print as one clear message (a traceback only with --debug)."""
+    try:
+        app()
+    except HeadgateError as exc:
+        if OPTIONS.debug or "--debug" in sys.argv:
+            raise
+        err.print(f"[bold red]error:[/] {exc.render()}", highlight=False)
+        sys.exit(2 if exc.transient else 1)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""Terminal rendering: a Rich console for runs, and tables for runs, status and queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console as RichTerminal
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from headgate.console import Console
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from headgate.facade import EnvironmentStatus
+    from headgate.plan.planner import Plan
+    from headgate.runtime.results import RunResult, TaskResult
+    from headgate.state.records import RunRecord
+
+STATUS_STYLE = {
+    "built": "green",
+    "skipped": "dim",
+    "failed": "bold red",
+    "upstream_failed": "red",
+    "success": "green",
+    "nothing_to_do": "dim",
+    "running": "yellow",
+    "abandoned": "magenta",
+    "up to date": "green",
+    "changed": "yellow",
+    "not published": "cyan",
+}
+SUMMARY_ROWS = 40
+
+
+def styled(status: str) -> str:
+    style = STATUS_STYLE.get(status, "")
+    return f"[{style}]{status}[/]" if style else status
+
+
+class RichConsole(Console):
+    """Progress bar while a run works; a summary table when it ends."""
+
+    def __init__(self, terminal: RichTerminal | None = None) -> None:
+        self.out = terminal or RichTerminal()
+        self.err = RichTerminal(stderr=True)
+        self._progress: Progress | None = None
+        self._task: Any = None
+
+    def plan_ready(self, plan: Plan) -> None:
+        work = plan.work
+        if not work:
+            return
+        self.out.print(
+            f"[bold]{plan.environment}[/]: {len(work)} to build, {len(plan.nodes) - len(work)} up to date"
+        )
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.out,
+            transient=True,
+        )
+        self._task = self._progress.add_task("building", total=len(work))
+        self._progress.start()
+
+    def task_finished(self, result: TaskResult) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1, description=f"{result.name}")
+        if result.status == "failed":
+            self.out.print(f"[bold red]✗[/] {result.name}: {result.error}")
+
+    def run_finished(self, result: RunResult) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        render_run_summary(self.out, result)
+
+    def info(self, text: str) -> None:
+        self.out.print(text)
+
+    def warn(self, text: str) -> None:
+        self.err.print(f"[yellow]warning:[/] {text}")
+
+    def waiting(self, text: str) -> None:
+        self.err.print(f"[yellow]…[/] {text}")
+
+
+def render_run_summary(out: RichTerminal, result: RunResult) -> None:
+    shown = [t for t in result.tasks if t.status != "skipped"]
+    if shown:
+        table = Table(title=f"run {result.run_id} in {result.environment}", title_justify="left")
+        for column, justify in (
+            ("model", "left"),
+            ("status", "left"),
+            ("rows", "right"),
+            ("seconds", "right"),
+        ):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        shown.sort(key=lambda t: (t.status not in ("failed", "upstream_failed"), -t.seconds))
+        for task in shown[:SUMMARY_ROWS]:
+            rows = f"{task.rows:,}" if task.rows is not None else ""
+            table.add_row(task.name, styled(task.status), rows, f"{task.seconds:.2f}")
+        out.print(table)
+        if len(shown) > SUMMARY_ROWS:
+            out.print(
+                f"… and {len(shown) - SUMMARY_ROWS} more (slowest shown): headgate runs {result.run_id}"
+            )
+    counts = ", ".join(f"{styled(k)} {v}" for k, v in sorted(result.counts().items()))
+    colour = "red" if result.status == "failed" else "green"
+    out.print(f"[{colour}]{result.message}[/] ({counts}; {result.seconds:.2f} s)")
+    for task in result.tasks:
+        if task.status == "failed":
+            out.print(f"[bold red]{task.name}[/]: {task.error}")
+
+
+def render_runs(out: RichTerminal, runs: list[RunRecord]) -> None:
+    table = Table(title="runs", title_justify="left")
+    for column in (
+        "id",
+        "environment",
+        "status",
+        "started",
+        "seconds",
+        "built",
+        "failed",
+        "published",
+        "user",
+        "commit",
+    ):
+        table.add_column(column)
+    for run in runs:
+        table.add_row(
+            str(run.id),
+            run.environment,
+            styled(run.status),
+            _when(run.started_at),
+            _duration(run.started_at, run.ended_at),
+            str(run.counts.get("built", 0)),
+            str(run.counts.get("failed", 0) + run.counts.get("upstream_failed", 0)),
+            "yes" if run.published else "no",
+            run.user or "",
+            (run.git_commit or "")[:8],
+        )
+    out.print(table)
+
+
+def render_run_detail(out: RichTerminal, run: RunRecord) -> None:
+    out.print(
+        f"run [bold]{run.id}[/] in {run.environment}: {styled(run.status)}, started {_when(run.started_at)}, "
+        f"{_duration(run.started_at, run.ended_at)} s, published: {'yes' if run.published else 'no'}"
+    )
+    table = Table()
+    for column in ("model", "kind", "status", "rows", "seconds", "error"):
+        table.add_column(column)
+    for task in run.tasks:
+        table.add_row(
+            task.name,
+            task.kind,
+            styled(task.status),
+            f"{task.rows:,}" if task.rows is not None else "",
+            f"{task.seconds:.2f}" if task.seconds is not None else "",
+            (task.error or "")[:120],
+        )
+    out.print(table)
+    if run.error:
+        out.print(f"[red]{run.error}[/]")
+
+
+def render_status(out: RichTerminal, status: EnvironmentStatus) -> None:
+    table = Table(title=f"{status.environment}", title_justify="left")
+    for column in ("model", "kind", "materialized", "state", "rows", "published"):
+        table.add_column(column)
+    for model in status.models:
+        table.add_row(
+            model.name,
+            model.kind,
+            model.materialized,
+            styled(model.state),
+            f"{model.rows:,}" if model.rows is not None else "",
+            _when(model.published_at),
+        )
+    out.print(table)
+    counts = ", ".join(f"{styled(k)} {v}" for k, v in sorted(status.counts.items()))
+    out.print(counts)
+    if status.last_run:
+        run = status.last_run
+        out.print(f"last run: {run.id} {styled(run.status)} at {_when(run.started_at)}")
+
+
+def render_arrow(out: RichTerminal, data: pa.Table, *, max_rows: int = 100) -> None:
+    table = Table()
+    for name in data.column_names:
+        table.add_column(name)
+    for row in data.slice(0, max_rows).to_pylist():
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    out.print(table)
+    more = f" (showing {max_rows})" if data.num_rows > max_rows else ""
+    out.print(f"{data.num_rows:,} row(s){more}")
+
+
+def plan_rows(plan: Plan) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": n.name,
+            "kind": n.kind,
+            "action": n.action,
+            "reason": n.reason,
+            "fingerprint": n.fingerprint,
+        }
+        for n in plan.nodes.values()
+    ]
+
+
+def render_plan(out: RichTerminal, plan: Plan) -> None:
+    changed = [n for n in plan.nodes.values() if n.action not in ("unchanged", "excluded")]
+    if not changed and not plan.removed:
+        out.print(f"{plan.environment} is up to date: nothing to do")
+        return
+    table = Table(title=f"plan for {plan.environment}", title_justify="left")
+    for column in ("model", "action", "reason"):
+        table.add_column(column)
+    for node in changed[:200]:
+        table.add_row(node.name, node.action, node.reason)
+    for name in plan.removed:
+        table.add_row(name, "remove", "no longer in the project")
+    out.print(table)
+    out.print(f"{len(plan.work)} to build, {len(plan.to_publish) + len(plan.removed)} to publish")
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def _duration(start: datetime | None, end: datetime | None) -> str:
+    if not start or not end:
+        return ""
+    return f"{(end - start).total_seconds():.2f}"

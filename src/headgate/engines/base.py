@@ -1,0 +1,177 @@
+"""The engine interface: what headgate asks of a warehouse, and nothing more.
+
+Operations are written once here in portable SQL (generated through sqlglot where
+a dialect differs); an engine subclass supplies connections, Arrow transfer and
+its capability flags. Dialect differences are data (``Capabilities``), not
+branches spread through the domain.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    dialect: str
+    transactional_ddl: bool  # CREATE/DROP inside a transaction, rolled back together
+    concurrent_writes: bool  # several sessions may write different tables at once
+    reads_files: bool  # the engine itself reads CSV/Parquet/JSON files
+
+
+def quote(qualified: str) -> str:
+    """``a.b`` -> ``"a"."b"`` (each part quoted; names are headgate-made, never user SQL)."""
+    return ".".join('"' + part.replace('"', '""') + '"' for part in qualified.split("."))
+
+
+def table_expression(qualified: str) -> exp.Table:
+    parts = qualified.split(".")
+    return exp.table_(parts[-1], db=parts[-2] if len(parts) > 1 else None, quoted=True)
+
+
+def literal_time(value: datetime) -> str:
+    return f"TIMESTAMP '{value.replace(tzinfo=None).isoformat(sep=' ')}'"
+
+
+class EngineSession(ABC):
+    """One connection's worth of work; each worker thread has its own."""
+
+    @abstractmethod
+    def execute(self, sql: str) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def arrow(self, sql: str) -> pa.Table: ...
+
+    @abstractmethod
+    def create_table_from_arrow(self, target: str, data: pa.Table) -> int: ...
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.execute("ROLLBACK")
+            raise
+        self.execute("COMMIT")
+
+    def create_table_as(self, target: str, select_sql: str, *, replace: bool = False) -> int:
+        """Create ``target`` from a query in one statement: it exists whole or not at all."""
+        verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
+        self.execute(f"{verb} {quote(target)} AS {select_sql}")
+        return self.row_count(target)
+
+    def create_view_as(self, target: str, select_sql: str) -> None:
+        self.execute(f"CREATE OR REPLACE VIEW {quote(target)} AS {select_sql}")
+
+    def row_count(self, target: str) -> int:
+        return int(self.execute(f"SELECT count(*) FROM {quote(target)}")[0][0])
+
+    def create_empty_like(self, target: str, select_sql: str) -> None:
+        self.execute(
+            f"CREATE TABLE IF NOT EXISTS {quote(target)} AS SELECT * FROM ({select_sql}) AS q LIMIT 0"
+        )
+
+    def replace_time_range(
+        self,
+        target: str,
+        select_sql: str,
+        time_column: str,
+        start: datetime,
+        end: datetime,
+        keys: Sequence[str],
+    ) -> tuple[int, int]:
+        """Replace one time range of an incremental table in one transaction (idempotent).
+
+        Without a unique key the range's rows are deleted and re-inserted; with one,
+        rows whose key reappears in the range are replaced (a merge).
+        """
+        column = quote(time_column)
+        batch = f"SELECT * FROM ({select_sql}) AS q WHERE {column} >= {literal_time(start)} AND {column} < {literal_time(end)}"
+        with self.transaction():
+            return self._replace_rows(
+                target,
+                batch,
+                keys,
+                f"{column} >= {literal_time(start)} AND {column} < {literal_time(end)}",
+            )
+
+    def merge_by_key(self, target: str, select_sql: str, keys: Sequence[str]) -> tuple[int, int]:
+        with self.transaction():
+            return self._replace_rows(target, select_sql, keys, None)
+
+    def _replace_rows(
+        self, target: str, batch_sql: str, keys: Sequence[str], range_filter: str | None
+    ) -> tuple[int, int]:
+        staged = f"headgate_batch_{threading.get_ident()}"
+        self.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS {batch_sql}")
+        if keys:
+            key_list = ", ".join(quote(k) for k in keys)
+            condition = f"({key_list}) IN (SELECT {key_list} FROM {staged})"
+            if len(keys) == 1:
+                condition = f"{quote(keys[0])} IN (SELECT {quote(keys[0])} FROM {staged})"
+        else:
+            condition = range_filter or "TRUE"
+        deleted = int(self.execute(f"DELETE FROM {quote(target)} WHERE {condition}")[0][0])
+        inserted = int(self.execute(f"INSERT INTO {quote(target)} SELECT * FROM {staged}")[0][0])
+        self.execute(f"DROP TABLE {staged}")
+        return deleted, inserted
+
+    def close(self) -> None:  # noqa: B027 - sessions without resources need nothing
+        pass
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """An environment's view: ``view`` reads everything from ``target``."""
+
+    view: str
+    target: str
+
+
+class Engine(ABC):
+    capabilities: Capabilities
+
+    @abstractmethod
+    def session(self) -> EngineSession:
+        """A session for the calling thread (created on first use)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def existing_tables(self, schema: str) -> set[str]:
+        """Qualified names of the tables and views in ``schema``."""
+
+    def ensure_schema(self, schema: str) -> None:
+        self.session().execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
+
+    def publish_views(self, views: Sequence[ViewSpec], drops: Sequence[str]) -> None:
+        """Point every view at its target, and drop others, in one transaction: readers see all or none."""
+        session = self.session()
+        schemas = sorted({v.view.rsplit(".", 1)[0] for v in views})
+        for schema in schemas:
+            self.ensure_schema(schema)
+        with session.transaction():
+            for name in drops:
+                session.execute(f"DROP VIEW IF EXISTS {quote(name)}")
+            for spec in views:
+                session.execute(
+                    f"CREATE OR REPLACE VIEW {quote(spec.view)} AS SELECT * FROM {quote(spec.target)}"
+                )
+
+    def drop_tables(self, names: Sequence[str]) -> None:
+        session = self.session()
+        for name in names:
+            session.execute(f"DROP TABLE IF EXISTS {quote(name)}")

@@ -1,0 +1,143 @@
+"""DuckDB, the embedded default warehouse.
+
+DuckDB lets one process write a database file at a time. The engine is opened
+only for as long as a command needs it; when another process holds the file we
+wait with a visible message instead of failing with a lock error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from headgate.engines.base import Capabilities, Engine, EngineSession
+from headgate.errors import EngineError, WarehouseBusy
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from headgate.project.config import DuckDBEngineConfig
+
+CAPABILITIES = Capabilities(
+    dialect="duckdb", transactional_ddl=True, concurrent_writes=True, reads_files=True
+)
+
+
+class DuckDBSession(EngineSession):
+    def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        self.cursor = cursor
+
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        try:
+            return self.cursor.execute(sql).fetchall()
+        except duckdb.Error as exc:
+            raise EngineError(str(exc).strip()) from exc
+
+    def arrow(self, sql: str) -> pa.Table:
+        try:
+            return self.cursor.sql(sql).to_arrow_table()
+        except duckdb.Error as exc:
+            raise EngineError(str(exc).strip()) from exc
+
+    def create_table_as(self, target: str, select_sql: str, *, replace: bool = False) -> int:
+        # DuckDB answers CREATE TABLE AS with the row count: no second query.
+        from headgate.engines.base import quote
+
+        verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
+        rows = self.execute(f"{verb} {quote(target)} AS {select_sql}")
+        return int(rows[0][0]) if rows and rows[0] else self.row_count(target)
+
+    def create_table_from_arrow(self, target: str, data: pa.Table) -> int:
+        from headgate.engines.base import quote
+
+        name = f"headgate_arrow_{threading.get_ident()}"
+        self.cursor.register(name, data)
+        try:
+            self.execute(f"CREATE OR REPLACE TABLE {quote(target)} AS SELECT * FROM {name}")
+        finally:
+            self.cursor.unregister(name)
+        return int(data.num_rows)
+
+    def close(self) -> None:
+        self.cursor.close()
+
+
+class DuckDBEngine(Engine):
+    capabilities = CAPABILITIES
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, path: Path) -> None:
+        self.connection = connection
+        self.path = path
+        self._local = threading.local()
+        self._sessions: list[DuckDBSession] = []
+        self._guard = threading.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        config: DuckDBEngineConfig,
+        root: Path,
+        *,
+        read_only: bool = False,
+        wait_seconds: float = 600.0,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> DuckDBEngine:
+        path = Path(config.path) if Path(config.path).is_absolute() else root / config.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        settings: dict[str, Any] = {}
+        if config.threads:
+            settings["threads"] = config.threads
+        if config.memory_limit:
+            settings["memory_limit"] = config.memory_limit
+        if read_only and not path.exists():
+            read_only = False  # nothing built yet: create an empty warehouse
+        deadline = time.monotonic() + wait_seconds
+        told = False
+        while True:
+            try:
+                connection = duckdb.connect(str(path), read_only=read_only, config=settings)
+                return cls(connection, path)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise EngineError(f"cannot open warehouse {path}: {exc}") from exc
+                if time.monotonic() > deadline:
+                    raise WarehouseBusy(
+                        f"warehouse {path} is in use by another process",
+                        hint="wait for the running command to finish, then try again",
+                    ) from exc
+                if on_wait and not told:
+                    on_wait(
+                        f"warehouse busy: another headgate process is writing {path.name}, waiting…"
+                    )
+                    told = True
+                time.sleep(0.25)
+
+    def session(self) -> DuckDBSession:
+        session: DuckDBSession | None = getattr(self._local, "session", None)
+        if session is None:
+            with self._guard:
+                session = DuckDBSession(self.connection.cursor())
+                self._sessions.append(session)
+            self._local.session = session
+        return session
+
+    def existing_tables(self, schema: str) -> set[str]:
+        rows = self.session().execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            f"WHERE table_schema = '{schema}'"
+        )
+        return {f"{s}.{t}" for s, t in rows}
+
+    def close(self) -> None:
+        with self._guard:
+            for session in self._sessions:
+                with contextlib.suppress(duckdb.Error):
+                    session.close()
+            self._sessions.clear()
+        self.connection.close()

@@ -1,0 +1,1 @@
+"""Fingerprints, physical tables, environments and plans."""

@@ -1,0 +1,47 @@
+"""Fingerprints: same fingerprint, same data; so nothing is built twice, in any environment.
+
+A model's fingerprint hashes its normalized SQL (sqlglot's rendering without
+comments or layout), the options that change its data, and its upstream
+fingerprints, so a change anywhere upstream reaches everything downstream. A
+file source's fingerprint hashes its declaration and the files it matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from headgate.project.loader import LoadedProject
+
+FINGERPRINT_VERSION = "1"  # bump when the recipe changes, so old tables are not mistaken for new
+
+
+def fingerprints(project: LoadedProject) -> dict[str, str]:
+    """Fingerprint of every node in the DAG, computed in dependency order."""
+    result: dict[str, str] = {}
+    for name in project.dag.order:
+        parents = [f"{p}={result[p]}" for p in project.dag.upstream[name]]
+        if name in project.sources:
+            source = project.sources[name]
+            payload = {
+                "source": source.config.model_dump(mode="json", exclude={"description"}),
+                "files": source.files,
+            }
+        else:
+            model = project.models[name]
+            payload = {
+                "language": model.language,
+                "query": model.normalized,
+                "options": model.options.data_options(),
+            }
+        result[name] = _digest(payload, parents)
+    return result
+
+
+def _digest(payload: dict[str, object], parents: list[str]) -> str:
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(FINGERPRINT_VERSION.encode())
+    digest.update(json.dumps(payload, sort_keys=True, default=str).encode())
+    for parent in parents:
+        digest.update(b"\0" + parent.encode())
+    return digest.hexdigest()

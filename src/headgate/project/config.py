@@ -1,0 +1,124 @@
+"""User-facing configuration schemas (Pydantic, ``extra="forbid"``: a typo is an error, not a no-op)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DuckDBEngineConfig(StrictModel):
+    type: Literal["duckdb"] = "duckdb"
+    path: str = ".headgate/warehouse.duckdb"
+    threads: int | None = Field(default=None, ge=1, description="DuckDB worker threads")
+    memory_limit: str | None = None
+
+
+# One engine type today; the union grows with engines/ (postgres, spark).
+EngineConfig = DuckDBEngineConfig
+
+
+class ProjectConfig(StrictModel):
+    """``headgate.yml``."""
+
+    name: str
+    engine: EngineConfig = Field(default_factory=DuckDBEngineConfig)
+    state_url: str | None = None
+    default_environment: str = "prod"
+    threads: int | None = Field(default=None, ge=1, le=256)
+    physical_schema: str = "headgate_physical"
+    description: str | None = None
+
+    @field_validator("name", "default_environment", "physical_schema")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not value or not value.replace("_", "").replace("-", "").isalnum():
+            raise ValueError("use letters, digits, '_' or '-'")
+        return value
+
+
+class ColumnOptions(StrictModel):
+    description: str | None = None
+
+
+class ModelOptions(StrictModel):
+    """Options of one model: its header block or sidecar ``.yml``."""
+
+    materialized: Literal["view", "table", "incremental"] = "table"
+    unique_key: str | list[str] | None = None
+    time_column: str | None = None
+    start: date | datetime | None = None
+    interval: Literal["hour", "day", "month"] = "day"
+    batch_size: int | None = Field(default=None, ge=1)
+    lookback: int = Field(default=0, ge=0)
+    tags: list[str] = Field(default_factory=list)
+    owner: str | None = None
+    description: str | None = None
+    columns: dict[str, ColumnOptions] = Field(default_factory=dict)
+    depends_on: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _incremental_needs_a_key(self) -> ModelOptions:
+        if self.materialized == "incremental":
+            if not self.time_column and not self.unique_key:
+                raise ValueError(
+                    "an incremental model needs time_column (append by time) "
+                    "or unique_key (merge by key)"
+                )
+            if self.time_column and self.start is None:
+                raise ValueError(
+                    "an incremental model with time_column needs start "
+                    "(the first timestamp it covers, e.g. start: '2024-01-01')"
+                )
+        return self
+
+    @property
+    def unique_key_columns(self) -> list[str]:
+        if self.unique_key is None:
+            return []
+        return [self.unique_key] if isinstance(self.unique_key, str) else list(self.unique_key)
+
+    def data_options(self) -> dict[str, object]:
+        """The options that change what data the model holds: these enter its fingerprint.
+
+        Tags, owner and descriptions do not, so documenting a model never rebuilds it.
+        """
+        return {
+            "materialized": self.materialized,
+            "unique_key": self.unique_key_columns,
+            "time_column": self.time_column,
+            "start": self.start.isoformat() if self.start else None,
+            "interval": self.interval,
+        }
+
+
+FileFormat = Literal["csv", "tsv", "parquet", "json", "ndjson"]
+
+
+class FileTableConfig(StrictModel):
+    path: str
+    format: FileFormat | None = None
+    delimiter: str | None = None
+    header: bool = True
+    description: str | None = None
+
+    def resolved_format(self) -> str:
+        if self.format:
+            return self.format
+        suffix = self.path.rsplit(".", 1)[-1].lower()
+        return {"jsonl": "ndjson", "txt": "csv"}.get(suffix, suffix)
+
+
+class FilesSourceConfig(StrictModel):
+    type: Literal["files"]
+    description: str | None = None
+    tables: dict[str, FileTableConfig]
+
+
+# Source types by the name a user writes in ``type:``; a new source type is a new entry.
+SOURCE_TYPES: dict[str, type[StrictModel]] = {"files": FilesSourceConfig}

@@ -1,0 +1,237 @@
+"""Loading a project folder: config, sources, models, and the DAG between them.
+
+Parsing is the expensive part of a load (sqlglot: about 0.5 ms a model), so each
+model file's parse is cached by the hash of its text and its sidecar's; a load
+where nothing changed reads files and hashes them, nothing more.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+from headgate import __version__
+from headgate.errors import HeadgateError, Location, ProjectError, ProjectErrors
+from headgate.project.config import SOURCE_TYPES, FilesSourceConfig, FileTableConfig, ProjectConfig
+from headgate.project.dag import CycleError, Dag
+from headgate.project.models import ParsedModel, content_hash, parse_model_file
+from headgate.project.yamlfile import load_yaml_file
+
+CONFIG_FILE = "headgate.yml"
+CACHE_FILE = f".headgate/cache/models-{__version__}.pickle"
+
+
+@dataclass
+class SourceTable:
+    """One table of a declared source, read by models as ``<source>.<table>``."""
+
+    name: str
+    source: str
+    table: str
+    config: FileTableConfig
+    declared_in: Path
+    files: list[tuple[str, int, int]]  # (path relative to root, size, mtime_ns)
+
+
+@dataclass
+class LoadedProject:
+    root: Path
+    config: ProjectConfig
+    models: dict[str, ParsedModel]
+    sources: dict[str, SourceTable]
+    dag: Dag
+
+
+def find_root(start: Path) -> Path:
+    """The nearest folder at or above ``start`` holding headgate.yml."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise HeadgateError(
+        f"no {CONFIG_FILE} in {start} or any folder above it",
+        hint="run inside a project, pass --project DIR, or create one with `headgate init DIR`",
+    )
+
+
+def load_project(root: Path) -> LoadedProject:
+    root = root.resolve()
+    config: ProjectConfig = load_yaml_file(root / CONFIG_FILE).validate(ProjectConfig, CONFIG_FILE)
+    errors: list[ProjectError] = []
+    sources = _load_sources(root, errors)
+    models = _load_models(root, errors)
+    for name in sorted(set(models) & set(sources)):
+        errors.append(
+            ProjectError(
+                f"model '{name}' has the same name as a source table",
+                Location(root / models[name].path),
+            )
+        )
+    dag = _build_dag(root, models, sources, errors) if not errors else None
+    if errors:
+        raise errors[0] if len(errors) == 1 else ProjectErrors(errors)
+    assert dag is not None
+    return LoadedProject(root, config, models, sources, dag)
+
+
+def _load_sources(root: Path, errors: list[ProjectError]) -> dict[str, SourceTable]:
+    tables: dict[str, SourceTable] = {}
+    folder = root / "sources"
+    for path in sorted(folder.glob("*.yml")) + sorted(folder.glob("*.yaml")):
+        try:
+            doc = load_yaml_file(path)
+            kind = doc.data.get("type")
+            schema = SOURCE_TYPES.get(str(kind))
+            if schema is None:
+                allowed = ", ".join(sorted(SOURCE_TYPES))
+                raise ProjectError(
+                    f"unknown source type '{kind}'",
+                    doc.location(("type",)),
+                    hint=f"allowed: {allowed}",
+                )
+            config = doc.validate(schema, "source")
+            source = path.stem.lower()
+            assert isinstance(config, FilesSourceConfig)
+            for table, table_config in config.tables.items():
+                name = f"{source}.{table.lower()}"
+                files = _matching_files(root, table_config.path)
+                tables[name] = SourceTable(name, source, table.lower(), table_config, path, files)
+        except ProjectError as exc:
+            errors.append(exc)
+    return tables
+
+
+def _matching_files(root: Path, pattern: str) -> list[tuple[str, int, int]]:
+    full = pattern if os.path.isabs(pattern) else str(root / pattern)
+    found = []
+    for match in sorted(glob.glob(full, recursive=True)):
+        stat = os.stat(match)
+        relative = os.path.relpath(match, root)
+        found.append((relative, stat.st_size, stat.st_mtime_ns))
+    return found
+
+
+def _model_files(root: Path) -> list[Path]:
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root / "models"):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
+        for filename in sorted(filenames):
+            if filename.endswith((".sql", ".py")) and not filename.startswith((".", "_")):
+                found.append(Path(dirpath, filename).relative_to(root))
+    return found
+
+
+def _load_models(root: Path, errors: list[ProjectError]) -> dict[str, ParsedModel]:
+    cache = _read_cache(root)
+    fresh: dict[str, tuple[str, ParsedModel]] = {}
+    models: dict[str, ParsedModel] = {}
+    for relative in _model_files(root):
+        text = (root / relative).read_text(encoding="utf-8")
+        sidecar_path = root / relative.with_suffix(".yml")
+        sidecar = sidecar_path.read_text(encoding="utf-8") if sidecar_path.is_file() else None
+        key = content_hash(text, sidecar or "")
+        cached = cache.get(str(relative))
+        try:
+            parsed = (
+                cached[1]
+                if cached and cached[0] == key
+                else parse_model_file(root, relative, text, sidecar)
+            )
+        except ProjectError as exc:
+            errors.append(exc)
+            continue
+        fresh[str(relative)] = (key, parsed)
+        if parsed.name in models:
+            other = models[parsed.name].path
+            errors.append(
+                ProjectError(
+                    f"two files define model '{parsed.name}' (also {other})",
+                    Location(root / relative),
+                )
+            )
+            continue
+        models[parsed.name] = parsed
+    if fresh.keys() != cache.keys() or any(cache[k][0] != v[0] for k, v in fresh.items()):
+        _write_cache(root, fresh)
+    return models
+
+
+def _read_cache(root: Path) -> dict[str, tuple[str, ParsedModel]]:
+    try:
+        with open(root / CACHE_FILE, "rb") as handle:
+            data = pickle.load(handle)
+        return data if isinstance(data, dict) else {}
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+        return {}
+
+
+def _write_cache(root: Path, entries: dict[str, tuple[str, ParsedModel]]) -> None:
+    target = root / CACHE_FILE
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(f".{os.getpid()}.tmp")
+        with open(temporary, "wb") as handle:
+            pickle.dump(entries, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, target)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+
+
+def _build_dag(
+    root: Path,
+    models: dict[str, ParsedModel],
+    sources: dict[str, SourceTable],
+    errors: list[ProjectError],
+) -> Dag | None:
+    known = sorted(set(models) | set(sources))
+    upstream: dict[str, list[str]] = {name: [] for name in sources}
+    for name, model in models.items():
+        parents = []
+        for ref in model.references:
+            target = _resolve(ref, models, sources)
+            if target is None:
+                close = difflib.get_close_matches(ref, known, n=3, cutoff=0.6)
+                hint = (
+                    f"did you mean {', '.join(close)}?"
+                    if close
+                    else "declare it in sources/*.yml or add a model for it"
+                )
+                errors.append(
+                    ProjectError(
+                        f"'{ref}' is neither a model nor a declared source table",
+                        Location(root / model.path, model.reference_lines.get(ref, 0)),
+                        hint=hint,
+                    )
+                )
+            elif target != name:
+                parents.append(target)
+        upstream[name] = sorted(set(parents))
+    if errors:
+        return None
+    try:
+        return Dag(upstream)
+    except CycleError as exc:
+        first = models[exc.cycle[0]]
+        errors.append(
+            ProjectError(
+                "models depend on each other in a cycle: " + " -> ".join(exc.cycle),
+                Location(root / first.path),
+                hint="a model cannot read, directly or not, from a model downstream of it",
+            )
+        )
+        return None
+
+
+def _resolve(
+    ref: str, models: dict[str, ParsedModel], sources: dict[str, SourceTable]
+) -> str | None:
+    """A reference names a model or source by its full name; ``main.x`` also reaches model ``x``."""
+    if ref in models or ref in sources:
+        return ref
+    if ref.startswith("main.") and ref[5:] in models:
+        return ref[5:]
+    return None

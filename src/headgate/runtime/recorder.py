@@ -1,0 +1,79 @@
+"""Writes run records to the metadata store off the hot path.
+
+Building a model in DuckDB can take a few milliseconds; a metadata transaction
+per task would double that. Records are queued and written in batches by one
+background thread. Nothing depends on them for safety: after a crash, the
+warehouse's own catalog tells which physical tables exist, and interval loads
+are idempotent, so a lost record costs at most a repeated range.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from headgate.state.records import PhysicalRecord, TaskRecord
+
+FLUSH_SECONDS = 0.3
+
+
+class Recorder:
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="headgate-recorder", daemon=True)
+        self._thread.start()
+
+    def task(self, record: TaskRecord) -> None:
+        self._queue.put(("task", record))
+
+    def physical(self, record: PhysicalRecord) -> None:
+        self._queue.put(("physical", record))
+
+    def add_interval(self, table: str, start: datetime, end: datetime) -> None:
+        self._queue.put(("add_interval", (table, start, end)))
+
+    def call(self, function: Callable[[], None]) -> None:
+        """Anything else that must be written in order with the rest."""
+        self._queue.put(("call", function))
+
+    def close(self) -> None:
+        """Write everything queued, then stop; re-raises the first write error."""
+        self._stop.set()
+        self._thread.join()
+        self._flush()
+        if self._error is not None:
+            raise self._error
+
+    def _loop(self) -> None:
+        while not self._stop.wait(FLUSH_SECONDS):
+            try:
+                self._flush()
+            except BaseException as exc:  # kept and re-raised by close()
+                self._error = self._error or exc
+
+    def _flush(self) -> None:
+        items: list[tuple[str, Any]] = []
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if not items:
+            return
+        tasks = {(r.run_id, r.name): r for kind, r in items if kind == "task"}
+        physical = {r.name: r for kind, r in items if kind == "physical"}
+        if physical:
+            self.store.register_physical(list(physical.values()))
+        for kind, payload in items:
+            if kind == "add_interval":
+                self.store.add_interval(*payload)
+            elif kind == "call":
+                payload()
+        if tasks:
+            self.store.record_tasks(list(tasks.values()))

@@ -1,0 +1,132 @@
+"""One run: plan -> tasks -> executor -> publish.
+
+Publishing swaps the environment's views in one transaction, and by default
+only when every task succeeded, so readers never see a mix of old and new.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from headgate.console import Console
+from headgate.engines.base import Engine, ViewSpec
+from headgate.plan.naming import view_name
+from headgate.plan.planner import Plan, PlannedNode
+from headgate.project.loader import LoadedProject
+from headgate.runtime.executor import Task, execute
+from headgate.runtime.recorder import Recorder
+from headgate.runtime.results import FAILED, UPSTREAM_FAILED, RunResult, TaskResult
+from headgate.runtime.tasks import BuildContext, failed_result, run_node, skipped_result
+from headgate.state.records import EnvModel, PhysicalRecord
+
+
+@dataclass
+class RunOptions:
+    threads: int
+    publish_partial: bool = False
+
+
+def execute_plan(
+    project: LoadedProject,
+    plan: Plan,
+    engine: Engine,
+    store: object,
+    run_id: int,
+    options: RunOptions,
+    console: Console,
+    registry: dict[str, PhysicalRecord],
+) -> RunResult:
+    started = time.perf_counter()
+    engine.ensure_schema(project.config.physical_schema)
+    recorder = Recorder(store)
+    versions = {name: record.data_version for name, record in registry.items()}
+    ctx = BuildContext(project, plan, engine, recorder, run_id, versions, registry)
+    try:
+        _adopt_unregistered(ctx)
+        tasks = {
+            node.name: Task(
+                name=node.name,
+                upstream=node.upstream,
+                run=lambda node=node: run_node(ctx, node),  # type: ignore[misc]
+                failed=lambda status, error, node=node: failed_result(ctx, node, status, error),  # type: ignore[misc]
+            )
+            for node in plan.work
+        }
+        results = execute(
+            tasks,
+            threads=options.threads,
+            on_start=console.task_started,
+            on_finish=console.task_finished,
+        )
+        ordered = [
+            _final_result(ctx, node, results)
+            for node in plan.nodes.values()
+            if node.action != "excluded"
+        ]
+        failed = [r for r in ordered if r.status in (FAILED, UPSTREAM_FAILED)]
+        published = False
+        if not failed or options.publish_partial:
+            published = _publish(ctx, store, {r.name for r in failed})
+    finally:
+        recorder.close()
+    status = "failed" if failed else ("success" if plan.work or published else "nothing_to_do")
+    return RunResult(
+        run_id, plan.environment, status, published, ordered, time.perf_counter() - started
+    )
+
+
+def _final_result(
+    ctx: BuildContext, node: PlannedNode, results: dict[str, TaskResult]
+) -> TaskResult:
+    return results.get(node.name) or skipped_result(ctx, node)
+
+
+def _adopt_unregistered(ctx: BuildContext) -> None:
+    """Tables the warehouse holds but the store does not know (a crash between the two): keep them."""
+    for node in ctx.plan.nodes.values():
+        if node.exists and node.physical_table not in ctx.registry:
+            inputs = {
+                ctx.physical_of(u): ctx.versions.get(ctx.physical_of(u), 1) for u in node.upstream
+            }
+            record = PhysicalRecord(
+                name=node.physical_table,
+                model=node.name,
+                fingerprint=node.fingerprint,
+                kind=node.materialized,
+                data_version=1,
+                inputs=inputs,
+                run_id=ctx.run_id,
+            )
+            ctx.registry[node.physical_table] = record
+            ctx.versions[node.physical_table] = 1
+            ctx.recorder.physical(record)
+
+
+def _publish(ctx: BuildContext, store: object, failed: set[str]) -> bool:
+    plan = ctx.plan
+    pointers = store.env_models(plan.environment)  # type: ignore[attr-defined]
+    blocked = set(failed) | ctx.project.dag.descendants(failed)
+    changes: list[EnvModel] = []
+    for node in plan.nodes.values():
+        if node.action == "excluded" or node.name in blocked:
+            continue
+        current = pointers.get(node.name)
+        if current is None or current.physical_table != node.physical_table:
+            changes.append(
+                EnvModel(
+                    plan.environment,
+                    node.name,
+                    node.fingerprint,
+                    node.physical_table,
+                    run_id=ctx.run_id,
+                )
+            )
+    removed = [name for name in plan.removed if name in pointers]
+    if not changes and not removed:
+        return False
+    views = [ViewSpec(view_name(m.model, plan.environment), m.physical_table) for m in changes]
+    drops = [view_name(name, plan.environment) for name in removed]
+    ctx.engine.publish_views(views, drops)
+    store.publish(plan.environment, changes, removed, ctx.run_id)  # type: ignore[attr-defined]
+    return True
