@@ -388,9 +388,7 @@ def _run_message(result: RunResult) -> str:
     if failed and not result.published:
         return f"{failed} model(s) did not build; {env} was left exactly as it was"
     if failed:
-        return (
-            f"{failed} model(s) did not build; published the {built} whose upstream all succeeded"
-        )
+        return f"{failed} model(s) did not build; published {result.published_models} whose upstream all succeeded"
     return (
         f"built {built} model(s); {env} published"
         if result.published

@@ -34,7 +34,7 @@ class Options:
 
 OPTIONS = Options()
 out = RichTerminal()
-err = RichTerminal(stderr=True)
+err = RichTerminal(stderr=True, soft_wrap=True)
 
 EnvOption = Annotated[
     str | None, typer.Option("--env", "-e", help="Environment (default: the project's, prod).")

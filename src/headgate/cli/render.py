@@ -78,8 +78,6 @@ class RichConsole(Console):
     def task_finished(self, result: TaskResult) -> None:
         if self._progress is not None:
             self._progress.update(self._task, advance=1, description=f"{result.name}")
-        if result.status == "failed":
-            self.out.print(f"[bold red]✗[/] {result.name}: {result.error}")
 
     def run_finished(self, result: RunResult) -> None:
         if self._progress is not None:
@@ -240,7 +238,7 @@ def render_plan(out: RichTerminal, plan: Plan) -> None:
 
 
 def _when(value: datetime | None) -> str:
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
+    return value.astimezone().strftime("%m-%d %H:%M:%S") if value else ""
 
 
 def _duration(start: datetime | None, end: datetime | None) -> str:

@@ -23,7 +23,7 @@ def fingerprints(project: LoadedProject) -> dict[str, str]:
         parents = [f"{p}={result[p]}" for p in project.dag.upstream[name]]
         if name in project.sources:
             source = project.sources[name]
-            payload = {
+            payload: dict[str, object] = {
                 "source": source.config.model_dump(mode="json", exclude={"description"}),
                 "files": source.files,
             }

@@ -164,8 +164,12 @@ def _plan_node(
                 align(request.restate_start, model.options.interval),
                 align(request.restate_end, model.options.interval),
             )
-            done = _cut(done, *node.restate)
-        node.ranges = _due_ranges(model, done, request, inputs)
+            # a restatement reprocesses exactly the asked range; catching up is a plain run's job
+            node.ranges = _due_ranges(
+                model, _cut(done, *node.restate), request, inputs, node.restate
+            )
+        else:
+            node.ranges = _due_ranges(model, done, request, inputs)
         if node.ranges:
             node.action = "incremental"
             node.reason = "restated range" if node.restate else f"{len(node.ranges)} range(s) due"
@@ -202,7 +206,11 @@ def _inputs_changed(node: PlannedNode, planned: dict[str, PlannedNode], inputs: 
 
 
 def _due_ranges(
-    model: object, done: list[Interval], request: PlanRequest, inputs: PlanInputs
+    model: object,
+    done: list[Interval],
+    request: PlanRequest,
+    inputs: PlanInputs,
+    window: tuple[datetime, datetime] | None = None,
 ) -> list[tuple[datetime, datetime]]:
     from headgate.project.models import ParsedModel
 
@@ -212,6 +220,8 @@ def _due_ranges(
     unit = options.interval
     start = align(as_utc(options.start), unit)
     end = align(as_utc(request.end or inputs.now), unit)
+    if window is not None:
+        start, end = max(start, window[0]), min(end, window[1])
     ranges = missing_ranges(done, start, end, unit, options.batch_size)
     if options.lookback and ranges and done:
         from headgate.plan.intervals import step

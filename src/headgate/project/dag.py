@@ -69,6 +69,8 @@ def _find_cycle(nodes: set[str], upstream: dict[str, list[str]]) -> list[str]:
         node = min(p for p in upstream[node] if p in nodes)
     cycle = path[seen[node] :]
     cycle.reverse()  # upstream walk -> reading order: a feeds b feeds ... feeds a
+    first = cycle.index(min(cycle))
+    cycle = cycle[first:] + cycle[:first]
     return [*cycle, cycle[0]]
 
 

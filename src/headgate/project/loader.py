@@ -218,7 +218,8 @@ def _build_dag(
         first = models[exc.cycle[0]]
         errors.append(
             ProjectError(
-                "models depend on each other in a cycle: " + " -> ".join(exc.cycle),
+                "models depend on each other in a cycle (each feeds the next): "
+                + " -> ".join(exc.cycle),
                 Location(root / first.path),
                 hint="a model cannot read, directly or not, from a model downstream of it",
             )

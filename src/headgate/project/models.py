@@ -101,7 +101,7 @@ def parse_sql(text: str, path: Path) -> tuple[str, list[str], dict[str, int]]:
     return query.sql(dialect=DIALECT, comments=False), refs, lines
 
 
-def table_references(query: exp.Expression) -> tuple[list[str], dict[str, int]]:
+def table_references(query: exp.Query | exp.Expression) -> tuple[list[str], dict[str, int]]:
     """Names of real tables a query reads: CTE names and table functions are not tables."""
     ctes = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
     refs: list[str] = []
@@ -127,6 +127,8 @@ def _syntax_error(exc: ParseError, path: Path) -> ProjectError:
     line, column = int(first.get("line") or 0), int(first.get("col") or 0)
     text = str(first.get("highlight") or "").strip()
     description = str(first.get("description") or exc).split("\n")[0]
+    if "Required keyword" in description or "<class" in description:
+        description = "the query is incomplete here (a clause or expression is missing)"
     context = (str(first.get("start_context") or "") + text).strip().splitlines()
     near = f" near '{context[-1].strip()}'" if context else ""
     return ProjectError(

@@ -49,6 +49,7 @@ class RunResult:
     tasks: list[TaskResult]
     seconds: float = 0.0
     message: str = ""
+    published_models: int = 0
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -66,6 +67,7 @@ class RunResult:
             "environment": self.environment,
             "status": self.status,
             "published": self.published,
+            "published_models": self.published_models,
             "seconds": round(self.seconds, 3),
             "message": self.message,
             "counts": self.counts(),

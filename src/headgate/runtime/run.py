@@ -65,15 +65,16 @@ def execute_plan(
             if node.action != "excluded"
         ]
         failed = [r for r in ordered if r.status in (FAILED, UPSTREAM_FAILED)]
-        published = False
+        published = 0
         if not failed or options.publish_partial:
             published = _publish(ctx, store, {r.name for r in failed})
     finally:
         recorder.close()
     status = "failed" if failed else ("success" if plan.work or published else "nothing_to_do")
-    return RunResult(
-        run_id, plan.environment, status, published, ordered, time.perf_counter() - started
-    )
+    seconds = time.perf_counter() - started
+    result = RunResult(run_id, plan.environment, status, published > 0, ordered, seconds)
+    result.published_models = published
+    return result
 
 
 def _final_result(
@@ -103,7 +104,8 @@ def _adopt_unregistered(ctx: BuildContext) -> None:
             ctx.recorder.physical(record)
 
 
-def _publish(ctx: BuildContext, store: object, failed: set[str]) -> bool:
+def _publish(ctx: BuildContext, store: object, failed: set[str]) -> int:
+    """Swap the environment's views; returns how many changed (added, repointed or dropped)."""
     plan = ctx.plan
     pointers = store.env_models(plan.environment)  # type: ignore[attr-defined]
     blocked = set(failed) | ctx.project.dag.descendants(failed)
@@ -124,9 +126,9 @@ def _publish(ctx: BuildContext, store: object, failed: set[str]) -> bool:
             )
     removed = [name for name in plan.removed if name in pointers]
     if not changes and not removed:
-        return False
+        return 0
     views = [ViewSpec(view_name(m.model, plan.environment), m.physical_table) for m in changes]
     drops = [view_name(name, plan.environment) for name in removed]
     ctx.engine.publish_views(views, drops)
     store.publish(plan.environment, changes, removed, ctx.run_id)  # type: ignore[attr-defined]
-    return True
+    return len(changes) + len(removed)

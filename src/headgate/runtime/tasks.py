@@ -56,6 +56,7 @@ def run_node(ctx: BuildContext, node: PlannedNode) -> TaskResult:
         )
     session = ctx.engine.session()
     detail: dict[str, Any] = {}
+    rows: int | None
     if node.kind == "source":
         rows, changed = (
             _load_source(session, ctx.project.sources[node.name], node, ctx.project.root),
