@@ -58,9 +58,10 @@ def _global(
 
 
 def _project(console: Any = None) -> Any:
+    from headgate.cli.render import QuietConsole
     from headgate.facade import Project
 
-    return Project.load(OPTIONS.project, console=console)
+    return Project.load(OPTIONS.project, console=console or QuietConsole())
 
 
 def _rich_console() -> Any:
@@ -115,9 +116,9 @@ def run(
     as_json: JsonOption = False,
 ) -> None:
     """Build what changed, in parallel, and publish the environment in one swap."""
-    from headgate.console import Console
+    from headgate.cli.render import QuietConsole
 
-    project = _project(Console() if as_json else _rich_console())
+    project = _project(QuietConsole() if as_json else _rich_console())
     with project:
         result = project.run(
             env,

@@ -95,6 +95,19 @@ class RichConsole(Console):
         self.err.print(f"[yellow]…[/] {text}")
 
 
+class QuietConsole(Console):
+    """For ``--json``: stdout carries only the document; waits and warnings go to stderr."""
+
+    def __init__(self) -> None:
+        self.err = RichTerminal(stderr=True)
+
+    def warn(self, text: str) -> None:
+        self.err.print(f"warning: {text}", highlight=False)
+
+    def waiting(self, text: str) -> None:
+        self.err.print(text, highlight=False)
+
+
 def render_run_summary(out: RichTerminal, result: RunResult) -> None:
     shown = [t for t in result.tasks if t.status != "skipped"]
     if shown:
