@@ -1,0 +1,91 @@
+"""Plain records passed between the store and the domain (dataclasses, no ORM objects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class TaskRecord:
+    """One task of a run: building a model or loading a source."""
+
+    run_id: int
+    name: str  # model or source table name, e.g. "staging.orders"
+    kind: str  # "model" | "source"
+    status: str  # "pending" | "running" | "built" | "skipped" | "failed" | "upstream_failed"
+    fingerprint: str
+    physical_table: str | None = None
+    rows: int | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    seconds: float | None = None
+    error: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)  # e.g. intervals processed
+
+
+@dataclass
+class RunRecord:
+    id: int
+    environment: str
+    status: str  # "running" | "success" | "failed" | "partial" | "abandoned"
+    started_at: datetime
+    ended_at: datetime | None = None
+    command: str = "run"
+    selection: str | None = None
+    user: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    git_commit: str | None = None
+    error: str | None = None
+    published: bool = False
+    tasks: list[TaskRecord] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # status -> number of tasks
+
+
+@dataclass
+class PhysicalRecord:
+    """A physical table (or view) in the warehouse: one model at one fingerprint."""
+
+    name: str  # qualified, e.g. "headgate_physical.staging__orders__1a2b3c4d5e6f"
+    model: str
+    fingerprint: str
+    kind: str  # "table" | "view" | "incremental" | "source"
+    rows: int | None = None
+    data_version: int = 1
+    inputs: dict[str, int] = field(
+        default_factory=dict
+    )  # upstream physical name -> data_version used
+    created_at: datetime | None = None
+    run_id: int | None = None
+
+
+@dataclass
+class EnvModel:
+    """What an environment points at for one model."""
+
+    environment: str
+    model: str
+    fingerprint: str
+    physical_table: str
+    published_at: datetime | None = None
+    run_id: int | None = None
+
+
+@dataclass
+class EnvironmentRecord:
+    name: str
+    created_at: datetime
+    created_by: str | None = None
+    from_environment: str | None = None
+    updated_at: datetime | None = None
+    models: int = 0
+
+
+@dataclass(frozen=True, order=True)
+class Interval:
+    """A half-open time range [start, end) already processed for an incremental table."""
+
+    start: datetime
+    end: datetime

@@ -1,0 +1,216 @@
+"""The metadata store's one entry point, :class:`StateStore`.
+
+Everything headgate remembers between commands lives here: runs and tasks, physical
+tables, environments' pointers, incremental intervals and the locks that keep two runs
+from writing one environment at once. Records go in and out as plain dataclasses
+(:mod:`headgate.state.records`); no SQLAlchemy object leaks to the domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from headgate.state import catalog, runs
+from headgate.state import intervals as interval_math
+from headgate.state.database import Database, resolve_url
+from headgate.state.locks import HEARTBEAT_SECONDS, Lock, LockHolder, acquire
+from headgate.state.migrate import ensure_current
+from headgate.state.records import (
+    EnvironmentRecord,
+    EnvModel,
+    Interval,
+    PhysicalRecord,
+    RunRecord,
+    TaskRecord,
+)
+from headgate.state.sqltypes import now
+
+__all__ = ["Lock", "LockHolder", "StateStore", "now"]
+
+
+class StateStore:
+    """Runs, physical tables, environments, intervals and locks, on SQLite or PostgreSQL."""
+
+    def __init__(self, db: Database, *, migrated: bool) -> None:
+        self._db = db
+        self.migrated = migrated
+        """Whether opening this store had to create or upgrade its tables."""
+
+    @classmethod
+    def open(cls, url: str | None, *, project_dir: Path, schema: str | None = None) -> StateStore:
+        """Open (creating or migrating if needed) the store at ``url``.
+
+        Without a URL, ``HEADGATE_STATE_URL`` decides, else ``.headgate/state.db`` in the
+        project. ``schema`` places the tables in one PostgreSQL schema (ignored on SQLite).
+        """
+        db = Database(resolve_url(url, project_dir), schema)
+        try:
+            migrated = ensure_current(db)
+        except BaseException:
+            db.dispose()
+            raise
+        return cls(db, migrated=migrated)
+
+    @property
+    def url_for_display(self) -> str:
+        """The store's URL with any password shown as ``***``."""
+        return self._db.display_url
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, for maintenance and tests; the domain uses the methods."""
+        return self._db.engine
+
+    def close(self) -> None:
+        self._db.dispose()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # runs
+
+    def start_run(
+        self,
+        *,
+        environment: str,
+        command: str,
+        selection: str | None,
+        user: str | None,
+        host: str | None,
+        pid: int | None,
+        git_commit: str | None,
+    ) -> int:
+        """Record a run as 'running' and return its id (shown to users as "run 41")."""
+        return runs.start_run(
+            self._db,
+            environment=environment,
+            command=command,
+            selection=selection,
+            user=user,
+            host=host,
+            pid=pid,
+            git_commit=git_commit,
+        )
+
+    def finish_run(
+        self, run_id: int, status: str, *, error: str | None = None, published: bool = False
+    ) -> None:
+        runs.finish_run(self._db, run_id, status, error, published)
+
+    def record_tasks(self, tasks: list[TaskRecord]) -> None:
+        """Upsert tasks by (run_id, name), all in one transaction."""
+        runs.record_tasks(self._db, tasks)
+
+    def list_runs(self, *, limit: int = 20, environment: str | None = None) -> list[RunRecord]:
+        """Newest first, with task counts per status but without the tasks themselves."""
+        return runs.list_runs(self._db, limit, environment)
+
+    def get_run(self, run_id: int) -> RunRecord | None:
+        """The run with its tasks in start order, or None if there is no such run."""
+        return runs.get_run(self._db, run_id)
+
+    def last_run(self, environment: str | None = None) -> RunRecord | None:
+        """The newest run (of ``environment`` if given), with its tasks."""
+        run_id = runs.last_run_id(self._db, environment)
+        return None if run_id is None else runs.get_run(self._db, run_id)
+
+    def abandon_dead_runs(self) -> list[int]:
+        """Mark runs whose process died as 'abandoned' so they stop showing as running."""
+        return runs.abandon_dead_runs(self._db)
+
+    # physical tables
+
+    def register_physical(self, records: list[PhysicalRecord]) -> None:
+        """Upsert by name, all in one transaction."""
+        catalog.register_physical(self._db, records)
+
+    def physical_tables(self) -> dict[str, PhysicalRecord]:
+        """Every physical table, keyed by name, read in one query."""
+        return catalog.physical_tables_by_name(self._db)
+
+    def drop_physical(self, names: list[str]) -> None:
+        """Forget these physical tables and their intervals."""
+        catalog.drop_physical(self._db, names)
+
+    # environments
+
+    def ensure_environment(
+        self, name: str, *, created_by: str | None = None, from_environment: str | None = None
+    ) -> None:
+        """Create the environment's record if missing (pointers are copied by publishing)."""
+        catalog.ensure_environment(self._db, name, created_by, from_environment)
+
+    def list_environments(self) -> list[EnvironmentRecord]:
+        """All environments by name, each with its number of models."""
+        return catalog.list_environments(self._db)
+
+    def env_models(self, environment: str) -> dict[str, EnvModel]:
+        """What ``environment`` points at, keyed by model name."""
+        return catalog.env_models_of(self._db, environment)
+
+    def publish(
+        self, environment: str, models: list[EnvModel], removed: list[str], run_id: int | None
+    ) -> None:
+        """Repoint ``models``, delete ``removed`` and stamp the environment, atomically."""
+        catalog.publish(self._db, environment, models, removed, run_id)
+
+    def delete_environment(self, name: str) -> None:
+        catalog.delete_environment(self._db, name)
+
+    # incremental intervals
+
+    def intervals(self, physical_table: str) -> list[Interval]:
+        """The time ranges ``physical_table`` holds, sorted and merged."""
+        return catalog.intervals_of(self._db, physical_table)
+
+    def add_interval(self, physical_table: str, start: datetime, end: datetime) -> None:
+        """Record [start, end) as processed, merged with what is already there."""
+        added = catalog.interval(start, end)
+        catalog.change_intervals(self._db, physical_table, lambda held: [*held, added])
+
+    def remove_interval(self, physical_table: str, start: datetime, end: datetime) -> None:
+        """Forget [start, end) so it is processed again; may split a stored interval."""
+        hole = catalog.interval(start, end)
+        catalog.change_intervals(
+            self._db, physical_table, lambda held: interval_math.subtract(held, hole)
+        )
+
+    def clear_intervals(self, physical_table: str) -> None:
+        catalog.change_intervals(self._db, physical_table, lambda held: [])
+
+    # locks
+
+    def acquire_lock(
+        self,
+        name: str,
+        *,
+        wait: bool = True,
+        timeout: float = 3600,
+        on_wait: Callable[[LockHolder], None] | None = None,
+        description: str | None = None,
+        heartbeat_every: float | None = HEARTBEAT_SECONDS,
+    ) -> Lock:
+        """Take lock ``name``, waiting while a live process holds it.
+
+        ``on_wait`` is told the holder once, before waiting starts, so a user sees why
+        nothing happens. ``description`` (e.g. "run 41 by alice") is what other waiters
+        see. The returned lock renews its heartbeat every ``heartbeat_every`` seconds in a
+        background thread (None: the caller calls :meth:`Lock.heartbeat` itself).
+        Raises :class:`headgate.errors.WarehouseBusy` when not waiting or on timeout.
+        """
+        return acquire(
+            self._db,
+            name,
+            description=description,
+            wait=wait,
+            timeout=timeout,
+            on_wait=on_wait,
+            heartbeat_every=heartbeat_every,
+        )

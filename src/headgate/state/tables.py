@@ -1,0 +1,139 @@
+"""The metadata store's tables, defined once for every query.
+
+The Alembic migrations create exactly these tables (a test compares the two). Tables carry
+no schema: on PostgreSQL the store maps them into its configured schema with SQLAlchemy's
+``schema_translate_map``, so one definition serves any schema and SQLite alike.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from headgate.state.sqltypes import UTCDateTime, json_type
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(200), nullable=False),
+    Column("command", String(100), nullable=False),
+    Column("selection", Text),
+    Column("username", String(200)),
+    Column("host", String(255)),
+    Column("pid", Integer),
+    Column("git_commit", String(64)),
+    Column("status", String(20), nullable=False),
+    Column("error", Text),
+    Column("published", Boolean, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Index(None, "environment", "id"),
+    Index(None, "status"),
+    # Run ids are shown to users: never hand out the id of a deleted run again.
+    sqlite_autoincrement=True,
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(400), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("physical_table", String(400)),
+    Column("rows", BigInteger),
+    Column("started_at", UTCDateTime),
+    Column("ended_at", UTCDateTime),
+    Column("seconds", Float),
+    Column("error", Text),
+    Column("detail", json_type(), nullable=False),
+    UniqueConstraint("run_id", "name"),
+)
+
+physical_tables = Table(
+    "physical_tables",
+    metadata,
+    Column("name", String(400), primary_key=True),
+    Column("model", String(400), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("rows", BigInteger),
+    Column("data_version", Integer, nullable=False),
+    Column("inputs", json_type(), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("run_id", Integer),
+)
+
+environments = Table(
+    "environments",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(200)),
+    Column("from_environment", String(200)),
+    Column("updated_at", UTCDateTime),
+)
+
+env_models = Table(
+    "env_models",
+    metadata,
+    Column(
+        "environment",
+        String(200),
+        ForeignKey("environments.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("model", String(400), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("physical_table", String(400), nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("run_id", Integer),
+    # "Which environments still point at this physical table?" decides what may be dropped.
+    Index(None, "physical_table"),
+)
+
+intervals = Table(
+    "intervals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("physical_table", String(400), nullable=False),
+    Column("start_at", UTCDateTime, nullable=False),
+    Column("end_at", UTCDateTime, nullable=False),
+    Index(None, "physical_table", "start_at"),
+)
+
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("token", String(64), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("description", Text),
+    Column("acquired_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+)

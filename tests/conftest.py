@@ -1,0 +1,68 @@
+"""Fixtures shared by every test folder: reaching the loopback services.
+
+A test that needs a service asks for its fixture (``postgres_url``, ``pg_schema``). When
+the service cannot be reached the test is skipped with a message naming it, unless
+``HEADGATE_REQUIRE_SERVICES=1`` (set by CI), which turns the skip into a failure so CI
+never passes by silently skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from typing import NoReturn
+
+import pytest
+
+POSTGRES_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def services_required() -> bool:
+    """Whether an unreachable service must fail the test instead of skipping it."""
+    return os.environ.get("HEADGATE_REQUIRE_SERVICES") == "1"
+
+
+def masked(url: str) -> str:
+    """``url`` with its password hidden, for skip and failure messages."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def require_service(name: str, address: str, error: object) -> NoReturn:
+    """Skip (or, under HEADGATE_REQUIRE_SERVICES=1, fail) because ``name`` is unreachable."""
+    message = f"{name} not reachable at {masked(address)}: {error}"
+    if services_required():
+        pytest.fail(f"{message} (HEADGATE_REQUIRE_SERVICES=1 requires it)", pytrace=False)
+    pytest.skip(message)
+
+
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy-style URL (``postgresql+psycopg://``) as psycopg itself accepts it."""
+    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The test PostgreSQL's URL (``HEADGATE_TEST_POSTGRES``), checked to be reachable."""
+    url = os.environ.get("HEADGATE_TEST_POSTGRES", POSTGRES_DEFAULT)
+    try:
+        import psycopg
+
+        with psycopg.connect(libpq_url(url), connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        require_service("PostgreSQL", url, exc)
+    return url
+
+
+@pytest.fixture
+def pg_schema(postgres_url: str) -> Iterator[str]:
+    """A fresh schema name for one test; the schema (if created) is dropped afterwards."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"hg_test_{uuid.uuid4().hex[:10]}"
+    yield name
+    with psycopg.connect(libpq_url(postgres_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
