@@ -66,3 +66,13 @@ def pg_schema(postgres_url: str) -> Iterator[str]:
     yield name
     with psycopg.connect(libpq_url(postgres_url), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+TIER_MARKERS = {"services", "slow", "spark", "browser"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test without a heavier tier marker is in the default ``fast`` tier."""
+    for item in items:
+        if not TIER_MARKERS & {mark.name for mark in item.iter_markers()}:
+            item.add_marker(pytest.mark.fast)

@@ -89,7 +89,8 @@ class Project:
     def state(self) -> StateStore:
         from headgate.state.store import StateStore
 
-        return StateStore.open(self._state_url, project_dir=self.root)
+        schema = os.environ.get("HEADGATE_STATE_SCHEMA") or self.loaded.config.state_schema
+        return StateStore.open(self._state_url, project_dir=self.root, schema=schema)
 
     def close(self) -> None:
         if "state" in self.__dict__:
@@ -188,17 +189,17 @@ class Project:
         store = self.state
         store.abandon_dead_runs()
         store.ensure_environment(environment, created_by=_user())
-        holder = f"run in {environment} by {_user()}"
         with (
             store.acquire_lock(
                 f"environment:{environment}",
+                description=f"a run by {_user()}",
                 on_wait=lambda h: self.console.waiting(
-                    f"environment {environment} busy: {h.description} (pid {h.pid}) is writing, waiting…"
+                    f"environment {environment} busy: {h.description} (pid {h.pid} on {h.host}) "
+                    "is writing, waiting…"
                 ),
             ) as lock,
             self._engine(read_only=False) as engine,
         ):
-            del holder
             run_id = store.start_run(
                 environment=environment,
                 command="run",

@@ -29,6 +29,9 @@ class ProjectConfig(StrictModel):
     name: str
     engine: EngineConfig = Field(default_factory=DuckDBEngineConfig)
     state_url: str | None = None
+    state_schema: str | None = Field(
+        default=None, description="PostgreSQL schema for the metadata store (one per project)"
+    )
     default_environment: str = "prod"
     threads: int | None = Field(default=None, ge=1, le=256)
     physical_schema: str = "headgate_physical"
