@@ -155,7 +155,9 @@ class Project:
             end=end if not restate else None,
             selection=selection,
         )
-        return make_plan(self.loaded, inputs, request)
+        plan = make_plan(self.loaded, inputs, request)
+        plan.registry = registry
+        return plan
 
     def _intervals(self, inputs: PlanInputs) -> dict[str, Any]:
         from headgate.plan.naming import physical_table
@@ -231,7 +233,7 @@ class Project:
                     run_id,
                     options,
                     self.console,
-                    plan_registry(store),
+                    plan.registry,
                 )
                 lock.heartbeat()
             except BaseException as exc:
@@ -351,10 +353,6 @@ class Project:
             yield engine
         finally:
             engine.close()
-
-
-def plan_registry(store: StateStore) -> dict[str, Any]:
-    return store.physical_tables()
 
 
 def _user() -> str:

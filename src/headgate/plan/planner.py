@@ -48,6 +48,7 @@ class Plan:
     removed: list[str]
     end: datetime
     selection: str | None = None
+    registry: dict[str, PhysicalRecord] = field(default_factory=dict)  # what the plan was made from
 
     @property
     def work(self) -> list[PlannedNode]:
