@@ -33,7 +33,7 @@ class Options:
 
 
 OPTIONS = Options()
-out = RichTerminal()
+out = RichTerminal(soft_wrap=True)
 err = RichTerminal(stderr=True, soft_wrap=True)
 
 EnvOption = Annotated[
@@ -259,13 +259,27 @@ def demo(
         result = project.run()
     if not result.ok:
         raise typer.Exit(1)
+    command = _command_from(directory)
     out.print("\n[bold]where to look[/]")
     out.print(f"  cd {directory}")
-    out.print("  headgate status                    # every model in prod")
-    out.print("  headgate runs                      # run history")
+    out.print(f"  {command} status     # every model in prod, up to date or not")
+    out.print(f"  {command} runs       # run history; `runs 1` shows one run's models")
     out.print(
-        '  headgate query "select * from marts.daily_revenue order by order_date desc limit 10"'
+        f'  {command} query "select * from marts.daily_revenue order by order_date desc limit 10"'
     )
+    out.print(f"  the planted defects and what to try next: {directory / 'README.md'}")
+
+
+def _command_from(directory: Path) -> str:
+    """How to call this headgate from ``directory``: plain ``headgate`` when it is on PATH."""
+    import os
+    import shutil
+
+    executable = Path(sys.argv[0]).resolve()
+    on_path = shutil.which("headgate")
+    if on_path and Path(on_path).resolve() == executable:
+        return "headgate"
+    return os.path.relpath(executable, directory.resolve())
 
 
 def _jsonable(value: Any) -> Any:

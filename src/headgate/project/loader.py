@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import difflib
 import glob
+import hashlib
 import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from headgate import __version__
 from headgate.errors import HeadgateError, Location, ProjectError, ProjectErrors
@@ -23,6 +25,8 @@ from headgate.project.yamlfile import load_yaml_file
 
 CONFIG_FILE = "headgate.yml"
 CACHE_FILE = f".headgate/cache/models-{__version__}.pickle"
+FILE_HASHES = f".headgate/cache/files-{__version__}.pickle"
+HASH_CHUNK = 1 << 20
 
 
 @dataclass
@@ -34,7 +38,7 @@ class SourceTable:
     table: str
     config: FileTableConfig
     declared_in: Path
-    files: list[tuple[str, int, int]]  # (path relative to root, size, mtime_ns)
+    files: list[tuple[str, int, str]]  # (path relative to root, size, content hash)
 
 
 @dataclass
@@ -80,6 +84,8 @@ def load_project(root: Path) -> LoadedProject:
 
 def _load_sources(root: Path, errors: list[ProjectError]) -> dict[str, SourceTable]:
     tables: dict[str, SourceTable] = {}
+    hashes: dict[str, tuple[int, int, str]] = _read_cache(root, FILE_HASHES)
+    known = dict(hashes)
     folder = root / "sources"
     for path in sorted(folder.glob("*.yml")) + sorted(folder.glob("*.yaml")):
         try:
@@ -98,21 +104,42 @@ def _load_sources(root: Path, errors: list[ProjectError]) -> dict[str, SourceTab
             assert isinstance(config, FilesSourceConfig)
             for table, table_config in config.tables.items():
                 name = f"{source}.{table.lower()}"
-                files = _matching_files(root, table_config.path)
+                files = _matching_files(root, table_config.path, hashes)
                 tables[name] = SourceTable(name, source, table.lower(), table_config, path, files)
         except ProjectError as exc:
             errors.append(exc)
+    if hashes != known:
+        _write_cache(root, FILE_HASHES, hashes)
     return tables
 
 
-def _matching_files(root: Path, pattern: str) -> list[tuple[str, int, int]]:
+def _matching_files(
+    root: Path, pattern: str, hashes: dict[str, tuple[int, int, str]]
+) -> list[tuple[str, int, str]]:
+    """Files a source path or glob matches, with their content hash.
+
+    Content, not modification time, decides whether a file changed: rewriting the
+    same bytes rebuilds nothing. Hashes are cached by (size, mtime) so unchanged
+    files are not read again.
+    """
     full = pattern if os.path.isabs(pattern) else str(root / pattern)
     found = []
     for match in sorted(glob.glob(full, recursive=True)):
         stat = os.stat(match)
-        relative = os.path.relpath(match, root)
-        found.append((relative, stat.st_size, stat.st_mtime_ns))
+        cached = hashes.get(match)
+        if cached is None or cached[:2] != (stat.st_size, stat.st_mtime_ns):
+            cached = (stat.st_size, stat.st_mtime_ns, _file_digest(match))
+            hashes[match] = cached
+        found.append((os.path.relpath(match, root), stat.st_size, cached[2]))
     return found
+
+
+def _file_digest(path: str) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _model_files(root: Path) -> list[Path]:
@@ -126,7 +153,7 @@ def _model_files(root: Path) -> list[Path]:
 
 
 def _load_models(root: Path, errors: list[ProjectError]) -> dict[str, ParsedModel]:
-    cache = _read_cache(root)
+    cache: dict[str, tuple[str, ParsedModel]] = _read_cache(root, CACHE_FILE)
     fresh: dict[str, tuple[str, ParsedModel]] = {}
     models: dict[str, ParsedModel] = {}
     for relative in _model_files(root):
@@ -156,21 +183,21 @@ def _load_models(root: Path, errors: list[ProjectError]) -> dict[str, ParsedMode
             continue
         models[parsed.name] = parsed
     if fresh.keys() != cache.keys() or any(cache[k][0] != v[0] for k, v in fresh.items()):
-        _write_cache(root, fresh)
+        _write_cache(root, CACHE_FILE, fresh)
     return models
 
 
-def _read_cache(root: Path) -> dict[str, tuple[str, ParsedModel]]:
+def _read_cache(root: Path, name: str) -> Any:
     try:
-        with open(root / CACHE_FILE, "rb") as handle:
+        with open(root / name, "rb") as handle:
             data = pickle.load(handle)
         return data if isinstance(data, dict) else {}
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
         return {}
 
 
-def _write_cache(root: Path, entries: dict[str, tuple[str, ParsedModel]]) -> None:
-    target = root / CACHE_FILE
+def _write_cache(root: Path, name: str, entries: dict[str, Any]) -> None:
+    target = root / name
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_suffix(f".{os.getpid()}.tmp")
