@@ -50,8 +50,13 @@ class ProjectError(HeadgateError):
         self, message: str, location: Location | None = None, *, hint: str | None = None
     ) -> None:
         self.location = location
+        self.bare_message = message
         prefix = f"{location}: " if location else ""
         super().__init__(prefix + message, hint=hint)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # survives pickling (errors found while parsing in worker processes)
+        return (_rebuild_project_error, (self.bare_message, self.location, self.hint))
 
 
 class ProjectErrors(HeadgateError):
@@ -75,3 +80,9 @@ class WarehouseBusy(HeadgateError):
 
 class StateError(HeadgateError):
     """The metadata store cannot be opened or is in an unexpected shape."""
+
+
+def _rebuild_project_error(
+    message: str, location: Location | None, hint: str | None
+) -> ProjectError:
+    return ProjectError(message, location, hint=hint)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import difflib
 import glob
 import hashlib
+import multiprocessing as mp
 import os
 import pickle
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ CONFIG_FILE = "headgate.yml"
 CACHE_FILE = f".headgate/cache/models-{__version__}.pickle"
 FILE_HASHES = f".headgate/cache/files-{__version__}.pickle"
 HASH_CHUNK = 1 << 20
+PARALLEL_PARSE_MIN = 300  # below this, starting worker processes costs more than it saves
 
 
 @dataclass
@@ -154,37 +157,56 @@ def _model_files(root: Path) -> list[Path]:
 
 def _load_models(root: Path, errors: list[ProjectError]) -> dict[str, ParsedModel]:
     cache: dict[str, tuple[str, ParsedModel]] = _read_cache(root, CACHE_FILE)
-    fresh: dict[str, tuple[str, ParsedModel]] = {}
-    models: dict[str, ParsedModel] = {}
+    files: list[tuple[Path, str, str | None, str]] = []
     for relative in _model_files(root):
         text = (root / relative).read_text(encoding="utf-8")
         sidecar_path = root / relative.with_suffix(".yml")
         sidecar = sidecar_path.read_text(encoding="utf-8") if sidecar_path.is_file() else None
-        key = content_hash(text, sidecar or "")
-        cached = cache.get(str(relative))
-        try:
-            parsed = (
-                cached[1]
-                if cached and cached[0] == key
-                else parse_model_file(root, relative, text, sidecar)
-            )
-        except ProjectError as exc:
-            errors.append(exc)
+        files.append((relative, text, sidecar, content_hash(text, sidecar or "")))
+    misses = [f for f in files if cache.get(str(f[0]), ("",))[0] != f[3]]
+    parsed_now = _parse_all(root, misses)
+    fresh: dict[str, tuple[str, ParsedModel]] = {}
+    models: dict[str, ParsedModel] = {}
+    for relative, _, _, key in files:
+        outcome = parsed_now.get(str(relative)) or cache[str(relative)][1]
+        if isinstance(outcome, ProjectError):
+            errors.append(outcome)
             continue
-        fresh[str(relative)] = (key, parsed)
-        if parsed.name in models:
-            other = models[parsed.name].path
-            errors.append(
-                ProjectError(
-                    f"two files define model '{parsed.name}' (also {other})",
-                    Location(root / relative),
-                )
-            )
+        fresh[str(relative)] = (key, outcome)
+        if outcome.name in models:
+            other = models[outcome.name].path
+            message = f"two files define model '{outcome.name}' (also {other})"
+            errors.append(ProjectError(message, Location(root / relative)))
             continue
-        models[parsed.name] = parsed
+        models[outcome.name] = outcome
     if fresh.keys() != cache.keys() or any(cache[k][0] != v[0] for k, v in fresh.items()):
         _write_cache(root, CACHE_FILE, fresh)
     return models
+
+
+def _parse_all(
+    root: Path, files: list[tuple[Path, str, str | None, str]]
+) -> dict[str, ParsedModel | ProjectError]:
+    """Parse files the cache does not hold, on every core when there are many."""
+    workers = min(os.cpu_count() or 1, 8)
+    if len(files) < PARALLEL_PARSE_MIN or workers < 2 or "fork" not in mp.get_all_start_methods():
+        return dict(_parse_chunk(root, files))
+    chunks = [files[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+        results = pool.map(_parse_chunk, [root] * workers, chunks)
+        return {name: outcome for chunk in results for name, outcome in chunk}
+
+
+def _parse_chunk(
+    root: Path, files: list[tuple[Path, str, str | None, str]]
+) -> list[tuple[str, ParsedModel | ProjectError]]:
+    outcomes: list[tuple[str, ParsedModel | ProjectError]] = []
+    for relative, text, sidecar, _ in files:
+        try:
+            outcomes.append((str(relative), parse_model_file(root, relative, text, sidecar)))
+        except ProjectError as exc:
+            outcomes.append((str(relative), exc))
+    return outcomes
 
 
 def _read_cache(root: Path, name: str) -> Any:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError
 
 from headgate.errors import Location, ProjectError
@@ -24,6 +25,7 @@ from headgate.project.config import ModelOptions
 from headgate.project.yamlfile import YamlDocument, parse_yaml
 
 DIALECT = "duckdb"
+_GENERATOR_DIALECT = Dialect.get_or_raise(DIALECT)
 _SQL_HEADER = re.compile(r"\A\s*/\*\s*headgate:[ \t]*\n?(?P<body>.*?)\*/", re.DOTALL)
 
 
@@ -98,7 +100,8 @@ def parse_sql(text: str, path: Path) -> tuple[str, list[str], dict[str, int]]:
         )
     query = statements[0]
     refs, lines = table_references(query)
-    return query.sql(dialect=DIALECT, comments=False), refs, lines
+    # copy=False: the tree is ours and thrown away; copying it costs a sixth of a load
+    return _GENERATOR_DIALECT.generate(query, copy=False, comments=False), refs, lines
 
 
 def table_references(query: exp.Query | exp.Expression) -> tuple[list[str], dict[str, int]]:
