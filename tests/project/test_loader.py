@@ -160,3 +160,15 @@ def test_parse_cache_is_used_and_survives_corruption(tmp_path: Path) -> None:
     cache.write_bytes(b"not a pickle")
     third = load_project(root)
     assert set(third.models) == set(first.models)
+
+
+def test_many_files_are_parsed_in_parallel_and_errors_still_name_the_file(tmp_path: Path) -> None:
+    files = {f"models/m/m{i:04d}.sql": f"select {i} as x" for i in range(400)}
+    files["models/m/m0123.sql"] = "select x from\nwhere"
+    with pytest.raises(ProjectError) as caught:
+        load_project(write_project(tmp_path, files))
+    assert caught.value.location is not None
+    assert caught.value.location.path.name == "m0123.sql"
+    assert caught.value.location.line == 2
+    (tmp_path / "models/m/m0123.sql").write_text("select 123 as x")
+    assert len(load_project(tmp_path).models) == 400
