@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -45,8 +45,15 @@ class ProjectConfig(StrictModel):
         return value
 
 
+# A check as written: a bare type name (`not_null`) or a mapping with one type key and
+# common options (`{range: {min: 0}, severity: warn}`); headgate.checks validates it
+# with the line it came from.
+CheckInput = str | dict[str, Any]
+
+
 class ColumnOptions(StrictModel):
     description: str | None = None
+    checks: list[CheckInput] = Field(default_factory=list)
 
 
 class ModelOptions(StrictModel):
@@ -64,6 +71,7 @@ class ModelOptions(StrictModel):
     description: str | None = None
     columns: dict[str, ColumnOptions] = Field(default_factory=dict)
     depends_on: list[str] = Field(default_factory=list)
+    checks: list[CheckInput] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _incremental_needs_a_key(self) -> ModelOptions:

@@ -22,11 +22,11 @@ from headgate import __version__
 from headgate.errors import HeadgateError, Location, ProjectError, ProjectErrors
 from headgate.project.config import SOURCE_TYPES, FilesSourceConfig, FileTableConfig, ProjectConfig
 from headgate.project.dag import CycleError, Dag
-from headgate.project.models import ParsedModel, content_hash, parse_model_file
+from headgate.project.models import PARSE_FORMAT, ParsedModel, content_hash, parse_model_file
 from headgate.project.yamlfile import load_yaml_file
 
 CONFIG_FILE = "headgate.yml"
-CACHE_FILE = f".headgate/cache/models-{__version__}.pickle"
+CACHE_FILE = f".headgate/cache/models-{__version__}-{PARSE_FORMAT}.pickle"
 FILE_HASHES = f".headgate/cache/files-{__version__}.pickle"
 HASH_CHUNK = 1 << 20
 PARALLEL_PARSE_MIN = 300  # below this, starting worker processes costs more than it saves

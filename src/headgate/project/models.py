@@ -25,6 +25,7 @@ from headgate.project.config import ModelOptions
 from headgate.project.yamlfile import YamlDocument, parse_yaml
 
 DIALECT = "duckdb"
+PARSE_FORMAT = "2"  # bump when ParsedModel changes shape: old caches are then ignored
 _GENERATOR_DIALECT = Dialect.get_or_raise(DIALECT)
 _SQL_HEADER = re.compile(r"\A\s*/\*\s*headgate:[ \t]*\n?(?P<body>.*?)\*/", re.DOTALL)
 
@@ -41,6 +42,8 @@ class ParsedModel:
     references: list[str]  # table names read, lower-cased, as written (resolved later)
     reference_lines: dict[str, int] = field(default_factory=dict)
     content_hash: str = ""
+    options_file: Path | None = None  # where the options were written (the file or its sidecar)
+    option_lines: dict[tuple[str | int, ...], int] = field(default_factory=dict)  # key path -> line
 
 
 def model_name(relative: Path) -> str:
@@ -62,12 +65,12 @@ def parse_model_file(root: Path, relative: Path, text: str, sidecar: str | None)
     name = model_name(relative.relative_to("models"))
     if relative.suffix == ".sql":
         header = _sql_header(text, path)
-        options = _options(header, sidecar, path)
+        options, doc = _options(header, sidecar, path)
         normalized, refs, lines = parse_sql(text, path)
         language = "sql"
     else:
         header = _python_header(text, path)
-        options = _options(header, sidecar, path)
+        options, doc = _options(header, sidecar, path)
         normalized, refs, lines = _parse_python(text, path)
         language = "python"
     refs = sorted(set(refs) | {d.lower() for d in options.depends_on})
@@ -80,6 +83,8 @@ def parse_model_file(root: Path, relative: Path, text: str, sidecar: str | None)
         references=refs,
         reference_lines=lines,
         content_hash=content_hash(text, sidecar or ""),
+        options_file=doc.path if doc else None,
+        option_lines={k: v + doc.line_offset for k, v in doc.lines.items()} if doc else {},
     )
 
 
@@ -161,7 +166,9 @@ def _python_header(text: str, path: Path) -> YamlDocument | None:
     return parse_yaml(body.lstrip("\n"), path, line_offset=first.lineno)
 
 
-def _options(header: YamlDocument | None, sidecar: str | None, path: Path) -> ModelOptions:
+def _options(
+    header: YamlDocument | None, sidecar: str | None, path: Path
+) -> tuple[ModelOptions, YamlDocument | None]:
     if header is not None and sidecar is not None:
         raise ProjectError(
             "options are given twice: in the file's header block and in its sidecar .yml",
@@ -172,9 +179,9 @@ def _options(header: YamlDocument | None, sidecar: str | None, path: Path) -> Mo
     if sidecar is not None:
         doc = parse_yaml(sidecar, path.with_suffix(".yml"))
     if doc is None:
-        return ModelOptions()
+        return ModelOptions(), None
     options: ModelOptions = doc.validate(ModelOptions, "model options")
-    return options
+    return options, doc
 
 
 def _parse_python(text: str, path: Path) -> tuple[str, list[str], dict[str, int]]:
