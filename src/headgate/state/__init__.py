@@ -1,4 +1,4 @@
-"""The metadata store: runs, tasks, physical tables, environments, intervals, locks.
+"""The metadata store: runs, tasks, physical tables, environments, intervals, locks, checks.
 
 SQLAlchemy 2 Core with Alembic migrations; SQLite at ``.headgate/state.db`` by default,
 PostgreSQL when ``HEADGATE_STATE_URL`` says so.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from headgate.state.records import (
+    CheckResultRecord,
     EnvironmentRecord,
     EnvModel,
     Interval,
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from headgate.state.store import StateStore
 
 __all__ = [
+    "CheckResultRecord",
     "EnvModel",
     "EnvironmentRecord",
     "Interval",

@@ -89,3 +89,24 @@ class Interval:
 
     start: datetime
     end: datetime
+
+
+@dataclass
+class CheckResultRecord:
+    """One check's outcome on one physical table, as the metadata store keeps it."""
+
+    model: str
+    check_name: str
+    check_type: str
+    status: str  # "pass" | "fail" | "warn" | "error"
+    severity: str = "error"  # "error" | "warn"
+    column: str | None = None
+    failing_rows: int | None = None
+    total_rows: int | None = None
+    message: str = ""
+    sample: list[dict[str, Any]] = field(default_factory=list)  # JSON-safe values
+    sql: str | None = None
+    physical_table: str | None = None
+    run_id: int | None = None
+    created_at: datetime | None = None
+    id: int | None = None

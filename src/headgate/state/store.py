@@ -1,8 +1,9 @@
 """The metadata store's one entry point, :class:`StateStore`.
 
 Everything headgate remembers between commands lives here: runs and tasks, physical
-tables, environments' pointers, incremental intervals and the locks that keep two runs
-from writing one environment at once. Records go in and out as plain dataclasses
+tables, environments' pointers, incremental intervals, the locks that keep two runs
+from writing one environment at once, and what the data looked like (check results,
+profiles, per-run metrics). Records go in and out as plain dataclasses
 (:mod:`headgate.state.records`); no SQLAlchemy object leaks to the domain.
 """
 
@@ -11,15 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
-from headgate.state import catalog, runs
+from headgate.state import catalog, quality, runs
 from headgate.state import intervals as interval_math
 from headgate.state.database import Database, resolve_url
 from headgate.state.locks import HEARTBEAT_SECONDS, Lock, LockHolder, acquire
 from headgate.state.migrate import ensure_current
 from headgate.state.records import (
+    CheckResultRecord,
     EnvironmentRecord,
     EnvModel,
     Interval,
@@ -214,3 +217,61 @@ class StateStore:
             on_wait=on_wait,
             heartbeat_every=heartbeat_every,
         )
+
+    # check results, profiles and metrics
+
+    def record_check_results(self, run_id: int | None, results: list[CheckResultRecord]) -> None:
+        """Append one audit's results in one transaction, each stamped with ``run_id``."""
+        quality.record_check_results(self._db, run_id, results)
+
+    def check_results(
+        self,
+        *,
+        run_id: int | None = None,
+        model: str | None = None,
+        status: str | None = None,
+        limit: int = 200,
+    ) -> list[CheckResultRecord]:
+        """Recorded results, newest first, optionally of one run, one model, one status."""
+        return quality.list_check_results(self._db, run_id, model, status, limit)
+
+    def latest_check_result(self, check_name: str) -> CheckResultRecord | None:
+        """The newest result of the check called ``check_name``, or None."""
+        return quality.latest_check_result(self._db, check_name)
+
+    def save_profile(
+        self, model: str, physical_table: str, profile: dict[str, Any], rows: int
+    ) -> int:
+        """Keep a profile of ``physical_table`` (values made JSON-safe); returns its id."""
+        return quality.save_profile(self._db, model, physical_table, profile, rows)
+
+    def latest_profile(self, model: str) -> dict[str, Any] | None:
+        """The newest profile of ``model``: the saved mapping plus ``id``, ``physical_table``,
+        ``created_at`` (aware UTC) and ``rows`` (these four overwrite same-named keys).
+        """
+        return quality.latest_profile(self._db, model)
+
+    def record_metrics(
+        self,
+        run_id: int | None,
+        model: str,
+        physical_table: str | None,
+        metrics: dict[str, float],
+    ) -> None:
+        """Append one value per metric for this run (NaN and infinities are skipped)."""
+        quality.record_metrics(self._db, run_id, model, physical_table, metrics)
+
+    def metric_history(
+        self, model: str, metric: str, limit: int = 50
+    ) -> list[tuple[int, datetime, float]]:
+        """The newest ``limit`` values, oldest first, as (run id, recorded at, value).
+
+        The run id is 0 for a value recorded outside a run.
+        """
+        return quality.metric_history(self._db, model, metric, limit)
+
+    def previous_row_count(self, model: str) -> float | None:
+        """The latest recorded ``row_count`` metric of ``model`` (the previous audited run,
+        when read before this run records its own), or None if there is none.
+        """
+        return quality.latest_metric(self._db, model, "row_count")

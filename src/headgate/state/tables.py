@@ -137,3 +137,52 @@ locks = Table(
     Column("acquired_at", UTCDateTime, nullable=False),
     Column("heartbeat_at", UTCDateTime, nullable=False),
 )
+
+check_results = Table(
+    "check_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer),
+    Column("model", String(400), nullable=False),
+    Column("check_name", String(400), nullable=False),
+    Column("check_type", String(50), nullable=False),
+    Column("column", String(400)),
+    Column("severity", String(10), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("failing_rows", BigInteger),
+    Column("total_rows", BigInteger),
+    Column("message", Text, nullable=False),
+    Column("sample", json_type(), nullable=False),
+    Column("sql", Text),
+    Column("physical_table", String(400)),
+    Column("created_at", UTCDateTime, nullable=False),
+    # A run's results, a model's history, one check's latest: the three ways they are read.
+    Index(None, "run_id"),
+    Index(None, "model", "id"),
+    Index(None, "check_name", "id"),
+)
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(400), nullable=False),
+    Column("physical_table", String(400), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("profile", json_type(), nullable=False),
+    Column("rows", BigInteger),
+    Index(None, "model", "id"),
+)
+
+model_metrics = Table(
+    "model_metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer),
+    Column("model", String(400), nullable=False),
+    Column("physical_table", String(400)),
+    Column("metric", String(200), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "model", "metric", "id"),
+)
