@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from headgate.engines.base import Engine
+    from headgate.runtime.audit import ProjectChecks
     from headgate.runtime.results import RunResult
     from headgate.state.records import RunRecord
     from headgate.state.store import StateStore
@@ -84,6 +85,13 @@ class Project:
     @cached_property
     def fingerprints(self) -> dict[str, str]:
         return fingerprints(self.loaded)
+
+    @cached_property
+    def checks(self) -> ProjectChecks:
+        """Every model's declared and custom checks; invalid ones stop a command before it runs."""
+        from headgate.runtime.audit import ProjectChecks
+
+        return ProjectChecks.load(self.loaded)
 
     @cached_property
     def state(self) -> StateStore:
@@ -143,6 +151,7 @@ class Project:
             intervals={},
             physical_schema=self.loaded.config.physical_schema,
             now=datetime.now(UTC),
+            check_hashes=dict(self.checks.hashes),
         )
         inputs.intervals = self._intervals(inputs)
         request = PlanRequest(
@@ -188,6 +197,7 @@ class Project:
         from headgate.runtime.run import RunOptions, execute_plan
 
         environment = self._environment(environment)
+        self.checks  # noqa: B018 - invalid checks stop the run before anything is built
         store = self.state
         store.abandon_dead_runs()
         store.ensure_environment(environment, created_by=_user())
@@ -234,6 +244,7 @@ class Project:
                     options,
                     self.console,
                     plan.registry,
+                    self.checks,
                 )
                 lock.heartbeat()
             except BaseException as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -75,6 +75,18 @@ class EngineSession(ABC):
     def create_view_as(self, target: str, select_sql: str) -> None:
         self.execute(f"CREATE OR REPLACE VIEW {quote(target)} AS {select_sql}")
 
+    def swap_in(self, staged: str, target: str, *, view: bool = False) -> None:
+        """Replace ``target`` by ``staged`` in one transaction (readers see one or the other)."""
+        kind = "VIEW" if view else "TABLE"
+        with self.transaction():
+            self.execute(f"DROP {kind} IF EXISTS {quote(target)}")
+            self.execute(
+                f"ALTER {kind} {quote(staged)} RENAME TO {quote(target.rsplit('.', 1)[-1])}"
+            )
+
+    def drop_relation(self, name: str, *, view: bool = False) -> None:
+        self.execute(f"DROP {'VIEW' if view else 'TABLE'} IF EXISTS {quote(name)}")
+
     def row_count(self, target: str) -> int:
         return int(self.execute(f"SELECT count(*) FROM {quote(target)}")[0][0])
 
@@ -91,28 +103,38 @@ class EngineSession(ABC):
         start: datetime,
         end: datetime,
         keys: Sequence[str],
+        audit: Callable[[], object] | None = None,
     ) -> tuple[int, int]:
         """Replace one time range of an incremental table in one transaction (idempotent).
 
         Without a unique key the range's rows are deleted and re-inserted; with one,
-        rows whose key reappears in the range are replaced (a merge).
+        rows whose key reappears in the range are replaced (a merge). ``audit`` runs
+        inside the transaction, on the table with the new rows: if it raises, the
+        range is rolled back and readers never saw it.
         """
         column = quote(time_column)
-        batch = f"SELECT * FROM ({select_sql}) AS q WHERE {column} >= {literal_time(start)} AND {column} < {literal_time(end)}"
+        in_range = f"{column} >= {literal_time(start)} AND {column} < {literal_time(end)}"
+        batch = f"SELECT * FROM ({select_sql}) AS q WHERE {in_range}"
         with self.transaction():
-            return self._replace_rows(
-                target,
-                batch,
-                keys,
-                f"{column} >= {literal_time(start)} AND {column} < {literal_time(end)}",
-            )
+            return self._replace_rows(target, batch, keys, in_range, audit)
 
-    def merge_by_key(self, target: str, select_sql: str, keys: Sequence[str]) -> tuple[int, int]:
+    def merge_by_key(
+        self,
+        target: str,
+        select_sql: str,
+        keys: Sequence[str],
+        audit: Callable[[], object] | None = None,
+    ) -> tuple[int, int]:
         with self.transaction():
-            return self._replace_rows(target, select_sql, keys, None)
+            return self._replace_rows(target, select_sql, keys, None, audit)
 
     def _replace_rows(
-        self, target: str, batch_sql: str, keys: Sequence[str], range_filter: str | None
+        self,
+        target: str,
+        batch_sql: str,
+        keys: Sequence[str],
+        range_filter: str | None,
+        audit: Callable[[], object] | None,
     ) -> tuple[int, int]:
         staged = f"headgate_batch_{threading.get_ident()}"
         self.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS {batch_sql}")
@@ -126,6 +148,8 @@ class EngineSession(ABC):
         deleted = int(self.execute(f"DELETE FROM {quote(target)} WHERE {condition}")[0][0])
         inserted = int(self.execute(f"INSERT INTO {quote(target)} SELECT * FROM {staged}")[0][0])
         self.execute(f"DROP TABLE {staged}")
+        if audit is not None:
+            audit()
         return deleted, inserted
 
     def close(self) -> None:  # noqa: B027 - sessions without resources need nothing

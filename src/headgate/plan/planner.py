@@ -15,8 +15,8 @@ from headgate.plan.naming import physical_table
 from headgate.project.loader import LoadedProject
 from headgate.state.records import EnvModel, Interval, PhysicalRecord
 
-Action = Literal["build", "refresh", "incremental", "reuse", "unchanged", "excluded"]
-WORK_ACTIONS = ("build", "refresh", "incremental")
+Action = Literal["build", "refresh", "incremental", "audit", "reuse", "unchanged", "excluded"]
+WORK_ACTIONS = ("build", "refresh", "incremental", "audit")
 
 
 @dataclass
@@ -75,6 +75,7 @@ class PlanInputs:
     intervals: dict[str, list[Interval]]
     physical_schema: str
     now: datetime
+    check_hashes: dict[str, str] = field(default_factory=dict)  # model -> hash of its checks
 
 
 @dataclass
@@ -180,9 +181,30 @@ def _plan_node(
         if restated:
             node.reason = "restated upstream"
         return node
-    if not published_here:
+    audit = _audit_reason(name, inputs)
+    if audit:
+        node.action, node.reason = "audit", audit
+    elif not published_here:
         node.action, node.reason = "reuse", "already built; publish only"
     return node
+
+
+def _audit_reason(name: str, inputs: PlanInputs) -> str | None:
+    """Why an already-built table must be checked again before it may be published, if it must."""
+    record = inputs.registry.get(inputs_physical(name, inputs))
+    wanted = inputs.check_hashes.get(name)
+    status = record.audit_status if record else None
+    if wanted is None:
+        return "its checks were removed; re-audit" if status == "failed" else None
+    if record is None or record.audit_hash != wanted:
+        return "checks changed; audit without rebuilding"
+    if status != "passed":
+        return "failed its checks before; audit again"
+    return None
+
+
+def inputs_physical(name: str, inputs: PlanInputs) -> str:
+    return physical_table(inputs.physical_schema, name, inputs.fingerprints[name])
 
 
 def _inputs_changed(node: PlannedNode, planned: dict[str, PlannedNode], inputs: PlanInputs) -> bool:

@@ -22,6 +22,7 @@ class TaskResult:
     seconds: float = 0.0
     error: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    checks: list[Any] = field(default_factory=list)  # CheckResult, when the model has checks
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -37,7 +38,22 @@ class TaskResult:
             data["error"] = self.error
         if self.detail:
             data["detail"] = self.detail
+        if self.checks:
+            data["checks"] = [check_json(c) for c in self.checks]
         return data
+
+
+def check_json(result: Any) -> dict[str, Any]:
+    return {
+        "name": result.name,
+        "type": result.type,
+        "column": result.column,
+        "severity": result.severity,
+        "status": result.status,
+        "failing_rows": result.failing_rows,
+        "total_rows": result.total_rows,
+        "message": result.message,
+    }
 
 
 @dataclass

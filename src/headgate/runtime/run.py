@@ -14,6 +14,7 @@ from headgate.engines.base import Engine, ViewSpec
 from headgate.plan.naming import view_name
 from headgate.plan.planner import Plan, PlannedNode
 from headgate.project.loader import LoadedProject
+from headgate.runtime.audit import ProjectChecks
 from headgate.runtime.executor import Task, execute
 from headgate.runtime.recorder import Recorder
 from headgate.runtime.results import FAILED, UPSTREAM_FAILED, RunResult, TaskResult
@@ -36,12 +37,13 @@ def execute_plan(
     options: RunOptions,
     console: Console,
     registry: dict[str, PhysicalRecord],
+    checks: ProjectChecks | None = None,
 ) -> RunResult:
     started = time.perf_counter()
     engine.ensure_schema(project.config.physical_schema)
     recorder = Recorder(store)
     versions = {name: record.data_version for name, record in registry.items()}
-    ctx = BuildContext(project, plan, engine, recorder, run_id, versions, registry)
+    ctx = BuildContext(project, plan, engine, recorder, run_id, versions, registry, checks)
     try:
         _adopt_unregistered(ctx)
         tasks = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,12 +22,15 @@ from headgate.plan.planner import Plan, PlannedNode
 from headgate.plan.rewrite import reference_targets, rewrite_references
 from headgate.project.loader import LoadedProject, SourceTable
 from headgate.project.models import ParsedModel
+from headgate.runtime.audit import AuditFailed, ProjectChecks, audit_table
 from headgate.runtime.recorder import Recorder
-from headgate.runtime.results import BUILT, SKIPPED, TaskResult
+from headgate.runtime.results import BUILT, FAILED, SKIPPED, TaskResult
 from headgate.state.records import PhysicalRecord, TaskRecord
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from headgate.checks.results import CheckResult
 
 
 @dataclass
@@ -40,6 +44,7 @@ class BuildContext:
     run_id: int
     versions: dict[str, int]  # physical table -> data version, updated as the run goes
     registry: dict[str, PhysicalRecord]
+    checks: ProjectChecks | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def physical_of(self, name: str) -> str:
@@ -56,23 +61,73 @@ def run_node(ctx: BuildContext, node: PlannedNode) -> TaskResult:
         )
     session = ctx.engine.session()
     detail: dict[str, Any] = {}
+    checked: list[CheckResult] = []
     rows: int | None
-    if node.kind == "source":
-        rows, changed = (
-            _load_source(session, ctx.project.sources[node.name], node, ctx.project.root),
-            True,
+    try:
+        if node.kind == "source":
+            source = ctx.project.sources[node.name]
+            rows, changed = _load_source(session, source, node, ctx.project.root), True
+        elif node.action == "audit":
+            record = ctx.registry.get(node.physical_table)
+            rows, changed = (record.rows if record else None), False
+        else:
+            model = ctx.project.models[node.name]
+            rows, changed = _build_model(ctx, session, model, node, detail, checked)
+        if node.action == "audit":
+            checked.extend(_audit(ctx, session, node))
+    except AuditFailed as failure:
+        if node.materialized != "incremental" and (not node.exists or node.action == "audit"):
+            # the failed table is kept for inspection and never published; a refresh that
+            # failed was built aside and dropped, so the table readers see stays as it was
+            _register(ctx, node, None, audit="failed", bump=False)
+        _record_checks(ctx, node, failure.results)
+        return _result(
+            ctx,
+            node,
+            FAILED,
+            None,
+            time.perf_counter() - started,
+            failure.message,
+            detail,
+            failure.results,
         )
-    else:
-        model = ctx.project.models[node.name]
-        rows, changed = _build_model(ctx, session, model, node, detail)
+    audit = "passed" if ctx.checks and ctx.checks.hash_of(node.name) else None
+    if changed or node.action == "audit":
+        _register(ctx, node, rows, audit=audit, bump=changed)
+        _record_checks(ctx, node, checked)
     status = BUILT if changed else SKIPPED
-    if changed:
-        _register(ctx, node, rows)
-    return _result(ctx, node, status, rows, time.perf_counter() - started, None, detail)
+    return _result(ctx, node, status, rows, time.perf_counter() - started, None, detail, checked)
+
+
+def _audit(
+    ctx: BuildContext, session: EngineSession, node: PlannedNode, table: str | None = None
+) -> list[CheckResult]:
+    """Run the node's checks on ``table`` (default: its physical table); AuditFailed if blocking."""
+    if node.kind != "model" or ctx.checks is None or ctx.checks.hash_of(node.name) is None:
+        return []
+    store = ctx.recorder.store
+    return audit_table(
+        session,
+        ctx.project,
+        ctx.checks,
+        node.name,
+        table or node.physical_table,
+        dialect=ctx.engine.capabilities.dialect,
+        resolve=lambda name: ctx.physical_of(name.lower()),
+        previous_rows=store.previous_row_count(node.name),
+    )
+
+
+def _record_checks(ctx: BuildContext, node: PlannedNode, results: list[CheckResult]) -> None:
+    if not results:
+        return
+    records = [r.to_record(run_id=ctx.run_id, physical_table=node.physical_table) for r in results]
+    run_id, store = ctx.run_id, ctx.recorder.store
+    ctx.recorder.call(lambda: store.record_check_results(run_id, records))
 
 
 def failed_result(ctx: BuildContext, node: PlannedNode, status: str, error: str) -> TaskResult:
-    return _result(ctx, node, status, None, 0.0, error, {})
+    return _result(ctx, node, status, None, 0.0, error, {}, [])
 
 
 def skipped_result(ctx: BuildContext, node: PlannedNode) -> TaskResult:
@@ -96,6 +151,7 @@ def _result(
     seconds: float,
     error: str | None,
     detail: dict[str, Any],
+    checks: list[CheckResult],
 ) -> TaskResult:
     result = TaskResult(
         name=node.name,
@@ -108,6 +164,7 @@ def _result(
         seconds=seconds,
         error=error,
         detail=detail,
+        checks=list(checks),
     )
     ctx.recorder.task(
         TaskRecord(
@@ -126,25 +183,41 @@ def _result(
     return result
 
 
-def _register(ctx: BuildContext, node: PlannedNode, rows: int | None) -> None:
+def _register(
+    ctx: BuildContext, node: PlannedNode, rows: int | None, *, audit: str | None, bump: bool
+) -> None:
+    """Record the physical table: its data version (bumped when its data changed) and verdict."""
+    previous = ctx.registry.get(node.physical_table)
     with ctx.lock:
-        version = ctx.versions.get(node.physical_table, 0) + 1
-        ctx.versions[node.physical_table] = version
+        version = ctx.versions.get(node.physical_table, 0) + (1 if bump else 0)
+        ctx.versions[node.physical_table] = max(version, 1)
         inputs = {
             ctx.physical_of(u): ctx.versions.get(ctx.physical_of(u), 1) for u in node.upstream
         }
+    if not bump and previous is not None:
+        rows, inputs = previous.rows if rows is None else rows, previous.inputs
     record = PhysicalRecord(
         name=node.physical_table,
         model=node.name,
         fingerprint=node.fingerprint,
         kind=node.materialized,
         rows=rows,
-        data_version=version,
+        data_version=max(version, 1),
         inputs=inputs,
         run_id=ctx.run_id,
+        audit_status=audit,
+        audit_hash=ctx.checks.hash_of(node.name) if ctx.checks else None,
     )
     ctx.registry[node.physical_table] = record
     ctx.recorder.physical(record)
+    if bump and rows is not None and audit != "failed":
+        # the baseline for `row_count: {max_change: ...}` and for monitors
+        run_id, store = ctx.run_id, ctx.recorder.store
+        ctx.recorder.call(
+            lambda: store.record_metrics(
+                run_id, node.name, node.physical_table, {"row_count": rows}
+            )
+        )
 
 
 def _load_source(session: EngineSession, source: SourceTable, node: PlannedNode, root: Path) -> int:
@@ -182,20 +255,36 @@ def _build_model(
     model: ParsedModel,
     node: PlannedNode,
     detail: dict[str, Any],
+    checked: list[CheckResult],
 ) -> tuple[int | None, bool]:
+    """Build the model's table; audited before it can replace anything a reader sees."""
     if node.action == "refresh" and not node.force and not _inputs_changed(ctx, node):
         return None, False
-    if model.language == "python":
-        data = _run_python(ctx, session, model)
-        return session.create_table_from_arrow(node.physical_table, data), True
-    sql = _physical_sql(ctx, model)
-    options = model.options
-    if options.materialized == "view":
-        session.create_view_as(node.physical_table, sql)
-        return None, True
-    if options.materialized == "table":
-        return session.create_table_as(node.physical_table, sql, replace=True), True
-    return _build_incremental(ctx, session, model, node, sql, detail)
+    if model.options.materialized == "incremental" and model.language == "sql":
+        audit = lambda: checked.extend(_audit(ctx, session, node))  # noqa: E731
+        return _build_incremental(
+            ctx, session, model, node, _physical_sql(ctx, model), detail, audit
+        )
+    # A table readers may already see (a refresh) is built aside, audited, then swapped in.
+    target = f"{node.physical_table}__staging" if node.exists else node.physical_table
+    try:
+        if model.language == "python":
+            rows: int | None = session.create_table_from_arrow(
+                target, _run_python(ctx, session, model)
+            )
+        elif model.options.materialized == "view":
+            session.create_view_as(target, _physical_sql(ctx, model))
+            rows = None
+        else:
+            rows = session.create_table_as(target, _physical_sql(ctx, model), replace=True)
+        checked.extend(_audit(ctx, session, node, target))
+    except BaseException:
+        if target != node.physical_table:
+            session.drop_relation(target, view=model.options.materialized == "view")
+        raise
+    if target != node.physical_table:
+        session.swap_in(target, node.physical_table, view=model.options.materialized == "view")
+    return rows, True
 
 
 def _inputs_changed(ctx: BuildContext, node: PlannedNode) -> bool:
@@ -222,6 +311,7 @@ def _build_incremental(
     node: PlannedNode,
     sql: str,
     detail: dict[str, Any],
+    audit: Callable[[], object],
 ) -> tuple[int | None, bool]:
     options = model.options
     target = node.physical_table
@@ -231,7 +321,7 @@ def _build_incremental(
     session.create_empty_like(target, sql)
     keys = options.unique_key_columns
     if not options.time_column:
-        deleted, inserted = session.merge_by_key(target, sql, keys)
+        deleted, inserted = session.merge_by_key(target, sql, keys, audit)
         detail.update(deleted=deleted, inserted=inserted)
         return session.row_count(target), True
     if node.restate:
@@ -241,7 +331,7 @@ def _build_incremental(
     processed = []
     for start, end in node.ranges:
         deleted, inserted = session.replace_time_range(
-            target, sql, options.time_column, start, end, keys
+            target, sql, options.time_column, start, end, keys, audit
         )
         ctx.recorder.add_interval(target, start, end)
         processed.append(

@@ -59,6 +59,8 @@ class PhysicalRecord:
     )  # upstream physical name -> data_version used
     created_at: datetime | None = None
     run_id: int | None = None
+    audit_status: str | None = None  # "passed" | "failed" | None when no checks ran
+    audit_hash: str | None = None  # fingerprint of the checks behind the verdict
 
 
 @dataclass

@@ -86,6 +86,8 @@ physical_tables = Table(
     Column("inputs", json_type(), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("run_id", Integer),
+    Column("audit_status", String(10)),  # "passed" | "failed" | None (no checks ran)
+    Column("audit_hash", String(64)),  # the checks the verdict was reached with
 )
 
 environments = Table(
