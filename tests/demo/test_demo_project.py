@@ -24,21 +24,10 @@ from sqlglot import exp
 
 from headgate.demo import DemoDefect, DemoSummary, write_demo_project
 from headgate.errors import HeadgateError
+from headgate.project.config import ModelOptions
 
 pytestmark = pytest.mark.fast
 
-ALLOWED_OPTIONS = {
-    "materialized",
-    "unique_key",
-    "time_column",
-    "start",
-    "interval",
-    "tags",
-    "owner",
-    "description",
-    "columns",
-    "depends_on",
-}
 STATUSES = ("placed", "shipped", "delivered", "returned", "cancelled")
 
 # How a user would count each planted defect in the raw tables.
@@ -246,7 +235,7 @@ def test_project_files_follow_the_project_format(demo: DemoSummary) -> None:
     assert "marts.customer_segments" in models and models["marts.customer_segments"].suffix == ".py"
     for name, path in models.items():
         options = _options(path)
-        assert set(options) <= ALLOWED_OPTIONS, name
+        ModelOptions.model_validate(options)  # exactly the options headgate accepts
         assert options["materialized"] in ("view", "table", "incremental"), name
         assert isinstance(options["description"], str), name
         for column, spec in options.get("columns", {}).items():

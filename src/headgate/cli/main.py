@@ -161,6 +161,52 @@ def plan(
         render_plan(out, result)
 
 
+@app.command("test")
+def test_command(
+    env: EnvOption = None,
+    select: Annotated[str | None, typer.Option("--select", "-s", help="Models to check.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the checks of what an environment publishes, without building anything."""
+    from headgate.cli.render import render_check_summary
+
+    with _project() as project:
+        result = project.test(env, selection=select)
+    if as_json:
+        _print_json(result.to_json())
+    else:
+        render_check_summary(out, result.results, show_passed=True)
+        for model, error in result.errors.items():
+            err.print(f"[red]{model}[/]: {error}")
+        warnings = result.counts().get("warn", 0)
+        verdict = "[red]checks failed[/]"
+        if result.ok:
+            verdict = (
+                f"[yellow]no check failed; {warnings} warning(s)[/]"
+                if warnings
+                else "[green]all checks passed[/]"
+            )
+        out.print(f"{verdict} in {result.environment} ({result.seconds:.2f} s)")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def failures(
+    check: Annotated[str, typer.Argument(help="Check name, e.g. staging.orders.order_id.unique")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show a check's latest result and its sample of failing rows."""
+    from headgate.cli.render import render_failures
+
+    with _project() as project:
+        record = project.failures(check)
+    if as_json:
+        _print_json(_jsonable(record))
+    else:
+        render_failures(out, record)
+
+
 @app.command()
 def runs(
     run_id: Annotated[int | None, typer.Argument(help="Show one run's tasks.")] = None,
@@ -267,6 +313,10 @@ def demo(
     out.print(
         f'  {command} query "select * from marts.daily_revenue order by order_date desc limit 10"'
     )
+    out.print(
+        f"  {command} failures staging.order_items.quantity.range   # the rows a check caught"
+    )
+    out.print(f"  {command} test       # run every check on what prod publishes")
     out.print(f"  the planted defects and what to try next: {directory / 'README.md'}")
 
 

@@ -128,12 +128,67 @@ def render_run_summary(out: RichTerminal, result: RunResult) -> None:
             out.print(
                 f"… and {len(shown) - SUMMARY_ROWS} more (slowest shown): headgate runs {result.run_id}"
             )
+    render_check_summary(out, [c for t in result.tasks for c in t.checks])
     counts = ", ".join(f"{styled(k)} {v}" for k, v in sorted(result.counts().items()))
     colour = "red" if result.status == "failed" else "green"
     out.print(f"[{colour}]{result.message}[/] ({counts}; {result.seconds:.2f} s)")
     for task in result.tasks:
         if task.status == "failed":
             out.print(f"[bold red]{task.name}[/]: {task.error}")
+
+
+CHECK_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "error": "magenta"}
+
+
+def render_check_summary(
+    out: RichTerminal, checks: list[Any], *, show_passed: bool = False
+) -> None:
+    """One line of counts, then every check that did not pass, with what it found."""
+    if not checks:
+        return
+    counts: dict[str, int] = {}
+    for check in checks:
+        counts[check.status] = counts.get(check.status, 0) + 1
+    line = ", ".join(f"[{CHECK_STYLE.get(k, '')}]{v} {k}[/]" for k, v in sorted(counts.items()))
+    out.print(f"checks: {line}")
+    shown = [c for c in checks if show_passed or c.status != "pass"]
+    if not shown:
+        return
+    table = Table(show_header=True)
+    for column in ("check", "status", "failing", "message"):
+        table.add_column(column)
+    for check in shown:
+        failing = f"{check.failing_rows:,}" if check.failing_rows is not None else ""
+        style = CHECK_STYLE.get(check.status, "")
+        table.add_row(check.name, f"[{style}]{check.status}[/]", failing, check.message)
+    out.print(table)
+    if any(c.sample for c in shown):
+        out.print("failing rows: headgate failures CHECK_NAME")
+
+
+def render_failures(out: RichTerminal, record: Any) -> None:
+    style = CHECK_STYLE.get(record.status, "")
+    out.print(
+        f"[bold]{record.check_name}[/] on {record.model}: [{style}]{record.status}[/] (run {record.run_id})"
+    )
+    out.print(record.message)
+    if record.sql:
+        out.print("[dim]query that decides it:[/]")
+        out.print(record.sql, highlight=False)
+    if not record.sample:
+        out.print(
+            "no failing rows recorded"
+            if record.status == "pass"
+            else "no sample (the check is not row-level)"
+        )
+        return
+    table = Table(title=f"sample of failing rows ({len(record.sample)})", title_justify="left")
+    columns = list(record.sample[0])
+    for column in columns:
+        table.add_column(column)
+    for row in record.sample:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    out.print(table)
 
 
 def render_runs(out: RichTerminal, runs: list[RunRecord]) -> None:

@@ -7,8 +7,13 @@ description: One row per order with its lines, payments, customer match and amou
 columns:
   order_id:
     description: Primary key.
+    checks: [not_null, unique]
   customer_known:
     description: True when customer_id is found in customers.
+    checks:
+      - expression: {sql: customer_known}
+        severity: warn
+        description: Orders whose customer is missing or unknown (the export's orphans).
   has_suspect_date:
     description: True when ordered_at lies in the future or before 2000 (a mistyped or zero timestamp).
   order_total:

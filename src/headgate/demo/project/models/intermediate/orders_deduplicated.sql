@@ -7,6 +7,7 @@ description: One row per order. Where the export repeated an order, keeps the co
 columns:
   order_id:
     description: Primary key.
+    checks: [not_null, unique]
   export_copies:
     description: Rows the export had for this order; above 1 means it was sent more than once.
 */

@@ -10,14 +10,19 @@ description: Orders and revenue per day, in euros. Built one day at a time; head
 columns:
   order_date:
     description: The calendar day; one row per day with orders.
+    checks: [not_null, unique]
   orders:
     description: Orders placed that day, whatever their status.
   customers:
     description: Distinct customers who ordered that day.
   revenue_eur:
     description: Revenue in euros of the orders that count as revenue.
+    checks:
+      - range: {min: 0}
   average_order_value_eur:
     description: revenue_eur per revenue order.
+checks:
+  - row_count: {min: 1}
 */
 select
     order_date,

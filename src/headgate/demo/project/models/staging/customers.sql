@@ -7,10 +7,14 @@ description: One row per customer as exported, with emails trimmed and placehold
 columns:
   customer_id:
     description: Primary key, the shop's customer number.
+    checks: [not_null, unique]
   email:
     description: Email trimmed and lower-cased; kept even when it is not a valid address.
   email_is_valid:
     description: True when the email has the shape name@domain.tld.
+    checks:
+      - expression: {sql: email_is_valid}
+        severity: warn
   country_code:
     description: ISO 3166 alpha-2 code; null where the export had 'N/A' or '-'.
   segment:

@@ -10,6 +10,9 @@ columns:
     description: Position of the line within its order, from 1.
   quantity:
     description: Units ordered; zero or negative on a few mis-keyed lines.
+    checks:
+      - range: {min: 1, max: 1000}
+        severity: warn
   unit_price:
     description: Price of one unit in the order's currency.
   discount:

@@ -8,12 +8,19 @@ columns:
     description: The shop's order number; not unique here, the export repeats some orders.
   customer_id:
     description: Who ordered; null or unknown to customers for some orders.
+    checks:
+      - not_null:
+        severity: warn
+        max_failures: 1%
   ordered_at:
     description: When the order was placed, as exported (a few are in 1970 or 2031).
   order_date:
     description: The calendar day of ordered_at.
   status:
     description: placed, shipped, delivered, returned or cancelled, lower-cased; null where the export said 'N/A'.
+    checks:
+      - accepted_values: {values: [placed, shipped, delivered, returned, cancelled]}
+        severity: warn
   currency:
     description: ISO 4217 code of the currency the order was charged in.
 */
