@@ -130,7 +130,8 @@ def analyze_text(
     match = None
     if pattern is not None:
         misses = [v for v in values if not pattern.matches(v.value)]
-        trimmed = sum(v.count for v in misses if pattern.matches(v.value.strip(" ")))
+        padded = [v for v in misses if pattern.matches(v.value.strip(" "))]
+        malformed = [v for v in misses if v not in padded]
         matched = checked - sum(v.count for v in misses)
         match = PatternMatch(
             name=pattern.name,
@@ -138,8 +139,9 @@ def analyze_text(
             matched=rows(matched),
             checked=rows(checked),
             match_fraction=matched / checked,
-            matched_when_trimmed=rows(trimmed),
-            examples=_examples(misses),
+            matched_when_trimmed=rows(sum(v.count for v in padded)),
+            # the values that are wrong beyond their spaces tell more: they come first
+            examples=(_examples(malformed) + _examples(padded))[:EXAMPLES],
             estimated=estimated,
         )
 

@@ -179,10 +179,14 @@ def _aggregates(info: ColumnInfo, flavor: SqlDialect, now: datetime) -> dict[str
     found: dict[str, exp.Expr] = {"nonnull": exp.Count(this=x.copy())}
     if info.kind == "other":
         return found
+    if info.kind == "boolean":  # min, max and the distinct count follow from the trues
+        return found | {"trues": count_if(x.copy())}
     subject = info.as_text() if info.kind == "string" else x
-    found |= {"min": exp.Min(this=subject.copy()), "max": exp.Max(this=subject.copy())}
-    if info.kind != "boolean":  # two values at most: counted exactly with the grouped values
-        found["distinct"] = flavor.distinct(subject.copy())
+    found |= {
+        "min": exp.Min(this=subject.copy()),
+        "max": exp.Max(this=subject.copy()),
+        "distinct": flavor.distinct(subject.copy()),
+    }
     zero = exp.Literal.number(0)
     if info.numeric:  # integer and decimal sums are exact and cheaper than casting each value
         found |= {
@@ -190,8 +194,6 @@ def _aggregates(info: ColumnInfo, flavor: SqlDialect, now: datetime) -> dict[str
             "negatives": count_if(x.copy() < zero),
             "zeros": count_if(exp.EQ(this=x.copy(), expression=zero)),
         }
-    elif info.kind == "boolean":
-        found["trues"] = count_if(x.copy())
     elif info.kind == "temporal":
         at_now, epoch = typed_literal(now, info), typed_literal(EPOCH, info)
         ancient = typed_literal(ANCIENT, info)
@@ -250,7 +252,9 @@ def _column(info: ColumnInfo, stats: dict[str, Any], rows: int, now: datetime) -
         column.quantiles = dict(zip(QUANTILES, quantiles, strict=False))
         column.negatives, column.zeros = int(stats["negatives"] or 0), int(stats["zeros"] or 0)
     elif info.kind == "boolean" and nonnull:
-        column.mean = int(stats["trues"] or 0) / nonnull
+        trues = int(stats["trues"] or 0)
+        column.mean, column.min, column.max = trues / nonnull, trues == nonnull, trues > 0
+        column.distinct = 1 + (0 < trues < nonnull)
     elif info.kind == "temporal":
         moments = [None if q is None else EPOCH + timedelta(seconds=round(q)) for q in quantiles]
         column.quantiles = dict(zip(QUANTILES, map(json_value, moments), strict=False))

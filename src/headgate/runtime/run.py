@@ -7,11 +7,12 @@ only when every task succeeded, so readers never see a mix of old and new.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from headgate.console import Console
-from headgate.engines.base import Engine, ViewSpec
-from headgate.plan.naming import view_name
+from headgate.engines.base import Engine
+from headgate.plan.environments import Actor, apply_pointers, current_pointers
 from headgate.plan.planner import Plan, PlannedNode
 from headgate.project.loader import LoadedProject
 from headgate.runtime.audit import ProjectChecks
@@ -19,20 +20,24 @@ from headgate.runtime.executor import Task, execute
 from headgate.runtime.recorder import Recorder
 from headgate.runtime.results import FAILED, UPSTREAM_FAILED, RunResult, TaskResult
 from headgate.runtime.tasks import BuildContext, failed_result, run_node, skipped_result
-from headgate.state.records import EnvModel, PhysicalRecord
+from headgate.state.records import PhysicalRecord
+
+if TYPE_CHECKING:
+    from headgate.state.store import StateStore
 
 
 @dataclass
 class RunOptions:
     threads: int
     publish_partial: bool = False
+    actor: Actor = field(default_factory=Actor)
 
 
 def execute_plan(
     project: LoadedProject,
     plan: Plan,
     engine: Engine,
-    store: object,
+    store: StateStore,
     run_id: int,
     options: RunOptions,
     console: Console,
@@ -69,7 +74,7 @@ def execute_plan(
         failed = [r for r in ordered if r.status in (FAILED, UPSTREAM_FAILED)]
         published = 0
         if not failed or options.publish_partial:
-            published = _publish(ctx, store, {r.name for r in failed})
+            published = _publish(ctx, store, {r.name for r in failed}, options.actor)
     finally:
         recorder.close()
     status = "failed" if failed else ("success" if plan.work or published else "nothing_to_do")
@@ -106,31 +111,17 @@ def _adopt_unregistered(ctx: BuildContext) -> None:
             ctx.recorder.physical(record)
 
 
-def _publish(ctx: BuildContext, store: object, failed: set[str]) -> int:
+def _publish(ctx: BuildContext, store: StateStore, failed: set[str], actor: Actor) -> int:
     """Swap the environment's views; returns how many changed (added, repointed or dropped)."""
     plan = ctx.plan
-    pointers = store.env_models(plan.environment)  # type: ignore[attr-defined]
+    target = current_pointers(store, plan.environment)
     blocked = set(failed) | ctx.project.dag.descendants(failed)
-    changes: list[EnvModel] = []
     for node in plan.nodes.values():
-        if node.action == "excluded" or node.name in blocked:
-            continue
-        current = pointers.get(node.name)
-        if current is None or current.physical_table != node.physical_table:
-            changes.append(
-                EnvModel(
-                    plan.environment,
-                    node.name,
-                    node.fingerprint,
-                    node.physical_table,
-                    run_id=ctx.run_id,
-                )
-            )
-    removed = [name for name in plan.removed if name in pointers]
-    if not changes and not removed:
-        return 0
-    views = [ViewSpec(view_name(m.model, plan.environment), m.physical_table) for m in changes]
-    drops = [view_name(name, plan.environment) for name in removed]
-    ctx.engine.publish_views(views, drops)
-    store.publish(plan.environment, changes, removed, ctx.run_id)  # type: ignore[attr-defined]
-    return len(changes) + len(removed)
+        if node.action != "excluded" and node.name not in blocked:
+            target[node.name] = (node.fingerprint, node.physical_table)
+    for name in plan.removed:
+        target.pop(name, None)
+    change = apply_pointers(
+        ctx.engine, store, plan.environment, target, kind="run", actor=actor, run_id=ctx.run_id
+    )
+    return change.count

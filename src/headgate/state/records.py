@@ -112,3 +112,20 @@ class CheckResultRecord:
     run_id: int | None = None
     created_at: datetime | None = None
     id: int | None = None
+
+
+@dataclass
+class DeploymentRecord:
+    """One change to what an environment publishes, with the full set it published after."""
+
+    environment: str
+    kind: str  # "run" | "deploy" | "rollback" | "create"
+    pointers: dict[str, list[str]]  # model -> [fingerprint, physical table]
+    from_environment: str | None = None
+    username: str | None = None
+    git_commit: str | None = None
+    run_id: int | None = None
+    rolled_back_to: int | None = None
+    plan: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    id: int | None = None

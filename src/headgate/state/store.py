@@ -16,13 +16,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from headgate.state import catalog, quality, runs
+from headgate.state import catalog, history, quality, runs
 from headgate.state import intervals as interval_math
 from headgate.state.database import Database, resolve_url
 from headgate.state.locks import HEARTBEAT_SECONDS, Lock, LockHolder, acquire
 from headgate.state.migrate import ensure_current
 from headgate.state.records import (
     CheckResultRecord,
+    DeploymentRecord,
     EnvironmentRecord,
     EnvModel,
     Interval,
@@ -275,3 +276,18 @@ class StateStore:
         when read before this run records its own), or None if there is none.
         """
         return quality.latest_metric(self._db, model, "row_count")
+
+    # deployments
+
+    def record_deployment(self, record: DeploymentRecord) -> int:
+        """Append one change of an environment's published set; returns its id."""
+        return history.record_deployment(self._db, record)
+
+    def deployments(
+        self, *, environment: str | None = None, limit: int = 20, since: datetime | None = None
+    ) -> list[DeploymentRecord]:
+        """Newest first; ``since`` keeps those made at or after a time (the janitor's window)."""
+        return history.list_deployments(self._db, environment=environment, limit=limit, since=since)
+
+    def get_deployment(self, deployment_id: int) -> DeploymentRecord | None:
+        return history.get_deployment(self._db, deployment_id)

@@ -188,3 +188,22 @@ model_metrics = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index(None, "model", "metric", "id"),
 )
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),  # run | deploy | rollback | create
+    Column("from_environment", String(200)),
+    Column("username", String(200)),
+    Column("git_commit", String(64)),
+    Column("run_id", Integer),
+    Column("rolled_back_to", Integer),
+    Column("pointers", json_type(), nullable=False),  # model -> [fingerprint, physical table]
+    Column("plan", json_type(), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    # an environment's history, newest first; retention scans by time
+    Index(None, "environment", "id"),
+    Index(None, "created_at"),
+)

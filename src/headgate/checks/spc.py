@@ -1,0 +1,270 @@
+"""Statistical process control: a control chart per run metric, judged by the Western Electric rules.
+
+A ``monitor`` check watches one metric of a model over its runs (row count, a column's
+null fraction, ...; see :mod:`headgate.checks.metrics`). The newest run is judged against
+a center line and limits at 1, 2 and 3 sigma computed from the ``window`` runs before it.
+The default is robust, median and MAD x 1.4826 as sigma, so one bad run in the history
+does not widen the limits and hide the next one; ``method: mean`` gives the classic
+mean and standard deviation. The four Western Electric rules flag:
+
+1. one point beyond 3 sigma;
+2. two of three consecutive points beyond 2 sigma on the same side;
+3. four of five consecutive points beyond 1 sigma on the same side;
+4. eight points in a row on the same side of the center.
+
+Every firing in the shown points is reported (a chart shows its history), but the
+verdict is about the newest run: it is "out of control" only when a firing includes it,
+so last month's incident does not fail today's run. With fewer than ``min_history``
+earlier runs there is no verdict.
+
+>>> stable = [100.0, 102.0, 98.0, 101.0, 99.0, 100.0, 103.0, 97.0, 101.0, 99.0]
+>>> control_chart(stable).verdict
+'in control'
+>>> chart = control_chart([*stable, 130.0])
+>>> chart.verdict, [(f.rule, f.indices) for f in chart.flags]
+('out of control', [(1, [10])])
+>>> control_chart(stable[:5]).verdict
+'insufficient history'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from headgate.checks.metrics import METRICS
+
+MAD_TO_SIGMA = 1.4826  # MAD x 1.4826 estimates sigma for normally distributed values
+MEAN_ABSOLUTE_TO_SIGMA = 1.2533  # sqrt(pi/2): the same for the mean absolute deviation
+METHODS = ("median", "mean")
+RULES = {
+    1: "one point beyond 3 sigma",
+    2: "two of three consecutive points beyond 2 sigma on the same side",
+    3: "four of five consecutive points beyond 1 sigma on the same side",
+    4: "eight points in a row on the same side of the center",
+}
+# rule: (points looked at, points needed, sigmas a point must be beyond)
+_WINDOWS = {1: (1, 1, 3.0), 2: (3, 2, 2.0), 3: (5, 4, 1.0), 4: (8, 8, 0.0)}
+
+
+@dataclass
+class ChartPoint:
+    """One run on the chart: where it lies against the center, in sigmas and zones."""
+
+    index: int  # position in the series given
+    value: float
+    sigmas: float | None  # signed distance from the center; None without limits
+    zone: int | None  # 0 within 1 sigma, 1 between 1 and 2, 2 between 2 and 3, 3 beyond 3
+    side: int  # 1 above the center, -1 below, 0 on it
+
+
+@dataclass
+class Flag:
+    """A Western Electric rule firing: which rule, on which side, over which points."""
+
+    rule: int
+    side: int
+    indices: list[int]
+    message: str
+
+
+@dataclass
+class ChartResult:
+    """A control chart: its center and limits, the points shown, the firings and the verdict."""
+
+    method: str
+    window: int
+    min_history: int
+    history: int  # earlier runs the center and limits come from
+    center: float | None
+    sigma: float | None
+    limits: dict[str, tuple[float, float]]  # "1", "2", "3" sigma: (lower, upper)
+    points: list[ChartPoint] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+    verdict: str = "insufficient history"
+
+    @property
+    def out_of_control(self) -> bool:
+        return self.verdict == "out of control"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def control_chart(
+    values: list[float], *, window: int = 20, method: str = "median", min_history: int = 8
+) -> ChartResult:
+    """Judge the newest of ``values`` (oldest first) against the ``window`` values before it.
+
+    >>> shifted = [10.0, 10.5, 9.5, 10.2, 9.8, 10.1, 9.9, 10.0] + [10.6, 10.7, 10.6, 10.8]
+    >>> [f.rule for f in control_chart(shifted).flags]
+    [3]
+    """
+    if method not in METHODS:
+        raise ValueError(f"method is one of {', '.join(METHODS)}, got {method!r}")
+    if window < 2 or not 1 <= min_history <= window:
+        raise ValueError(
+            f"need window >= 2 and 1 <= min_history <= window (got {window}, {min_history})"
+        )
+    series = np.asarray(values, dtype=float)
+    newest = len(series) - 1
+    first = max(0, newest - window)
+    earlier = series[first:newest]
+    result = ChartResult(method, window, min_history, len(earlier), None, None, {})
+    if len(earlier) >= 2:
+        center, sigma = _center_and_sigma(earlier, method)
+        result.center, result.sigma = center, sigma
+        result.limits = {str(k): (center - k * sigma, center + k * sigma) for k in (1, 2, 3)}
+    for i in range(first, newest + 1):
+        result.points.append(_point(i, float(series[i]), result.center, result.sigma))
+    if len(earlier) < min_history or newest < 0:
+        return result
+    result.flags = _western_electric(result.points)
+    newest_flagged = any(newest in f.indices for f in result.flags)
+    result.verdict = "out of control" if newest_flagged else "in control"
+    return result
+
+
+def _center_and_sigma(values: np.ndarray, method: str) -> tuple[float, float]:
+    if method == "mean":
+        return float(values.mean()), float(values.std(ddof=1))
+    center = float(np.median(values))
+    deviations = np.abs(values - center)
+    sigma = float(np.median(deviations)) * MAD_TO_SIGMA
+    if sigma == 0.0:  # over half the runs equal: the mean deviation still sees the rest
+        sigma = float(deviations.mean()) * MEAN_ABSOLUTE_TO_SIGMA
+    return center, sigma
+
+
+def _point(index: int, value: float, center: float | None, sigma: float | None) -> ChartPoint:
+    if center is None or sigma is None:
+        return ChartPoint(index, value, None, None, 0)
+    side = int(np.sign(value - center))
+    if sigma == 0.0:  # a constant history: any change is beyond every limit
+        sigmas = 0.0 if side == 0 else side * float("inf")
+    else:
+        sigmas = (value - center) / sigma
+    zone = min(3, int(abs(sigmas))) if abs(sigmas) != float("inf") else 3
+    if zone and abs(sigmas) == zone:  # exactly on a limit is not beyond it
+        zone -= 1
+    return ChartPoint(index, value, sigmas, zone, side)
+
+
+def _western_electric(points: list[ChartPoint]) -> list[Flag]:
+    """Every firing of the four rules, consecutive firings of one rule merged."""
+    flags: list[Flag] = []
+    for rule, (looked, needed, beyond) in _WINDOWS.items():
+        for end in range(looked - 1, len(points)):
+            run = points[end - looked + 1 : end + 1]
+            side = run[-1].side
+            if side == 0 or not _beyond(run[-1], beyond, side):
+                continue
+            hits = [p.index for p in run if _beyond(p, beyond, side)]
+            if len(hits) < needed:
+                continue
+            last = flags[-1] if flags else None
+            if last and last.rule == rule and last.side == side and hits[0] <= last.indices[-1] + 1:
+                last.indices = sorted(set(last.indices) | set(hits))
+                continue
+            where = "above" if side > 0 else "below"
+            flags.append(Flag(rule, side, hits, f"rule {rule}: {RULES[rule]} ({where})"))
+    return sorted(flags, key=lambda f: (f.indices[-1], f.rule))
+
+
+def _beyond(point: ChartPoint, sigmas: float, side: int) -> bool:
+    """Whether the point lies beyond ``sigmas`` on ``side`` (0 sigmas: merely on that side)."""
+    if point.sigmas is None or point.side != side:
+        return False
+    return abs(point.sigmas) > sigmas
+
+
+@dataclass(frozen=True)
+class MonitorSpec:
+    """A ``monitor`` check's parameters, validated, and the metric key it charts."""
+
+    metric: str
+    column: str | None = None
+    method: str = "median"
+    window: int = 20
+    min_history: int = 8
+
+    @property
+    def key(self) -> str:
+        """The metric's key as :func:`headgate.checks.metrics.collect_metrics` names it."""
+        return self.metric if self.column is None else f"{self.metric}:{self.column}"
+
+
+def monitor_spec(params: Mapping[str, Any], *, column: str | None = None) -> MonitorSpec:
+    """Validate ``monitor: {...}`` (declared under ``column``, or naming one); ValueError says why."""
+    unknown = set(params) - {"metric", "column", "method", "window", "min_history"}
+    if unknown:
+        raise ValueError(f"monitor has no parameter {', '.join(sorted(unknown))}")
+    metric = params.get("metric")
+    if metric not in METRICS:
+        raise ValueError(f"monitor metric is one of {', '.join(METRICS)}, got {metric!r}")
+    named = params.get("column", column)
+    if metric == "row_count" and named is not None and "column" in params:
+        raise ValueError("row_count is a metric of the model, not of a column")
+    if metric != "row_count" and named is None:
+        raise ValueError(
+            f"monitor {metric} needs a column: declare it under one or add column: <name>"
+        )
+    window, min_history = params.get("window", 20), params.get("min_history", 8)
+    method = params.get("method", "median")
+    for name, value in (("window", window), ("min_history", min_history)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"monitor {name} is a whole number of runs, got {value!r}")
+    if method not in METHODS or window < 2 or min_history > window:
+        raise ValueError(
+            f"monitor needs method median or mean, window >= 2 and min_history <= window "
+            f"(got {method!r}, {window}, {min_history})"
+        )
+    return MonitorSpec(
+        str(metric), None if metric == "row_count" else str(named), method, window, min_history
+    )
+
+
+def judge_monitor(spec: MonitorSpec, history: list[float], current: float) -> ChartResult:
+    """The chart of the metric's earlier runs (oldest first) with the current run last."""
+    return control_chart(
+        [*history, current], window=spec.window, method=spec.method, min_history=spec.min_history
+    )
+
+
+def render_text(chart: ChartResult, *, width: int = 49) -> str:
+    """The chart for a terminal: one line per run, its place among the sigma lanes.
+
+    >>> print(render_text(control_chart([5.0, 5.0, 6.0, 4.0, 5.0, 5.0, 6.0, 4.0, 9.0])).splitlines()[-1])
+    rule 1: one point beyond 3 sigma (above): run 8
+    """
+    lines = [f"{chart.verdict}; method {chart.method}, {chart.history} earlier runs"]
+    if chart.center is None or chart.sigma is None:
+        lines += [f"{p.index:>5}  {p.value:>14,.6g}" for p in chart.points]
+        return "\n".join(lines) + "\n"
+    low, high = chart.limits["3"]
+    lines.append(
+        f"center {chart.center:,.6g}, sigma {chart.sigma:,.6g}, 3-sigma limits {low:,.6g} .. {high:,.6g}"
+    )
+    half = width // 2
+    flagged = {i for f in chart.flags for i in f.indices}
+    for point in chart.points:
+        lane = [" "] * width
+        for k in (-3, -2, -1, 1, 2, 3):
+            lane[half + round(k * half / 3.5)] = "|"
+        lane[half] = ":"
+        sigmas = point.sigmas or 0.0
+        at = (
+            half + round(max(-3.5, min(3.5, sigmas)) * half / 3.5)
+            if abs(sigmas) != float("inf")
+            else (0 if sigmas < 0 else width - 1)
+        )
+        lane[at] = "X" if point.index in flagged else "o"
+        lines.append(f"{point.index:>5}  {point.value:>14,.6g}  {''.join(lane)}".rstrip())
+    lines += [
+        f"{f.message}: run{'s' if len(f.indices) > 1 else ''} {', '.join(map(str, f.indices))}"
+        for f in chart.flags
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,147 @@
+"""The facade's base: a loaded project, its metadata store, its engine, and helpers.
+
+``headgate.Project`` is assembled from one module per group of operations
+(building, reading, quality, environments); each is a thin layer over the
+domain, so the CLI and the server stay thin too.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Self
+
+from headgate.console import Console
+from headgate.errors import HeadgateError
+from headgate.plan.fingerprint import fingerprints
+from headgate.plan.naming import valid_environment
+from headgate.project.loader import LoadedProject, find_root, load_project
+from headgate.project.selection import select
+
+if TYPE_CHECKING:
+    from headgate.engines.base import Engine
+    from headgate.runtime.audit import ProjectChecks
+    from headgate.state.store import StateStore
+
+
+class ProjectBase:
+    """A loaded project and the resources its operations share."""
+
+    def __init__(
+        self, loaded: LoadedProject, *, console: Console | None = None, state_url: str | None = None
+    ) -> None:
+        self.loaded = loaded
+        self.console = console or Console()
+        self._state_url = state_url or loaded.config.state_url
+
+    @classmethod
+    def load(
+        cls, path: str | Path = ".", *, console: Console | None = None, state_url: str | None = None
+    ) -> Self:
+        """Load the project at ``path`` or the nearest folder above it holding headgate.yml."""
+        return cls(load_project(find_root(Path(path))), console=console, state_url=state_url)
+
+    @property
+    def root(self) -> Path:
+        return self.loaded.root
+
+    @property
+    def name(self) -> str:
+        return self.loaded.config.name
+
+    @cached_property
+    def fingerprints(self) -> dict[str, str]:
+        return fingerprints(self.loaded)
+
+    @cached_property
+    def checks(self) -> ProjectChecks:
+        """Every model's declared and custom checks; invalid ones stop a command before it runs."""
+        from headgate.runtime.audit import ProjectChecks
+
+        return ProjectChecks.load(self.loaded)
+
+    @cached_property
+    def state(self) -> StateStore:
+        from headgate.state.store import StateStore
+
+        schema = os.environ.get("HEADGATE_STATE_SCHEMA") or self.loaded.config.state_schema
+        return StateStore.open(self._state_url, project_dir=self.root, schema=schema)
+
+    def close(self) -> None:
+        if "state" in self.__dict__:
+            self.state.close()
+            del self.__dict__["state"]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- selection and planning -------------------------------------------------------
+
+    def select(self, expression: str) -> set[str]:
+        tags = {name: m.options.tags for name, m in self.loaded.models.items()}
+        paths = {name: str(m.path.with_suffix("")) for name, m in self.loaded.models.items()}
+        paths.update({name: f"sources/{s.source}" for name, s in self.loaded.sources.items()})
+        return select(self.loaded.dag, expression, tags=tags, paths=paths)
+
+    def _environment(self, environment: str | None) -> str:
+        name = environment or self.loaded.config.default_environment
+        if not valid_environment(name):
+            raise HeadgateError(
+                f"'{name}' is not a valid environment name",
+                hint="start with a letter; use letters, digits, '-' or '_'",
+            )
+        return name
+
+    def _model_name(self, name: str) -> str:
+        lowered = name.lower()
+        if lowered not in self.loaded.models:
+            import difflib
+
+            close = difflib.get_close_matches(lowered, list(self.loaded.models), n=3)
+            raise HeadgateError(
+                f"no model named '{name}'",
+                hint=f"did you mean {', '.join(close)}?" if close else None,
+            )
+        return lowered
+
+    @contextmanager
+    def _engine(self, *, read_only: bool) -> Iterator[Engine]:
+        from headgate.engines import open_engine
+
+        engine = open_engine(
+            self.loaded.config.engine, self.root, read_only=read_only, on_wait=self.console.waiting
+        )
+        try:
+            yield engine
+        finally:
+            engine.close()
+
+
+def _user() -> str:
+    try:
+        return os.environ.get("HEADGATE_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _git_commit(root: Path) -> str | None:
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return completed.stdout.strip() or None if completed.returncode == 0 else None
