@@ -2,8 +2,10 @@
 
 A ``monitor`` check watches one metric of a model over its runs (row count, a column's
 null fraction, ...; see :mod:`headgate.checks.metrics`). The newest run is judged against
-a center line and limits at 1, 2 and 3 sigma computed from the ``window`` runs before it.
-The default is robust, median and MAD x 1.4826 as sigma, so one bad run in the history
+a center line and limits at 1, 2 and 3 sigma computed from ``window`` earlier runs: those
+before the last eight, the most any rule looks at, so a slow shift in progress cannot
+move its own center line and hide from rule 4 (with a short history the gap shrinks so
+that ``min_history`` runs still give a verdict). The default is robust, median and MAD x 1.4826 as sigma, so one bad run in the history
 does not widen the limits and hide the next one; ``method: mean`` gives the classic
 mean and standard deviation. The four Western Electric rules flag:
 
@@ -46,6 +48,7 @@ RULES = {
     3: "four of five consecutive points beyond 1 sigma on the same side",
     4: "eight points in a row on the same side of the center",
 }
+SPAN = 8  # the most runs a rule looks at (rule 4)
 # rule: (points looked at, points needed, sigmas a point must be beyond)
 _WINDOWS = {1: (1, 1, 3.0), 2: (3, 2, 2.0), 3: (5, 4, 1.0), 4: (8, 8, 0.0)}
 
@@ -78,7 +81,7 @@ class ChartResult:
     method: str
     window: int
     min_history: int
-    history: int  # earlier runs the center and limits come from
+    history: int  # earlier runs the center and limits come from (points[:history])
     center: float | None
     sigma: float | None
     limits: dict[str, tuple[float, float]]  # "1", "2", "3" sigma: (lower, upper)
@@ -97,11 +100,13 @@ class ChartResult:
 def control_chart(
     values: list[float], *, window: int = 20, method: str = "median", min_history: int = 8
 ) -> ChartResult:
-    """Judge the newest of ``values`` (oldest first) against the ``window`` values before it.
+    """Judge the newest of ``values`` (oldest first) against ``window`` earlier values.
 
-    >>> shifted = [10.0, 10.5, 9.5, 10.2, 9.8, 10.1, 9.9, 10.0] + [10.6, 10.7, 10.6, 10.8]
-    >>> [f.rule for f in control_chart(shifted).flags]
-    [3]
+    A small shift that lasts: every point within one sigma, eight in a row above center.
+
+    >>> history = [100.0, 102.0, 98.0, 101.0, 99.0, 100.0, 103.0, 97.0, 101.0, 99.0]
+    >>> [(f.rule, f.indices) for f in control_chart(history + [100.5] * 8).flags]
+    [(4, [10, 11, 12, 13, 14, 15, 16, 17])]
     """
     if method not in METHODS:
         raise ValueError(f"method is one of {', '.join(METHODS)}, got {method!r}")
@@ -111,8 +116,12 @@ def control_chart(
         )
     series = np.asarray(values, dtype=float)
     newest = len(series) - 1
-    first = max(0, newest - window)
-    earlier = series[first:newest]
+    # The rules look at up to the last SPAN runs; the limits come from the runs before
+    # them, so a shift in progress does not drag the center along with it. A short
+    # history shrinks that gap first, keeping min_history runs for the limits.
+    gap = max(0, min(SPAN - 1, newest - min_history))
+    first = max(0, newest - gap - window)
+    earlier = series[first : newest - gap] if newest >= 0 else series[:0]
     result = ChartResult(method, window, min_history, len(earlier), None, None, {})
     if len(earlier) >= 2:
         center, sigma = _center_and_sigma(earlier, method)

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
-from dataclasses import asdict, dataclass, is_dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console as RichTerminal
 
 from headgate import __version__
+from headgate.cli import common
+from headgate.cli.common import (
+    OPTIONS,
+    EnvOption,
+    JsonOption,
+    err,
+    jsonable,
+    out,
+    print_json,
+    rich_console,
+)
+from headgate.cli.environments import register as register_environment_commands
 from headgate.errors import HeadgateError
 
 app = typer.Typer(
@@ -24,22 +33,6 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-
-
-@dataclass
-class Options:
-    project: Path = Path(".")
-    debug: bool = False
-
-
-OPTIONS = Options()
-out = RichTerminal(soft_wrap=True)
-err = RichTerminal(stderr=True, soft_wrap=True)
-
-EnvOption = Annotated[
-    str | None, typer.Option("--env", "-e", help="Environment (default: the project's, prod).")
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document for programs.")]
 
 
 @app.callback()
@@ -55,19 +48,6 @@ def _global(
         raise typer.Exit()
     OPTIONS.project = project
     OPTIONS.debug = debug
-
-
-def _project(console: Any = None) -> Any:
-    from headgate.cli.render import QuietConsole
-    from headgate.facade import Project
-
-    return Project.load(OPTIONS.project, console=console or QuietConsole())
-
-
-def _rich_console() -> Any:
-    from headgate.cli.render import RichConsole
-
-    return RichConsole(out)
 
 
 @app.command()
@@ -118,7 +98,7 @@ def run(
     """Build what changed, in parallel, and publish the environment in one swap."""
     from headgate.cli.render import QuietConsole
 
-    project = _project(QuietConsole() if as_json else _rich_console())
+    project = common.project(QuietConsole() if as_json else rich_console())
     with project:
         result = project.run(
             env,
@@ -131,7 +111,7 @@ def run(
             publish_partial=publish_partial,
         )
     if as_json:
-        _print_json(result.to_json())
+        print_json(result.to_json())
     if not result.ok:
         raise typer.Exit(1)
 
@@ -146,12 +126,14 @@ def plan(
     """Show what a run would build and publish, without doing it."""
     from headgate.cli.render import plan_rows, render_plan
 
-    with _project() as project:
+    with common.project() as project:
         result = project.plan(env, selection=select, full_refresh=full_refresh)
+        target_state = project.environment_state(env)
     if as_json:
-        _print_json(
+        print_json(
             {
                 "environment": result.environment,
+                "target_state": target_state,
                 "work": len(result.work),
                 "models": plan_rows(result),
                 "removed": result.removed,
@@ -170,10 +152,10 @@ def test_command(
     """Run the checks of what an environment publishes, without building anything."""
     from headgate.cli.render import render_check_summary
 
-    with _project() as project:
+    with common.project() as project:
         result = project.test(env, selection=select)
     if as_json:
-        _print_json(result.to_json())
+        print_json(result.to_json())
     else:
         render_check_summary(out, result.results, show_passed=True)
         for model, error in result.errors.items():
@@ -199,10 +181,10 @@ def failures(
     """Show a check's latest result and its sample of failing rows."""
     from headgate.cli.render import render_failures
 
-    with _project() as project:
+    with common.project() as project:
         record = project.failures(check)
     if as_json:
-        _print_json(_jsonable(record))
+        print_json(jsonable(record))
     else:
         render_failures(out, record)
 
@@ -217,14 +199,14 @@ def runs(
     """List recent runs, or one run's tasks."""
     from headgate.cli.render import render_run_detail, render_runs
 
-    with _project() as project:
+    with common.project() as project:
         if run_id is not None:
             record = project.run_detail(run_id)
-            _print_json(_jsonable(record)) if as_json else render_run_detail(out, record)
+            print_json(jsonable(record)) if as_json else render_run_detail(out, record)
             return
         records = project.runs(limit=limit, environment=env)
     if as_json:
-        _print_json({"runs": [_jsonable(r) for r in records]})
+        print_json({"runs": [jsonable(r) for r in records]})
     else:
         render_runs(out, records)
 
@@ -234,10 +216,10 @@ def status(env: EnvOption = None, as_json: JsonOption = False) -> None:
     """Each model's state in an environment, and its last run."""
     from headgate.cli.render import render_status
 
-    with _project() as project:
+    with common.project() as project:
         result = project.status(env)
     if as_json:
-        _print_json(_jsonable(result))
+        print_json(jsonable(result))
     else:
         render_status(out, result)
 
@@ -255,10 +237,10 @@ def query(
     """Run a read-only query against an environment and print the rows."""
     from headgate.cli.render import render_arrow
 
-    with _project() as project:
+    with common.project() as project:
         data = project.query(sql, env, limit=limit)
     if as_json:
-        _print_json({"columns": data.column_names, "rows": data.to_pylist()})
+        print_json({"columns": data.column_names, "rows": data.to_pylist()})
     elif as_csv:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
@@ -301,7 +283,7 @@ def demo(
         return
     from headgate.facade import Project
 
-    with Project.load(directory, console=_rich_console()) as project:
+    with Project.load(directory, console=rich_console()) as project:
         result = project.run()
     if not result.ok:
         raise typer.Exit(1)
@@ -332,22 +314,7 @@ def _command_from(directory: Path) -> str:
     return os.path.relpath(executable, directory.resolve())
 
 
-def _jsonable(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return {k: _jsonable(v) for k, v in asdict(value).items()}
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(_jsonable(data), default=str) + "\n")
+register_environment_commands(app)
 
 
 def main() -> None:

@@ -195,7 +195,23 @@ class Engine(ABC):
                     f"CREATE OR REPLACE VIEW {quote(spec.view)} AS SELECT * FROM {quote(spec.target)}"
                 )
 
-    def drop_tables(self, names: Sequence[str]) -> None:
+    def drop_relations(self, names: Sequence[str]) -> None:
+        """Drop tables or views by qualified name, whichever each is."""
         session = self.session()
+        views = self.existing_views({name.rsplit(".", 1)[0] for name in names})
         for name in names:
-            session.execute(f"DROP TABLE IF EXISTS {quote(name)}")
+            session.execute(f"DROP {'VIEW' if name in views else 'TABLE'} IF EXISTS {quote(name)}")
+
+    def existing_views(self, schemas: set[str]) -> set[str]:
+        found: set[str] = set()
+        for schema in schemas:
+            rows = self.session().execute(
+                "SELECT table_schema, table_name FROM information_schema.tables "
+                f"WHERE table_type = 'VIEW' AND table_schema = '{schema}'"
+            )
+            found.update(f"{s}.{t}" for s, t in rows)
+        return found
+
+    def storage_bytes(self) -> int:
+        """Bytes the warehouse's data occupies (0 when the engine cannot tell)."""
+        return 0

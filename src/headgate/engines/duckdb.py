@@ -134,6 +134,12 @@ class DuckDBEngine(Engine):
         )
         return {f"{s}.{t}" for s, t in rows}
 
+    def storage_bytes(self) -> int:
+        session = self.session()
+        session.execute("CHECKPOINT")  # dropped tables' blocks are released at a checkpoint
+        row = session.execute("PRAGMA database_size")[0]
+        return int(row[2]) * int(row[4])  # block_size * used_blocks
+
     def close(self) -> None:
         with self._guard:
             for session in self._sessions:

@@ -8,11 +8,12 @@ reports through the injected :class:`~headgate.console.Console`.
 from __future__ import annotations
 
 from headgate.facade.building import Building
+from headgate.facade.environments import Environments
 from headgate.facade.quality import Quality
 from headgate.facade.reading import EnvironmentStatus, ModelStatus, Reading
 
 __all__ = ["EnvironmentStatus", "ModelStatus", "Project"]
 
 
-class Project(Building, Reading, Quality):
+class Project(Building, Reading, Quality, Environments):
     """A loaded project and the operations on it."""

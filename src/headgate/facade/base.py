@@ -26,7 +26,7 @@ from headgate.project.selection import select
 if TYPE_CHECKING:
     from headgate.engines.base import Engine
     from headgate.runtime.audit import ProjectChecks
-    from headgate.state.store import StateStore
+    from headgate.state.store import Lock, StateStore
 
 
 class ProjectBase:
@@ -111,6 +111,20 @@ class ProjectBase:
                 hint=f"did you mean {', '.join(close)}?" if close else None,
             )
         return lowered
+
+    @contextmanager
+    def _environment_lock(self, environment: str, *, doing: str = "a change") -> Iterator[Lock]:
+        """Serialize whatever writes ``environment``: one run, deploy or rollback at a time."""
+        description = f"{doing} by {_user()}"
+        with self.state.acquire_lock(
+            f"environment:{environment}",
+            description=description,
+            on_wait=lambda h: self.console.waiting(
+                f"environment {environment} busy: {h.description} (pid {h.pid} on {h.host}) "
+                "is writing, waiting…"
+            ),
+        ) as lock:
+            yield lock
 
     @contextmanager
     def _engine(self, *, read_only: bool) -> Iterator[Engine]:

@@ -101,14 +101,7 @@ class Building(ProjectBase):
         store.abandon_dead_runs()
         store.ensure_environment(environment, created_by=_user())
         with (
-            store.acquire_lock(
-                f"environment:{environment}",
-                description=f"a run by {_user()}",
-                on_wait=lambda h: self.console.waiting(
-                    f"environment {environment} busy: {h.description} (pid {h.pid} on {h.host}) "
-                    "is writing, waiting…"
-                ),
-            ) as lock,
+            self._environment_lock(environment, doing="a run") as lock,
             self._engine(read_only=False) as engine,
         ):
             run_id = store.start_run(

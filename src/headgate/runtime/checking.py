@@ -7,7 +7,7 @@ so a team can check production on a schedule or after a change in a source.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from headgate.errors import HeadgateError
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from headgate.checks.results import CheckResult
     from headgate.engines.base import Engine
     from headgate.project.loader import LoadedProject
+    from headgate.state.records import PhysicalRecord
     from headgate.state.store import StateStore
 
 
@@ -70,6 +71,7 @@ def check_environment(
             hint=f"build it first: headgate run --env {environment}",
         )
     result = CheckReport(environment, run_id)
+    registry = store.physical_tables()
     session = engine.session()
     targets = {name: pointer.physical_table for name, pointer in pointers.items()}
     for name in project.dag.order:
@@ -78,6 +80,7 @@ def check_environment(
         if models is not None and name not in models:
             continue
         table = pointers[name].physical_table
+        verdict = "passed"
         try:
             found = audit_table(
                 session,
@@ -90,13 +93,22 @@ def check_environment(
                 previous_rows=None,
             )
         except AuditFailed as failure:
-            found = failure.results
+            found, verdict = failure.results, "failed"
         except HeadgateError as exc:
             result.errors[name] = exc.render()
             continue
         result.results.extend(found)
+        _remember_verdict(store, registry.get(table), verdict, checks.hash_of(name))
         store.record_check_results(
             run_id, [r.to_record(run_id=run_id, physical_table=table) for r in found]
         )
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _remember_verdict(
+    store: StateStore, record: PhysicalRecord | None, verdict: str, checks: str | None
+) -> None:
+    """The verdict on a published table is what a deployment gate reads."""
+    if record is not None:
+        store.register_physical([replace(record, audit_status=verdict, audit_hash=checks)])

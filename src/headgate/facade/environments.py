@@ -1,0 +1,96 @@
+"""Environments and deployments: create, list, delete, deploy, roll back, clean up."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from headgate.facade.base import ProjectBase, _git_commit, _user
+from headgate.plan.environments import Actor, create_environment, delete_environment
+
+if TYPE_CHECKING:
+    from headgate.plan.deployments import DeployResult, JanitorResult
+    from headgate.plan.environments import PointerChange
+    from headgate.state.records import DeploymentRecord, EnvironmentRecord
+
+
+class Environments(ProjectBase):
+    def env_create(self, name: str, *, source: str | None = None) -> PointerChange:
+        """A new environment over the same tables as ``source`` (default prod): no data copied."""
+        source = self._environment(source)
+        with (
+            self._environment_lock(name, doing="env create"),
+            self._engine(read_only=False) as engine,
+        ):
+            return create_environment(engine, self.state, name, source=source, actor=self._actor())
+
+    def env_list(self) -> list[EnvironmentRecord]:
+        return self.state.list_environments()
+
+    def env_delete(self, name: str) -> int:
+        """Drop the environment's views; its tables stay while anything else points at them."""
+        with self._environment_lock(name), self._engine(read_only=False) as engine:
+            return delete_environment(engine, self.state, name)
+
+    def deploy(
+        self, source: str, target: str | None = None, *, expect_state: str | None = None
+    ) -> DeployResult:
+        """Promote exactly the tables ``source`` publishes into ``target``, gated by their checks."""
+        from headgate.plan.deployments import deploy
+
+        target = self._environment(target)
+        source = self._environment(source)
+        hashes = dict(self.checks.hashes)
+        with (
+            self._environment_lock(target, doing="a deploy"),
+            self._engine(read_only=False) as engine,
+        ):
+            return deploy(
+                engine,
+                self.state,
+                source=source,
+                target=target,
+                check_hashes=hashes,
+                actor=self._actor(),
+                expect_state=expect_state,
+            )
+
+    def rollback(
+        self, environment: str | None = None, *, to: int | None = None
+    ) -> tuple[int, PointerChange]:
+        """Publish again what an earlier deployment published: no rebuild."""
+        from headgate.plan.deployments import rollback
+
+        environment = self._environment(environment)
+        with (
+            self._environment_lock(environment, doing="a rollback"),
+            self._engine(read_only=False) as engine,
+        ):
+            return rollback(engine, self.state, environment, to=to, actor=self._actor())
+
+    def deployments(
+        self, environment: str | None = None, *, limit: int = 20
+    ) -> list[DeploymentRecord]:
+        return self.state.deployments(environment=environment, limit=limit)
+
+    def janitor(self, *, retention_days: float = 7.0, dry_run: bool = False) -> JanitorResult:
+        """Drop physical tables nothing points at any more, nor any deployment in the retention."""
+        from headgate.plan.deployments import janitor
+
+        with self._engine(read_only=False) as engine:
+            return janitor(
+                engine,
+                self.state,
+                physical_schema=self.loaded.config.physical_schema,
+                retention_days=retention_days,
+                dry_run=dry_run,
+            )
+
+    def environment_state(self, environment: str | None = None) -> str:
+        """A short hash of what ``environment`` publishes (``deploy --expect-state`` compares it)."""
+        from headgate.plan.deployments import state_hash
+        from headgate.plan.environments import current_pointers
+
+        return state_hash(current_pointers(self.state, self._environment(environment)))
+
+    def _actor(self) -> Actor:
+        return Actor(_user(), _git_commit(self.root))
