@@ -165,6 +165,13 @@ def derived(query: exp.Expr, alias: str) -> exp.Subquery:
     return query.subquery(alias)
 
 
+def utc(moment: datetime | None) -> datetime:
+    """``moment`` (naive means UTC) or the current time, in UTC."""
+    if moment is None:
+        return datetime.now(UTC)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def count_if(condition: exp.Expr) -> exp.Expr:
     return exp.CountIf(this=condition)
 
@@ -270,7 +277,7 @@ def collect_metrics(
     timestamp column. A metric without a value (the mean of an empty column) is left out.
     """
     flavor = dialect_named(dialect)
-    clock = (now or datetime.now(UTC)).astimezone(UTC)
+    clock = utc(now)
     infos = describe_columns(session, table, flavor)
     by_name = {info.name: info for info in infos}
     wanted = (

@@ -1,15 +1,16 @@
 """Profile a table: what each column holds, measured in one scan.
 
-``profile_table`` runs the engine's column list (metadata), then ONE aggregate query that
-reads every column once: counts, distinct counts, min/max, mean, lengths, date sanity
-counts; quantiles and standard deviation come from a uniform 10,000-row sample joined
-into the same statement on DuckDB (exact below that size), where exact quantiles would
-sort the whole table. A last ``UNION ALL``
-query of grouped values is kept small on purpose: it groups only columns with few
-distinct values, text columns (whole below ``exact_distinct_below`` rows, a sample above)
-and key-like columns (exactly below ``exact_keys_below`` rows, so "150 duplicated ids" is
-a count, not an estimate). Text patterns and hygiene are judged in Python on those
-distinct values weighted by their counts (:mod:`headgate.checks.patterns`).
+``profile_table`` reads the engine's column list (metadata), then runs ONE aggregate
+query that reads every column once: counts, distinct counts, min/max, mean, lengths and
+date sanity counts. Quantiles and the standard deviation come from a uniform 10,000-row
+sample joined into that same statement on DuckDB (exact below that size), because exact
+quantiles would sort the whole table and DuckDB's quantile approximations are either slow
+or biased. A last ``UNION ALL`` query of grouped values is kept small on purpose: it
+groups only columns with few distinct values, text columns (whole below
+``exact_distinct_below`` rows, a sample above) and key-like columns (exactly below
+``exact_keys_below`` rows, so "150 duplicated ids" is a count, not an estimate).
+Booleans need none of it: their two counts come from the scan. Text patterns and hygiene
+are judged in Python on the grouped values (:mod:`headgate.checks.patterns`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlglot
@@ -33,6 +34,7 @@ from headgate.checks.metrics import (
     dialect_named,
     json_value,
     typed_literal,
+    utc,
 )
 from headgate.checks.patterns import Finding, PatternMatch, WeightedValue, analyze_text
 from headgate.engines.base import EngineSession, table_expression
@@ -142,7 +144,7 @@ def profile_table(
     are judged by (the current time by default).
     """
     flavor = dialect_named(dialect)
-    clock = (now or datetime.now(UTC)).astimezone(UTC)
+    clock = utc(now)
     started = time.perf_counter()
     infos = describe_columns(session, table, flavor)
     scan = build_scan(
@@ -251,10 +253,14 @@ def _column(info: ColumnInfo, stats: dict[str, Any], rows: int, now: datetime) -
         column.stddev = None if stats.get("stddev") is None else float(stats["stddev"])
         column.quantiles = dict(zip(QUANTILES, quantiles, strict=False))
         column.negatives, column.zeros = int(stats["negatives"] or 0), int(stats["zeros"] or 0)
-    elif info.kind == "boolean" and nonnull:
+    elif info.kind == "boolean" and nonnull:  # everything follows from the count of trues
         trues = int(stats["trues"] or 0)
         column.mean, column.min, column.max = trues / nonnull, trues == nonnull, trues > 0
-        column.distinct = 1 + (0 < trues < nonnull)
+        counts = sorted(((True, trues), (False, nonnull - trues)), key=lambda p: -p[1])
+        column.value_counts = column.top_values = [(v, n) for v, n in counts if n]
+        column.distinct, column.distinct_exact = len(column.value_counts), True
+        column.distinct_fraction = column.distinct / nonnull
+        column.duplicate_rows = sum(n for _, n in counts if n > 1)
     elif info.kind == "temporal":
         moments = [None if q is None else EPOCH + timedelta(seconds=round(q)) for q in quantiles]
         column.quantiles = dict(zip(QUANTILES, map(json_value, moments), strict=False))
@@ -304,7 +310,7 @@ def _value_query(
     source = table_expression(table)
     branches: list[exp.Select] = []
     for i, (info, column) in enumerate(zip(infos, columns, strict=True)):
-        if info.kind == "other" or not column.nonnull or column.distinct is None:
+        if info.kind in ("other", "boolean") or not column.nonnull or column.distinct is None:
             continue
         small = rows < exact_distinct_below
         key_like = (
@@ -335,7 +341,10 @@ def _present(info: ColumnInfo) -> exp.Expr:
 
 
 def _grouped(index: int, branch: str, info: ColumnInfo, origin: exp.Expr) -> exp.Select:
-    """Every value of the column in ``origin`` with its row count."""
+    """Every value of the column in ``origin`` with its row count.
+
+    NULL gets a group too, dropped in Python: grouping it costs less than filtering it out.
+    """
     no_number = exp.Cast(this=exp.null(), to=exp.DataType.build("BIGINT"))
     return (
         exp.select(
@@ -347,7 +356,6 @@ def _grouped(index: int, branch: str, info: ColumnInfo, origin: exp.Expr) -> exp
             no_number.copy(),
         )
         .from_(origin)
-        .where(_present(info))
         .group_by(info.expression())
     )
 
@@ -379,8 +387,6 @@ def _typed(value: str, kind: str) -> Any:
         return int(value)
     if kind == "decimal":
         return float(value)
-    if kind == "boolean":
-        return value.lower() in ("true", "t", "1")
     return value
 
 
@@ -388,7 +394,10 @@ def _apply_values(
     column: ColumnProfile, fetched: dict[str, list[tuple[Any, ...]]], top_values: int
 ) -> None:
     """What the grouped values tell: exact distinct counts, top values, text findings."""
-    everything, sample, top = fetched.get("a"), fetched.get("s"), fetched.get("t")
+    everything, sample, top = (
+        None if rows is None else [r for r in rows if r[0] is not None]
+        for rows in (fetched.get("a"), fetched.get("s"), fetched.get("t"))
+    )
     if everything is not None:
         counts = sorted(((str(r[0]), int(r[1])) for r in everything), key=lambda p: (-p[1], p[0]))
         column.distinct, column.distinct_exact = len(counts), True

@@ -316,52 +316,41 @@ def _monitors(column: ColumnProfile, before: ColumnProfile | None) -> list[Sugge
     """``monitor`` checks for a column's drifting metrics, saying what shifted since the baseline."""
     found = []
 
-    def monitor(metric: str, shifted: str | None, reason: str) -> None:
+    def monitor(metric: str, reason: str, shifted_from: str | None) -> None:
         check = {"monitor": {"metric": metric, "column": column.name}, "severity": "warn"}
-        prefix = f"SHIFTED since the baseline, from {shifted}; " if shifted else ""
+        prefix = f"SHIFTED since the baseline, from {shifted_from}; " if shifted_from else ""
         found.append(Suggestion(None, check, prefix + reason))
 
-    nulls = column.null_fraction
-    if nulls is not None and nulls > RARE:  # below, not_null covers it
-        old = None if before is None else before.null_fraction
+    nulls, old = column.null_fraction, before.null_fraction if before else None
+    if nulls is not None and nulls > RARE:  # rarer nulls: not_null covers them
         shifted = old is not None and abs(nulls - old) >= max(RARE, 0.5 * old)
         monitor(
-            "null_fraction", f"{old:.1%}" if shifted else None, f"{column.name} is {nulls:.1%} null"
+            "null_fraction", f"{column.name} is {nulls:.1%} null", f"{old:.1%}" if shifted else None
         )
-    share, old_share = (
-        column.distinct_fraction,
-        None if before is None else before.distinct_fraction,
-    )
-    categorical = (
-        column.value_counts is not None and len(column.value_counts) <= ACCEPTED_VALUES_MAX
-    )
+    share, old = column.distinct_fraction, before.distinct_fraction if before else None
+    few = column.value_counts is not None and len(column.value_counts) <= ACCEPTED_VALUES_MAX
     if (
         column.kind in ("integer", "string")
         and share is not None
         and share < UNIQUE_APPROXIMATE
-        and not categorical
+        and not few
     ):
-        shifted = bool(old_share) and abs(share - old_share) > DISTINCT_SHIFT * old_share  # type: ignore[operator]
-        monitor(
-            "distinct_fraction",
-            f"{old_share:.1%}" if shifted else None,
-            f"{share:.1%} of {column.name} values are distinct",
-        )
+        shifted = old is not None and old > 0 and abs(share - old) > DISTINCT_SHIFT * old
+        monitor("distinct_fraction", f"{share:.1%} of {column.name} values are distinct",
+                f"{old:.1%}" if shifted else None)  # fmt: skip
+    mean = column.mean
     if (
-        column.mean is not None
+        mean is not None
         and column.kind in ("integer", "decimal", "boolean")
         and not _identifier(column)
     ):
         moved = None
         if before is not None and before.mean is not None and before.stddev:
-            moved = (column.mean - before.mean) / before.stddev
-        shifted_from = (
-            f"{before.mean:,.4g} ({moved:+.1f} sd)"
-            if before and moved and abs(moved) > MEAN_SHIFT
-            else None
-        )
+            moved = (mean - before.mean) / before.stddev
+        shifted = before is not None and moved is not None and abs(moved) > MEAN_SHIFT
         spread = f", sd {column.stddev:,.4g}" if column.stddev else ""
-        monitor("mean", shifted_from, f"mean {column.mean:,.4g}{spread}")
+        monitor("mean", f"mean {mean:,.4g}{spread}",
+                f"{before.mean:,.4g} ({moved:+.1f} sd)" if shifted and before else None)  # fmt: skip
     return found
 
 

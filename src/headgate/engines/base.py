@@ -87,6 +87,15 @@ class EngineSession(ABC):
     def drop_relation(self, name: str, *, view: bool = False) -> None:
         self.execute(f"DROP {'VIEW' if view else 'TABLE'} IF EXISTS {quote(name)}")
 
+    def columns_of(self, target: str) -> list[tuple[str, str]]:
+        """(name, type) of a table's or view's columns, in order, from the engine's catalog."""
+        schema, _, name = target.rpartition(".")
+        rows = self.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            f"WHERE table_schema = '{schema}' AND table_name = '{name}' ORDER BY ordinal_position"
+        )
+        return [(str(column), str(kind)) for column, kind in rows]
+
     def row_count(self, target: str) -> int:
         return int(self.execute(f"SELECT count(*) FROM {quote(target)}")[0][0])
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from headgate.state.records import PhysicalRecord, TaskRecord
+from headgate.state.records import ModelVersion, PhysicalRecord, TaskRecord
 
 FLUSH_SECONDS = 0.3
 
@@ -34,6 +34,14 @@ class Recorder:
 
     def physical(self, record: PhysicalRecord) -> None:
         self._queue.put(("physical", record))
+
+    def metrics(
+        self, run_id: int | None, model: str, table: str | None, values: dict[str, float]
+    ) -> None:
+        self._queue.put(("metrics", (run_id, model, table, values)))
+
+    def model_version(self, record: ModelVersion) -> None:
+        self._queue.put(("version", record))
 
     def add_interval(self, table: str, start: datetime, end: datetime) -> None:
         self._queue.put(("add_interval", (table, start, end)))
@@ -70,6 +78,12 @@ class Recorder:
         physical = {r.name: r for kind, r in items if kind == "physical"}
         if physical:
             self.store.register_physical(list(physical.values()))
+        versions = [record for kind, record in items if kind == "version"]
+        if versions:
+            self.store.record_model_versions(versions)
+        metrics = [payload for kind, payload in items if kind == "metrics"]
+        if metrics:
+            self.store.record_many_metrics(metrics)
         for kind, payload in items:
             if kind == "add_interval":
                 self.store.add_interval(*payload)

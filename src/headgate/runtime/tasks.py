@@ -25,7 +25,7 @@ from headgate.project.models import ParsedModel
 from headgate.runtime.audit import AuditFailed, ProjectChecks, audit_table
 from headgate.runtime.recorder import Recorder
 from headgate.runtime.results import BUILT, FAILED, SKIPPED, TaskResult
-from headgate.state.records import PhysicalRecord, TaskRecord
+from headgate.state.records import ModelVersion, PhysicalRecord, TaskRecord
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -95,8 +95,18 @@ def run_node(ctx: BuildContext, node: PlannedNode) -> TaskResult:
     if changed or node.action == "audit":
         _register(ctx, node, rows, audit=audit, bump=changed)
         _record_checks(ctx, node, checked)
+    if changed:
+        _record_version(ctx, session, node)
     status = BUILT if changed else SKIPPED
     return _result(ctx, node, status, rows, time.perf_counter() - started, None, detail, checked)
+
+
+def _record_version(ctx: BuildContext, session: EngineSession, node: PlannedNode) -> None:
+    """The query and columns behind this fingerprint, for plans to diff against later."""
+    model = ctx.project.models.get(node.name)
+    columns = [[name, kind] for name, kind in session.columns_of(node.physical_table)]
+    query = model.normalized if model is not None and model.language == "sql" else None
+    ctx.recorder.model_version(ModelVersion(node.fingerprint, node.name, query, columns))
 
 
 def _audit(

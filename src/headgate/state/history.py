@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import Row, insert, select
 
 from headgate.state.database import Database
-from headgate.state.records import DeploymentRecord
+from headgate.state.records import DeploymentRecord, ModelVersion
 from headgate.state.sqltypes import now
-from headgate.state.tables import deployments
+from headgate.state.tables import deployments, model_versions
 
 
 def record_deployment(db: Database, record: DeploymentRecord) -> int:
@@ -45,3 +45,29 @@ def _record(row: Row[Any]) -> DeploymentRecord:
     values = dict(row._mapping)
     values["plan"] = values["plan"] or {}
     return DeploymentRecord(**values)
+
+
+def record_model_versions(db: Database, records: list[ModelVersion]) -> None:
+    if not records:
+        return
+    rows = []
+    for record in {r.fingerprint: r for r in records}.values():
+        row = asdict(record)
+        row["created_at"] = row["created_at"] or now()
+        rows.append(row)
+    with db.write("recording model versions") as conn:
+        db.upsert(conn, model_versions, ("fingerprint",), rows, keep=("created_at",))
+
+
+def get_model_versions(db: Database, fingerprints: list[str]) -> dict[str, ModelVersion]:
+    found: dict[str, ModelVersion] = {}
+    unique = sorted(set(fingerprints))
+    with db.read() as conn:
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            rows = conn.execute(
+                select(model_versions).where(model_versions.c.fingerprint.in_(chunk))
+            )
+            for row in rows:
+                found[row.fingerprint] = ModelVersion(**dict(row._mapping))
+    return found

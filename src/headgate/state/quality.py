@@ -120,6 +120,14 @@ def record_metrics(
     metrics: Mapping[str, float],
 ) -> None:
     """Append one value per metric; a NaN or infinite value is skipped (it cannot be charted)."""
+    record_many_metrics(db, [(run_id, model, physical_table, metrics)])
+
+
+def record_many_metrics(
+    db: Database,
+    batches: Sequence[tuple[int | None, str, str | None, Mapping[str, float]]],
+) -> None:
+    """Several models' metrics in one transaction (a run records every model's at once)."""
     stamp = now()
     rows = [
         {
@@ -130,6 +138,7 @@ def record_metrics(
             "value": float(value),
             "created_at": stamp,
         }
+        for run_id, model, physical_table, metrics in batches
         for name, value in metrics.items()
         if value is not None and math.isfinite(float(value))
     ]

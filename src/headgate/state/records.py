@@ -129,3 +129,14 @@ class DeploymentRecord:
     plan: dict[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
     id: int | None = None
+
+
+@dataclass
+class ModelVersion:
+    """What one fingerprint of a model was: its query and the columns it produced."""
+
+    fingerprint: str
+    model: str
+    query: str | None
+    columns: list[list[str]]  # [[name, type], ...]
+    created_at: datetime | None = None

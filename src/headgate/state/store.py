@@ -27,6 +27,7 @@ from headgate.state.records import (
     EnvironmentRecord,
     EnvModel,
     Interval,
+    ModelVersion,
     PhysicalRecord,
     RunRecord,
     TaskRecord,
@@ -291,3 +292,18 @@ class StateStore:
 
     def get_deployment(self, deployment_id: int) -> DeploymentRecord | None:
         return history.get_deployment(self._db, deployment_id)
+
+    def record_many_metrics(
+        self, batches: list[tuple[int | None, str, str | None, dict[str, float]]]
+    ) -> None:
+        """Several models' metrics in one transaction: (run_id, model, physical_table, metrics)."""
+        quality.record_many_metrics(self._db, batches)
+
+    # model versions
+
+    def record_model_versions(self, records: list[ModelVersion]) -> None:
+        """Remember each built fingerprint's query and columns (kept once per fingerprint)."""
+        history.record_model_versions(self._db, records)
+
+    def model_versions(self, fingerprints: list[str]) -> dict[str, ModelVersion]:
+        return history.get_model_versions(self._db, fingerprints)

@@ -207,3 +207,13 @@ deployments = Table(
     Index(None, "environment", "id"),
     Index(None, "created_at"),
 )
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("model", String(400), nullable=False),
+    Column("query", Text),  # normalized SQL (or the Python model's source digest)
+    Column("columns", json_type(), nullable=False),  # [[name, type], ...] of the built table
+    Column("created_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,167 @@
+"""``${secret:NAME}`` references: resolving them, and keeping their values out of messages.
+
+Connection strings, passwords and tokens never live in the project's files: a source
+file says ``url: ${secret:SHOP_DB_URL}`` and the value comes, in this order, from the
+environment variable ``NAME``, the environment variable ``HEADGATE_SECRET_NAME``, the
+YAML file named by ``HEADGATE_SECRETS_FILE``, or the project's ``.headgate/secrets.yml``
+(a file kept out of git). A resolved value may end up inside a driver's error text or a
+URL, so everything shown to a user goes through :func:`mask` (or :meth:`Secrets.mask`).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+from headgate.sources.errors import SourceError
+
+SECRET_REFERENCE = re.compile(r"\$\{secret:([^}]*)\}")
+SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+PROJECT_SECRETS_FILE = ".headgate/secrets.yml"
+MASK = "***"
+
+# scheme://user:password@host -> scheme://user:***@host (a password typed into a URL
+# without a secret reference is still a password)
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P<password>[^@\s/]+)@")
+
+
+def mask_url_passwords(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@`` URL replaced by ``***``."""
+    return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}{MASK}@", text)
+
+
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret value (also as it looks URL- or base64-encoded) and URL password hidden.
+
+    Longer values are replaced first so a secret that contains another is hidden whole.
+    """
+    forms: set[str] = set()
+    for secret in secrets:
+        if not secret:
+            continue
+        forms.update({secret, quote(secret, safe=""), quote_plus(secret), quote(secret)})
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, MASK)
+    return mask_url_passwords(text)
+
+
+class Secrets:
+    """Resolves ``${secret:NAME}`` references for one project and remembers what it resolved.
+
+    A reader keeps one of these for its source, so every message it builds can be
+    masked with exactly the values it used.
+    """
+
+    def __init__(self, project_dir: Path) -> None:
+        self.project_dir = project_dir
+        self._used: list[str] = []
+        self._files: dict[Path, dict[str, str] | None] = {}
+
+    @property
+    def used(self) -> tuple[str, ...]:
+        """Every secret value resolved so far (and the derived forms that could be shown)."""
+        return tuple(self._used)
+
+    def remember(self, *values: str) -> None:
+        """Treat ``values`` as secrets too (a password parsed out of a URL, a basic-auth token)."""
+        self._used.extend(v for v in values if v)
+
+    def resolve(self, value: str) -> str:
+        """``value`` with every ``${secret:NAME}`` replaced by the secret's value."""
+
+        def substitute(match: re.Match[str]) -> str:
+            secret = self.lookup(match.group(1).strip())
+            self.remember(secret)
+            return secret
+
+        return SECRET_REFERENCE.sub(substitute, value)
+
+    def mask(self, text: str) -> str:
+        return mask(text, self._used)
+
+    def basic_auth_token(self, username: str, password: str) -> str:
+        """The ``Basic`` credential for a header; remembered as a secret so it is masked too."""
+        token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        self.remember(token)
+        return token
+
+    def lookup(self, name: str) -> str:
+        if not SECRET_NAME.fullmatch(name):
+            raise SourceError(
+                f"invalid secret reference ${{secret:{name}}}",
+                hint="a secret name uses letters, digits and '_' and does not start with a digit",
+            )
+        for variable in (name, f"HEADGATE_SECRET_{name}"):
+            if variable in os.environ:
+                return os.environ[variable]
+        places = [f"environment variables {name} and HEADGATE_SECRET_{name}"]
+        for path in self._secret_files():
+            values = self._read_file(path)
+            if values is None:
+                places.append(f"{path} (no such file)")
+                continue
+            if name in values:
+                return values[name]
+            places.append(f"{path} (no key {name})")
+        raise SourceError(
+            f"secret {name} is not set; looked in " + ", ".join(places),
+            hint=(
+                f"export {name}=... in the environment that runs headgate, or add "
+                f"'{name}: ...' to {PROJECT_SECRETS_FILE} (keep that file out of git)"
+            ),
+        )
+
+    def _secret_files(self) -> list[Path]:
+        files = []
+        named = os.environ.get("HEADGATE_SECRETS_FILE")
+        if named:
+            files.append(Path(named).expanduser())
+        files.append(self.project_dir / PROJECT_SECRETS_FILE)
+        return files
+
+    def _read_file(self, path: Path) -> dict[str, str] | None:
+        if path not in self._files:
+            self._files[path] = _load_secrets_file(path)
+        return self._files[path]
+
+
+def _load_secrets_file(path: Path) -> dict[str, str] | None:
+    """The file's ``NAME: value`` pairs; ``None`` when it does not exist.
+
+    A YAML error's own text quotes the file's content, which is secret: the error
+    names the file and line only.
+    """
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise SourceError(f"cannot read secrets file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" near line {mark.line + 1}" if mark is not None else ""
+        raise SourceError(
+            f"secrets file {path} is not valid YAML{where}",
+            hint="write one 'NAME: value' pair per line; quote values holding ':' or '#'",
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SourceError(
+            f"secrets file {path} must be a mapping of NAME: value pairs",
+            hint="write one 'NAME: value' pair per line",
+        )
+    return {str(key): "" if value is None else str(value) for key, value in data.items()}
+
+
+def resolve_secrets(value: str, *, project_dir: Path) -> str:
+    """``value`` with every ``${secret:NAME}`` replaced; a missing secret is a :class:`SourceError`."""
+    return Secrets(project_dir).resolve(value)
