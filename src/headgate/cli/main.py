@@ -24,6 +24,7 @@ from headgate.cli.common import (
     rich_console,
 )
 from headgate.cli.environments import register as register_environment_commands
+from headgate.cli.review import plan as review_plan
 from headgate.errors import HeadgateError
 
 app = typer.Typer(
@@ -114,33 +115,6 @@ def run(
         print_json(result.to_json())
     if not result.ok:
         raise typer.Exit(1)
-
-
-@app.command()
-def plan(
-    env: EnvOption = None,
-    select: Annotated[str | None, typer.Option("--select", "-s")] = None,
-    full_refresh: Annotated[bool, typer.Option("--full-refresh")] = False,
-    as_json: JsonOption = False,
-) -> None:
-    """Show what a run would build and publish, without doing it."""
-    from headgate.cli.render import plan_rows, render_plan
-
-    with common.project() as project:
-        result = project.plan(env, selection=select, full_refresh=full_refresh)
-        target_state = project.environment_state(env)
-    if as_json:
-        print_json(
-            {
-                "environment": result.environment,
-                "target_state": target_state,
-                "work": len(result.work),
-                "models": plan_rows(result),
-                "removed": result.removed,
-            }
-        )
-    else:
-        render_plan(out, result)
 
 
 @app.command("test")
@@ -315,6 +289,7 @@ def _command_from(directory: Path) -> str:
 
 
 register_environment_commands(app)
+app.command()(review_plan)
 
 
 def main() -> None:

@@ -276,35 +276,6 @@ def render_arrow(out: RichTerminal, data: pa.Table, *, max_rows: int = 100) -> N
     out.print(f"{data.num_rows:,} row(s){more}")
 
 
-def plan_rows(plan: Plan) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": n.name,
-            "kind": n.kind,
-            "action": n.action,
-            "reason": n.reason,
-            "fingerprint": n.fingerprint,
-        }
-        for n in plan.nodes.values()
-    ]
-
-
-def render_plan(out: RichTerminal, plan: Plan) -> None:
-    changed = [n for n in plan.nodes.values() if n.action not in ("unchanged", "excluded")]
-    if not changed and not plan.removed:
-        out.print(f"{plan.environment} is up to date: nothing to do")
-        return
-    table = Table(title=f"plan for {plan.environment}", title_justify="left")
-    for column in ("model", "action", "reason"):
-        table.add_column(column)
-    for node in changed[:200]:
-        table.add_row(node.name, node.action, node.reason)
-    for name in plan.removed:
-        table.add_row(name, "remove", "no longer in the project")
-    out.print(table)
-    out.print(f"{len(plan.work)} to build, {len(plan.to_publish) + len(plan.removed)} to publish")
-
-
 def _when(value: datetime | None) -> str:
     return value.astimezone().strftime("%m-%d %H:%M:%S") if value else ""
 

@@ -36,6 +36,9 @@ class ProjectBase:
         self, loaded: LoadedProject, *, console: Console | None = None, state_url: str | None = None
     ) -> None:
         self.loaded = loaded
+        self.revision: str | None = (
+            None  # the git revision the project was read at, if not the work tree
+        )
         self.console = console or Console()
         self._state_url = state_url or loaded.config.state_url
 
@@ -45,6 +48,18 @@ class ProjectBase:
     ) -> Self:
         """Load the project at ``path`` or the nearest folder above it holding headgate.yml."""
         return cls(load_project(find_root(Path(path))), console=console, state_url=state_url)
+
+    @classmethod
+    def load_revision(
+        cls, path: str | Path, revision: str, *, console: Console | None = None
+    ) -> Self:
+        """The project as committed at ``revision`` (data and local state from the work tree)."""
+        from headgate.project.revision import materialize
+
+        root = find_root(Path(path))
+        project = cls(load_project(materialize(root, revision)), console=console)
+        project.revision = revision
+        return project
 
     @property
     def root(self) -> Path:

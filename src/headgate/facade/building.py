@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 from headgate.errors import HeadgateError
 from headgate.facade.base import ProjectBase, _git_commit, _user
 from headgate.plan.environments import Actor
+from headgate.plan.impact import ImpactInputs, ModelImpact, analyse
 from headgate.plan.planner import Plan, PlanInputs, PlanRequest, make_plan
+from headgate.plan.review import Review
 
 if TYPE_CHECKING:
     from headgate.engines.base import Engine
@@ -34,6 +36,7 @@ class Building(ProjectBase):
         restate: list[str] | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
+        persist_reuse: bool = False,
     ) -> Plan:
         restate = [self._model_name(r) for r in restate or []]
         if restate and (start is None or end is None):
@@ -52,6 +55,7 @@ class Building(ProjectBase):
             now=datetime.now(UTC),
             check_hashes=dict(self.checks.hashes),
         )
+        inputs.aliases = self._reused_tables(inputs, environment, persist=persist_reuse)
         inputs.intervals = self._intervals(inputs)
         request = PlanRequest(
             environment=environment,
@@ -68,15 +72,91 @@ class Building(ProjectBase):
         return plan
 
     def _intervals(self, inputs: PlanInputs) -> dict[str, Any]:
-        from headgate.plan.naming import physical_table
-
         found = {}
         for name, model in self.loaded.models.items():
             if model.options.materialized == "incremental" and model.options.time_column:
-                table = physical_table(inputs.physical_schema, name, inputs.fingerprints[name])
+                table = inputs.physical_of(name)
                 if table in inputs.existing:
                     found[table] = self.state.intervals(table)
         return found
+
+    def review(self, environment: str | None = None, *, selection: str | None = None) -> Review:
+        """The plan a person reviews: impact per model and column, builds, checks."""
+        from headgate.plan.deployments import state_hash
+        from headgate.plan.environments import current_pointers
+
+        environment = self._environment(environment)
+        impacts = self.impact(environment)
+        plan = self.plan(environment, selection=selection)
+        state = state_hash(current_pointers(self.state, environment))
+        return Review(environment, state, impacts, plan, self.revision)
+
+    def impact(self, environment: str | None = None) -> list[ModelImpact]:
+        """The impact review of the project against what ``environment`` publishes."""
+        environment = self._environment(environment)
+        return analyse(self.loaded, self._impact_inputs(environment))
+
+    def _impact_inputs(self, environment: str) -> ImpactInputs:
+        pointers = self.state.env_models(environment)
+        wanted = list(self.fingerprints.values()) + [p.fingerprint for p in pointers.values()]
+        checks = {m: [c.name for c in self.checks.of(m)] for m in self.loaded.models}
+        return ImpactInputs(
+            fingerprints=self.fingerprints,
+            pointers=pointers,
+            versions=self.state.model_versions(wanted),
+            registry=self.state.physical_tables(),
+            checks={m: names for m, names in checks.items() if names},
+        )
+
+    def _reused_tables(
+        self, inputs: PlanInputs, environment: str, *, persist: bool
+    ) -> dict[str, str]:
+        """Models whose new version provably holds the same data as the published one.
+
+        Their fingerprint changed only because something upstream changed in columns they
+        do not read: the published table is kept under the new fingerprint, not rebuilt.
+        """
+        from headgate.plan.naming import physical_table
+        from headgate.state.records import ModelVersion
+
+        known = self.state.model_versions(list(self.fingerprints.values()))
+        aliases = {
+            name: version.physical_table
+            for name, fingerprint in self.fingerprints.items()
+            if (version := known.get(fingerprint)) and version.physical_table in inputs.existing
+        }
+        pending = [
+            name
+            for name, fingerprint in self.fingerprints.items()
+            if name in inputs.env_models
+            and inputs.env_models[name].fingerprint != fingerprint
+            and name not in aliases
+            and physical_table(inputs.physical_schema, name, fingerprint) not in inputs.existing
+        ]
+        if not pending:
+            return aliases
+        fresh: list[ModelVersion] = []
+        for impact in analyse(self.loaded, self._impact_inputs(environment)):
+            model = self.loaded.models.get(impact.name)
+            if impact.reuses is None or impact.reuses not in inputs.existing or model is None:
+                continue
+            if model.options.materialized == "view":
+                continue  # a view reads its upstream's old table: rebuilding it costs nothing
+            aliases[impact.name] = impact.reuses
+            old = inputs.env_models[impact.name].fingerprint
+            columns = self.state.model_versions([old]).get(old)
+            fresh.append(
+                ModelVersion(
+                    self.fingerprints[impact.name],
+                    impact.name,
+                    model.normalized if model.language == "sql" else None,
+                    columns.columns if columns else [],
+                    physical_table=impact.reuses,
+                )
+            )
+        if persist and fresh:
+            self.state.record_model_versions(fresh)
+        return aliases
 
     # --- running ------------------------------------------------------------------------
 
@@ -117,6 +197,7 @@ class Building(ProjectBase):
                 plan = self._plan(
                     engine,
                     environment,
+                    persist_reuse=True,
                     selection=selection,
                     full_refresh=full_refresh,
                     restate=restate,

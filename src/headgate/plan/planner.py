@@ -76,6 +76,13 @@ class PlanInputs:
     physical_schema: str
     now: datetime
     check_hashes: dict[str, str] = field(default_factory=dict)  # model -> hash of its checks
+    aliases: dict[str, str] = field(default_factory=dict)  # model -> older table it reuses
+
+    def physical_of(self, name: str) -> str:
+        """Where the model's current version lives: its own table, or one it provably shares."""
+        return self.aliases.get(name) or physical_table(
+            self.physical_schema, name, self.fingerprints[name]
+        )
 
 
 @dataclass
@@ -118,7 +125,7 @@ def _plan_node(
     restated: bool,
 ) -> PlannedNode:
     fingerprint = inputs.fingerprints[name]
-    physical = physical_table(inputs.physical_schema, name, fingerprint)
+    physical = inputs.physical_of(name)
     model = project.models.get(name)
     materialized = model.options.materialized if model else "source"
     node = PlannedNode(
@@ -191,7 +198,7 @@ def _plan_node(
 
 def _audit_reason(name: str, inputs: PlanInputs) -> str | None:
     """Why an already-built table must be checked again before it may be published, if it must."""
-    record = inputs.registry.get(inputs_physical(name, inputs))
+    record = inputs.registry.get(inputs.physical_of(name))
     wanted = inputs.check_hashes.get(name)
     status = record.audit_status if record else None
     if wanted is None:
@@ -201,10 +208,6 @@ def _audit_reason(name: str, inputs: PlanInputs) -> str | None:
     if status != "passed":
         return "failed its checks before; audit again"
     return None
-
-
-def inputs_physical(name: str, inputs: PlanInputs) -> str:
-    return physical_table(inputs.physical_schema, name, inputs.fingerprints[name])
 
 
 def _inputs_changed(node: PlannedNode, planned: dict[str, PlannedNode], inputs: PlanInputs) -> bool:

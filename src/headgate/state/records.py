@@ -139,4 +139,5 @@ class ModelVersion:
     model: str
     query: str | None
     columns: list[list[str]]  # [[name, type], ...]
+    physical_table: str | None = None  # an older version's table this one reuses, if any
     created_at: datetime | None = None

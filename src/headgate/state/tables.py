@@ -215,5 +215,6 @@ model_versions = Table(
     Column("model", String(400), nullable=False),
     Column("query", Text),  # normalized SQL (or the Python model's source digest)
     Column("columns", json_type(), nullable=False),  # [[name, type], ...] of the built table
+    Column("physical_table", String(400)),  # set when this version reuses an older one's table
     Column("created_at", UTCDateTime, nullable=False),
 )

@@ -2,7 +2,9 @@
 
 A plan compares what an environment publishes with the project; keeping each
 built version's SQL and schema lets it show a SQL diff, a schema diff and which
-columns changed without rebuilding anything or checking out old commits.
+columns changed without rebuilding anything or checking out old commits. A version
+whose data is provably the same as an older one's (a non-breaking upstream change)
+names that older table in ``physical_table`` instead of being built again.
 
 Revision ID: 0005
 Revises: 0004
@@ -35,6 +37,7 @@ def upgrade() -> None:
         sa.Column("model", sa.String(400), nullable=False),
         sa.Column("query", sa.Text()),
         sa.Column("columns", _json(), nullable=False),
+        sa.Column("physical_table", sa.String(400)),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("fingerprint", name="pk_model_versions"),
     )

@@ -1,0 +1,97 @@
+"""``headgate plan``: the impact review in the terminal, as Markdown, or as JSON."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.syntax import Syntax
+from rich.table import Table
+
+from headgate.cli import common
+from headgate.cli.common import EnvOption, JsonOption, out, print_json
+from headgate.plan.review import Review
+
+CHANGE_STYLE = {"added": "green", "removed": "red", "direct": "yellow", "indirect": "cyan"}
+
+
+def plan(
+    env: EnvOption = None,
+    select: Annotated[
+        str | None, typer.Option("--select", "-s", help="Limit what would be built.")
+    ] = None,
+    rev: Annotated[
+        str | None, typer.Option("--rev", help="Compare a git revision instead of the work tree.")
+    ] = None,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print Markdown for a pull-request comment.")
+    ] = False,
+    fail_on_breaking: Annotated[
+        bool,
+        typer.Option("--fail-on-breaking", help="Exit 3 when a breaking change is found (for CI)."),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Review a change before it ships: models and columns affected, breaking or not, what will be built."""
+    from headgate.facade import Project
+
+    if rev is None:
+        project = common.project()
+    else:
+        project = Project.load_revision(common.OPTIONS.project, rev)
+    with project:
+        review = project.review(env, selection=select)
+    if as_json:
+        print_json(review.to_json())
+    elif markdown:
+        out.print(review.to_markdown(), markup=False, highlight=False)
+    else:
+        render_review(review)
+    if fail_on_breaking and review.breaking:
+        raise typer.Exit(3)
+
+
+def render_review(review: Review) -> None:
+    where = f" at {review.revision}" if review.revision else ""
+    if not review.impacts:
+        out.print(f"{review.environment} is up to date with the project{where}: nothing to review")
+        return
+    table = Table(title=f"plan for {review.environment}{where}", title_justify="left")
+    for column in ("model", "change", "breaking", "columns changed", "rebuild", "rows"):
+        table.add_column(column)
+    for impact in review.impacts:
+        style = CHANGE_STYLE.get(impact.change, "")
+        table.add_row(
+            impact.name,
+            f"[{style}]{impact.change}[/]",
+            "[bold red]breaking[/]" if impact.breaking else "[green]non-breaking[/]",
+            ", ".join(impact.columns_changed),
+            "yes"
+            if impact.rebuild
+            else f"no (keeps {impact.reuses.rsplit('.', 1)[-1]})"
+            if impact.reuses
+            else "no",
+            f"{impact.estimated_rows:,}" if impact.estimated_rows is not None else "",
+        )
+    out.print(table)
+    for impact in review.impacts:
+        if impact.schema:
+            parts = [
+                f"{c.column} {c.change}"
+                + (f" ({c.before} → {c.after})" if c.change == "retyped" else "")
+                for c in impact.schema
+            ]
+            out.print(f"[bold]{impact.name}[/] schema: {'; '.join(parts)}")
+        if impact.reads_changed:
+            reads = "; ".join(f"{u}: {', '.join(cols)}" for u, cols in impact.reads_changed.items())
+            out.print(f"[bold]{impact.name}[/] reads changed columns of {reads}")
+        if impact.sql_diff:
+            out.print(
+                Syntax(impact.sql_diff, "diff", theme="ansi_dark", background_color="default")
+            )
+    checks = sorted({c for i in review.impacts for c in i.checks})
+    work = review.plan.work
+    out.print(
+        f"{len(work)} to build, {len(review.breaking)} breaking change(s), {len(checks)} check(s) will run"
+    )
+    out.print(f"target state {review.target_state} (pass to `headgate deploy --expect-state`)")
