@@ -200,7 +200,52 @@ def _size(count: int) -> str:
     return f"{count} bytes"
 
 
+def diff(
+    model: Annotated[str, typer.Argument(help="Model to compare.")],
+    env: Annotated[str, typer.Option("--env", "-e", help="One environment.")],
+    against: Annotated[str, typer.Option("--against", help="The other environment.")] = "prod",
+    key: Annotated[
+        list[str] | None,
+        typer.Option("--key", help="Key column(s); default: the model's unique_key."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compare a model's data in two environments: rows only in each, and changed values by column."""
+    with project() as current:
+        result = current.diff(model, env, against, key=key)
+    if as_json:
+        print_json(result.to_json())
+        return
+    if result.same_table:
+        out.print(
+            f"{result.model}: {env} and {against} publish the same table ({result.rows_left:,} rows)"
+        )
+        return
+    out.print(
+        f"[bold]{result.model}[/]: {env} {result.rows_left:,} rows, {against} {result.rows_right:,} rows"
+    )
+    out.print(f"only in {env}: {result.only_left:,}; only in {against}: {result.only_right:,}")
+    if result.key:
+        out.print(f"changed (by {', '.join(result.key)}): {result.changed:,}")
+        for column, count in result.column_changes.items():
+            out.print(f"  {column}: {count:,} value(s) differ")
+    else:
+        out.print("no key: rows are compared whole (give --key to see changed values)")
+    if result.columns_only_left or result.columns_only_right:
+        out.print(
+            f"columns only in {env}: {result.columns_only_left}; only in {against}: {result.columns_only_right}"
+        )
+    if result.sample:
+        table = Table(title="sample of changed rows", title_justify="left")
+        for column in result.sample[0]:
+            table.add_column(column)
+        for row in result.sample:
+            table.add_row(*("" if v is None else str(v) for v in row.values()))
+        out.print(table)
+    out.print("[green]identical[/]" if result.identical else "[yellow]different[/]")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(env_app, name="env")
-    for command in (deploy, rollback, deployments, janitor):
+    for command in (deploy, rollback, deployments, janitor, diff):
         app.command()(command)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from headgate.errors import HeadgateError
 from headgate.facade.base import ProjectBase, _git_commit, _user
 from headgate.plan.environments import Actor, create_environment, delete_environment
 
 if TYPE_CHECKING:
+    from headgate.plan.datadiff import DataDiff
     from headgate.plan.deployments import DeployResult, JanitorResult
     from headgate.plan.environments import PointerChange
     from headgate.state.records import DeploymentRecord, EnvironmentRecord
@@ -91,6 +93,26 @@ class Environments(ProjectBase):
         from headgate.plan.environments import current_pointers
 
         return state_hash(current_pointers(self.state, self._environment(environment)))
+
+    def diff(
+        self, model: str, environment: str | None, against: str, *, key: list[str] | None = None
+    ) -> DataDiff:
+        """How ``model``'s data differs between two environments, by key, inside the engine."""
+        from headgate.plan.datadiff import diff_tables
+
+        name = self._model_name(model)
+        left_env, right_env = self._environment(environment), self._environment(against)
+        tables = []
+        for env in (left_env, right_env):
+            pointer = self.state.env_models(env).get(name)
+            if pointer is None:
+                raise HeadgateError(
+                    f"{name} is not published in {env}", hint=f"build it: headgate run --env {env}"
+                )
+            tables.append((env, pointer.physical_table))
+        columns = key or self.loaded.models[name].options.unique_key_columns
+        with self._engine(read_only=True) as engine:
+            return diff_tables(engine.session(), name, tables[0], tables[1], list(columns))
 
     def _actor(self) -> Actor:
         return Actor(_user(), _git_commit(self.root))
