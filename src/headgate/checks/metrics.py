@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -122,6 +122,10 @@ class ColumnInfo:
     def numeric(self) -> bool:
         return self.kind in ("integer", "decimal")
 
+    @property
+    def is_date(self) -> bool:
+        return self.type.upper() == "DATE"
+
     def expression(self) -> exp.Column:
         return exp.column(self.name, quoted=True)
 
@@ -185,6 +189,18 @@ def epoch_seconds(value: Any) -> float | None:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp()
     return float(value)
+
+
+def moment_text(seconds: float | None, *, date_only: bool = False) -> str | None:
+    """Seconds since 1970 as ISO text in UTC, the way profiles store dates and times.
+
+    Scans fetch times as these seconds (``epoch(...)`` in SQL), not as timestamps: no time
+    zone conversion on the way, and DuckDB needs pytz to hand over a TIMESTAMPTZ.
+    """
+    if seconds is None:
+        return None
+    moment = datetime(1970, 1, 1) + timedelta(seconds=float(seconds))
+    return moment.date().isoformat() if date_only else moment.isoformat(sep=" ")
 
 
 def json_value(value: Any) -> Any:
@@ -296,9 +312,11 @@ def collect_metrics(
         if info.numeric or info.kind == "boolean":
             as_number = "INT" if info.kind == "boolean" else "DOUBLE"
             found["mean"] = exp.Avg(this=exp.Cast(this=x.copy(), to=exp.DataType.build(as_number)))
-        if info.numeric or info.kind == "temporal":
-            found["min"] = exp.Min(this=x.copy())
-            found["max"] = exp.Max(this=x.copy())
+        if info.numeric:
+            found["min"], found["max"] = exp.Min(this=x.copy()), exp.Max(this=x.copy())
+        elif info.kind == "temporal":  # as seconds since 1970, computed by the engine
+            found["min"] = exp.TimeToUnix(this=exp.Min(this=x.copy()))
+            found["max"] = exp.TimeToUnix(this=exp.Max(this=x.copy()))
         return found
 
     scan = build_scan(table, infos, flavor, aggregates)

@@ -27,6 +27,7 @@ class NamedPattern:
 
     name: str
     regex: str
+    label: str = ""  # how a sentence names one such value: "an email address"
 
     def matches(self, value: str) -> bool:
         return _compiled(self.regex).match(value) is not None
@@ -35,23 +36,32 @@ class NamedPattern:
 # On equal match shares the earlier, more specific pattern wins.
 PATTERNS: tuple[NamedPattern, ...] = (
     NamedPattern(
-        "uuid", r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+        "uuid",
+        r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "a UUID",
     ),
-    NamedPattern("email", r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"),
-    NamedPattern("url", r"^(https?|ftp)://[A-Za-z0-9.-]+(:[0-9]+)?(/[^ ]*)?$"),
+    NamedPattern(
+        "email",
+        r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$",
+        "an email address",
+    ),
+    NamedPattern("url", r"^(https?|ftp)://[A-Za-z0-9.-]+(:[0-9]+)?(/[^ ]*)?$", "a URL"),
     NamedPattern(
         "iso_date",
         r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
         r"([T ][0-2][0-9]:[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?(Z|[+-][0-2][0-9]:?[0-5][0-9])?)?$",
+        "an ISO date",
     ),
     NamedPattern(
         "zip",
         r"^([0-9]{4,5}|[0-9]{5}-[0-9]{4}|[0-9]{4} ?[A-Z]{2}|[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}"
         r"|[A-Z][0-9][A-Z] ?[0-9][A-Z][0-9])$",
+        "a postal code",
     ),
     NamedPattern(
         "phone",
         r"^(\+[0-9]{7,15}|\+?[0-9]{0,3}[ .-]?(\([0-9]{1,4}\)[ .-]?)?[0-9]{2,5}([ .-][0-9]{2,8}){1,4})$",
+        "a phone number",
     ),
 )
 
@@ -97,6 +107,7 @@ class PatternMatch:
     matched_when_trimmed: int  # rows that match only once surrounding spaces are removed
     examples: list[str] = field(default_factory=list)  # values that do not match
     estimated: bool = False  # counted on a sample and scaled to the column
+    label: str = ""  # "an email address"
 
 
 @dataclass
@@ -136,6 +147,7 @@ def analyze_text(
         match = PatternMatch(
             name=pattern.name,
             regex=pattern.regex,
+            label=pattern.label,
             matched=rows(matched),
             checked=rows(checked),
             match_fraction=matched / checked,

@@ -33,6 +33,7 @@ from headgate.checks.metrics import (
     describe_columns,
     dialect_named,
     json_value,
+    moment_text,
     typed_literal,
     utc,
 )
@@ -196,17 +197,21 @@ def _aggregates(info: ColumnInfo, flavor: SqlDialect, now: datetime) -> dict[str
             "negatives": count_if(x.copy() < zero),
             "zeros": count_if(exp.EQ(this=x.copy(), expression=zero)),
         }
-    elif info.kind == "temporal":
+    elif info.kind == "temporal":  # moments as seconds since 1970 (see moment_text)
         at_now, epoch = typed_literal(now, info), typed_literal(EPOCH, info)
         ancient = typed_literal(ANCIENT, info)
         plausible = exp.and_(x.copy() >= ancient.copy(), exp.NEQ(this=x.copy(), expression=epoch))
+        latest = exp.Max(this=exp.case().when(x.copy() <= at_now, x.copy()))
+        earliest = exp.Min(this=exp.case().when(plausible, x.copy()))
         found |= {
+            "min": exp.TimeToUnix(this=exp.Min(this=x.copy())),
+            "max": exp.TimeToUnix(this=exp.Max(this=x.copy())),
             "future": count_if(x.copy() > at_now.copy()),
             "far_future": count_if(x.copy() > typed_literal(now + FAR_FUTURE, info)),
             "ancient": count_if(x.copy() < ancient),
             "epoch_zero": count_if(exp.EQ(this=x.copy(), expression=epoch.copy())),
-            "latest_past": exp.Max(this=exp.case().when(x.copy() <= at_now, x.copy())),
-            "earliest_plausible": exp.Min(this=exp.case().when(plausible, x.copy())),
+            "latest_past": exp.TimeToUnix(this=latest),
+            "earliest_plausible": exp.TimeToUnix(this=earliest),
         }
     elif info.kind == "string":
         found["min_length"] = exp.Min(this=exp.Length(this=subject.copy()))
@@ -262,12 +267,15 @@ def _column(info: ColumnInfo, stats: dict[str, Any], rows: int, now: datetime) -
         column.distinct_fraction = column.distinct / nonnull
         column.duplicate_rows = sum(n for _, n in counts if n > 1)
     elif info.kind == "temporal":
-        moments = [None if q is None else EPOCH + timedelta(seconds=round(q)) for q in quantiles]
-        column.quantiles = dict(zip(QUANTILES, map(json_value, moments), strict=False))
+        day = info.is_date
+        column.min = moment_text(stats["min"], date_only=day)
+        column.max = moment_text(stats["max"], date_only=day)
+        moments = [None if q is None else moment_text(round(q), date_only=day) for q in quantiles]
+        column.quantiles = dict(zip(QUANTILES, moments, strict=False))
         column.future, column.ancient = int(stats["future"] or 0), int(stats["ancient"] or 0)
         column.epoch_zero = int(stats["epoch_zero"] or 0)
-        column.latest_past = json_value(stats["latest_past"])
-        column.earliest_plausible = json_value(stats["earliest_plausible"])
+        column.latest_past = moment_text(stats["latest_past"], date_only=day)
+        column.earliest_plausible = moment_text(stats["earliest_plausible"], date_only=day)
         column.hygiene = _date_findings(column, int(stats["far_future"] or 0), now)
     elif info.kind == "string":
         column.min_length, column.max_length = stats["min_length"], stats["max_length"]
@@ -284,7 +292,7 @@ def _date_findings(column: ColumnProfile, far_future: int, now: datetime) -> lis
         message = f"{column.ancient:,} dates are before 1900"
         findings.append(Finding("far_past_date", column.ancient, [str(column.min)], message))
     if column.epoch_zero:
-        zero = json_value(EPOCH.date() if column.type.upper() == "DATE" else EPOCH)
+        zero = moment_text(0, date_only=column.type.upper() == "DATE") or ""
         message = f"{column.epoch_zero:,} dates are {zero}, a zero timestamp"
         findings.append(Finding("epoch_date", column.epoch_zero, [zero], message))
     return findings

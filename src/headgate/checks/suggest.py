@@ -179,7 +179,8 @@ def _range(column: ColumnProfile, _: Profile, __: list[Suggestion]) -> Suggestio
         return _passing(
             column, {"range": positive}, f"every value is positive (min {column.min:,})"
         )
-    if negatives + zeros <= RARE * n and p01 is not None and p01 > 0:
+    if negatives and negatives + zeros <= RARE * n and p01 is not None and p01 > 0:
+        # zeros alone are often real (a free item); negatives among them mark keying errors
         what = (f"{negatives + zeros:,} values are zero or negative ({_share(negatives + zeros, n)}, "
                 f"min {column.min:,}) while 99% are at least {p01:g}: likely a defect")  # fmt: skip
         return _failing(column, {"range": positive}, negatives + zeros, what)
@@ -211,13 +212,12 @@ def _regex(column: ColumnProfile, _: Profile, __: list[Suggestion]) -> Suggestio
         return None
     check = {"regex": {"pattern": match.regex}}
     misses, padded = match.checked - match.matched, match.matched_when_trimmed
-    a = f"{'an' if match.name[0] in 'aeiou' else 'a'} {match.name}"
     if not misses:
-        return _passing(column, check, f"every value looks like {a}")
+        return _passing(column, check, f"every value looks like {match.label}")
     parts = [f"{misses - padded:,} malformed"] if misses > padded else []
     parts += [f"{padded:,} only because of surrounding spaces"] if padded else []
     examples = ", ".join(repr(e) for e in match.examples)
-    what = (f"{'about ' if match.estimated else ''}{misses:,} values are not {a} "
+    what = (f"{'about ' if match.estimated else ''}{misses:,} values are not {match.label} "
             f"({_share(misses, match.checked)}: {' and '.join(parts)}), e.g. {examples}")  # fmt: skip
     return _failing(column, check, misses, what, exact=not match.estimated)
 

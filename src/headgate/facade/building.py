@@ -17,6 +17,7 @@ from headgate.plan.review import Review
 if TYPE_CHECKING:
     from headgate.engines.base import Engine
     from headgate.runtime.results import RunResult
+    from headgate.state.records import ModelVersion
 
 
 class Building(ProjectBase):
@@ -55,7 +56,7 @@ class Building(ProjectBase):
             now=datetime.now(UTC),
             check_hashes=dict(self.checks.hashes),
         )
-        inputs.aliases = self._reused_tables(inputs, environment, persist=persist_reuse)
+        inputs.aliases = self._reused_tables(inputs, environment, engine, persist=persist_reuse)
         inputs.intervals = self._intervals(inputs)
         request = PlanRequest(
             environment=environment,
@@ -94,22 +95,50 @@ class Building(ProjectBase):
     def impact(self, environment: str | None = None) -> list[ModelImpact]:
         """The impact review of the project against what ``environment`` publishes."""
         environment = self._environment(environment)
-        return analyse(self.loaded, self._impact_inputs(environment))
+        with self._engine(read_only=True) as engine:
+            return analyse(self.loaded, self._impact_inputs(environment, engine))
 
-    def _impact_inputs(self, environment: str) -> ImpactInputs:
+    def _impact_inputs(self, environment: str, engine: Engine) -> ImpactInputs:
         pointers = self.state.env_models(environment)
         wanted = list(self.fingerprints.values()) + [p.fingerprint for p in pointers.values()]
+        versions = self.state.model_versions(wanted)
+        versions.update(self._changed_source_shapes(engine, pointers, versions))
         checks = {m: [c.name for c in self.checks.of(m)] for m in self.loaded.models}
         return ImpactInputs(
             fingerprints=self.fingerprints,
             pointers=pointers,
-            versions=self.state.model_versions(wanted),
+            versions=versions,
             registry=self.state.physical_tables(),
             checks={m: names for m, names in checks.items() if names},
         )
 
+    def _changed_source_shapes(
+        self, engine: Engine, pointers: dict[str, Any], versions: dict[str, Any]
+    ) -> dict[str, ModelVersion]:
+        """Columns of changed file sources, read from the files' headers before loading them.
+
+        This is how a new or renamed column in a source shows up in a plan, with every
+        model it reaches, before anything is built.
+        """
+        from headgate.project.sourcefiles import file_scan_sql
+        from headgate.state.records import ModelVersion
+
+        found: dict[str, ModelVersion] = {}
+        for name, source in self.loaded.sources.items():
+            fingerprint = self.fingerprints[name]
+            pointer = pointers.get(name)
+            if fingerprint in versions or pointer is None or pointer.fingerprint == fingerprint:
+                continue
+            try:
+                rows = engine.session().execute(f"DESCRIBE {file_scan_sql(source, self.root)}")
+            except HeadgateError:
+                continue  # unreadable files fail the run with their own message
+            columns = [[str(row[0]), str(row[1])] for row in rows]
+            found[fingerprint] = ModelVersion(fingerprint, name, None, columns)
+        return found
+
     def _reused_tables(
-        self, inputs: PlanInputs, environment: str, *, persist: bool
+        self, inputs: PlanInputs, environment: str, engine: Engine, *, persist: bool
     ) -> dict[str, str]:
         """Models whose new version provably holds the same data as the published one.
 
@@ -136,7 +165,7 @@ class Building(ProjectBase):
         if not pending:
             return aliases
         fresh: list[ModelVersion] = []
-        for impact in analyse(self.loaded, self._impact_inputs(environment)):
+        for impact in analyse(self.loaded, self._impact_inputs(environment, engine)):
             model = self.loaded.models.get(impact.name)
             if impact.reuses is None or impact.reuses not in inputs.existing or model is None:
                 continue

@@ -77,13 +77,14 @@ def analyse(project: LoadedProject, inputs: ImpactInputs) -> list[ModelImpact]:
     impacts: dict[str, ModelImpact] = {}
     changed_columns: dict[str, set[str] | None] = {}  # per model: columns downstream must not read
     added: dict[str, set[str]] = {}  # per model: new columns (only `SELECT *` readers must rebuild)
+    new_data: set[str] = set()  # models whose rows differ though no column was redefined (sources)
     for name in project.dag.order:
         pointer = inputs.pointers.get(name)
         fingerprint = inputs.fingerprints[name]
         if pointer is not None and pointer.fingerprint == fingerprint:
             continue
         impact = _impact(
-            project, inputs, name, pointer, schema_old, schema_new, changed_columns, added
+            project, inputs, name, pointer, schema_old, schema_new, changed_columns, added, new_data
         )
         impacts[name] = impact
     for name in sorted(set(inputs.pointers) - set(project.dag.upstream)):
@@ -100,6 +101,7 @@ def _impact(
     schema_new: lineage.Schema,
     changed_columns: dict[str, set[str] | None],
     added: dict[str, set[str]],
+    new_data: set[str],
 ) -> ModelImpact:
     model = project.models.get(name)
     kind = "model" if model else "source"
@@ -145,6 +147,11 @@ def _impact(
             old_query or ""
         ) == lineage.rows_signature(new_query or "")
         knowable = before is not None and after is not None and same_rows
+        if model is None:
+            # a source: new files bring new rows, not new definitions; only a removed or
+            # retyped column breaks its readers, but every reader must be rebuilt
+            knowable = old is not None and new is not None
+            new_data.add(name)
         changed_columns[name] = _breaking_columns(schema) if knowable else None
         added[name] = {c.column.lower() for c in schema if c.change == "added"}
         if after is not None and before is not None:
@@ -181,7 +188,10 @@ def _impact(
     # were; only a `SELECT *` reader gains the upstream's new columns and must be rebuilt
     changed_columns[name] = _downstream_visible(new_query, schema_new, hits) if breaking else set()
     added[name] = widened
-    rebuild = breaking or bool(widened)
+    fed_new_data = any(upstream in new_data for upstream in project.dag.upstream[name])
+    if fed_new_data:
+        new_data.add(name)
+    rebuild = breaking or bool(widened) or fed_new_data
     return ModelImpact(
         name,
         kind,

@@ -22,6 +22,7 @@ from headgate.plan.planner import Plan, PlannedNode
 from headgate.plan.rewrite import reference_targets, rewrite_references
 from headgate.project.loader import LoadedProject, SourceTable
 from headgate.project.models import ParsedModel
+from headgate.project.sourcefiles import file_scan_sql
 from headgate.runtime.audit import AuditFailed, ProjectChecks, audit_table
 from headgate.runtime.recorder import Recorder
 from headgate.runtime.results import BUILT, FAILED, SKIPPED, TaskResult
@@ -231,32 +232,7 @@ def _register(
 
 
 def _load_source(session: EngineSession, source: SourceTable, node: PlannedNode, root: Path) -> int:
-    if not source.files:
-        raise HeadgateError(
-            f"source {source.name}: no file matches '{source.config.path}'",
-            hint=f"check the path in {source.declared_in.name} (relative to the project folder)",
-        )
-    files = "[" + ", ".join(_string(str(root / f)) for f, _, _ in source.files) + "]"
-    fmt = source.config.resolved_format()
-    if fmt in ("csv", "tsv"):
-        delimiter = source.config.delimiter or ("\t" if fmt == "tsv" else ",")
-        reader = f"read_csv({files}, header={str(source.config.header).lower()}, delim={_string(delimiter)}, union_by_name=true)"
-    elif fmt == "parquet":
-        reader = f"read_parquet({files}, union_by_name=true)"
-    elif fmt == "ndjson":
-        reader = f"read_json({files}, format='newline_delimited', union_by_name=true)"
-    elif fmt == "json":
-        reader = f"read_json({files}, format='auto', union_by_name=true)"
-    else:
-        raise HeadgateError(
-            f"source {source.name}: unknown file format '{fmt}'",
-            hint="use csv, tsv, parquet, json or ndjson",
-        )
-    return session.create_table_as(node.physical_table, f"SELECT * FROM {reader}", replace=True)
-
-
-def _string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    return session.create_table_as(node.physical_table, file_scan_sql(source, root), replace=True)
 
 
 def _build_model(

@@ -26,7 +26,9 @@ MASK = "***"
 
 # scheme://user:password@host -> scheme://user:***@host (a password typed into a URL
 # without a secret reference is still a password)
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P<password>[^@\s/]+)@")
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P<password>[^@\s/]+)@"
+)
 
 
 def mask_url_passwords(text: str) -> str:

@@ -1,0 +1,237 @@
+"""PostgreSQL through ADBC: the server's binary COPY straight into Arrow batches.
+
+ADBC streams a result in batches of bounded size, so a large table never sits in
+memory whole. It delivers ``numeric`` as exact decimal text: headgate turns
+``numeric(p,s)`` (p <= 38) into ``decimal128(p,s)``; ``numeric`` without a precision,
+or wider than 38 digits (what DuckDB cannot hold), is read as ``double precision``, the
+choice DuckDB's own PostgreSQL scanner makes. The session is read-only, so a ``query:``
+can never change the source.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from headgate.sources.drivers import (
+    Column,
+    Driver,
+    Place,
+    close_quietly,
+    is_arrow_ordered,
+    numeric_literal,
+    quote_double,
+    temporal_text,
+)
+from headgate.sources.errors import SourceError
+from headgate.sources.secrets import Secrets
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+CONNECT_TIMEOUT_SECONDS = 10
+MAX_DECIMAL_PRECISION = 38
+
+_TRANSIENT = (
+    "connection refused",
+    "could not connect",
+    "timeout expired",
+    "timed out",
+    "could not translate host name",
+    "no route to host",
+    "server closed the connection",
+    "connection reset",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "too many clients",
+    "terminating connection",
+)
+_CREDENTIALS = ("password authentication failed", "does not exist", "no pg_hba.conf entry")
+
+
+class PostgresDriver(Driver):
+    database = "PostgreSQL"
+
+    def __init__(self, url: str, secrets: Secrets, place: Place) -> None:
+        super().__init__(url, secrets, place)
+        self._connection: Any = None
+        self._cursor: Any = None
+
+    @classmethod
+    def open(cls, url: str, secrets: Secrets, label: str) -> PostgresDriver:
+        import adbc_driver_manager
+        import adbc_driver_postgresql.dbapi
+
+        libpq = libpq_url(url)
+        secrets.remember(*_passwords(libpq))
+        driver = cls(libpq, secrets, Place(label, location(libpq)))
+        try:
+            driver._connection = adbc_driver_postgresql.dbapi.connect(libpq)
+        except adbc_driver_manager.Error as exc:
+            transient = _is_transient(exc)
+            raise driver.fail(exc, "connecting to", transient=transient, hint=_hint(exc)) from None
+        return driver
+
+    def quote(self, identifier: str) -> str:
+        return quote_double(identifier)
+
+    def describe(self, select_sql: str) -> list[Column]:
+        import adbc_driver_manager
+
+        try:
+            schema = self._connection.cursor().adbc_execute_schema(select_sql)
+        except adbc_driver_manager.Error as exc:
+            transient = _is_transient(exc)
+            raise self.fail(
+                exc, "describing the query on", transient=transient, hint=_hint(exc)
+            ) from None
+        return [self._column(field) for field in schema]
+
+    def _column(self, field: pa.Field) -> Column:
+        import pyarrow as pa
+
+        metadata = field.metadata or {}
+        kind = metadata.get(b"POSTGRESQL:type", b"").decode()
+        reference = self.column_ref(field.name)
+        if kind == "numeric":
+            typmod = int(metadata.get(b"POSTGRESQL:typmod", b"-1"))
+            precision, scale = (typmod - 4) >> 16, (typmod - 4) & 0xFFFF
+            if typmod >= 4 and 0 <= scale <= precision <= MAX_DECIMAL_PRECISION:
+                target = pa.decimal128(precision, scale)
+                return Column(
+                    field.name, reference, target, True, kind=f"numeric({precision},{scale})"
+                )
+            return Column(
+                field.name, f"CAST({reference} AS double precision)", pa.float64(), True, kind=kind
+            )
+        return Column(field.name, reference, None, is_arrow_ordered(field.type), kind=kind)
+
+    def literal(self, value: Any, column: Column) -> str:
+        number = numeric_literal(value)
+        if number is not None:
+            return number
+        text = temporal_text(value)
+        if text is None and isinstance(value, str):
+            text = value
+        if text is not None:
+            # an untyped literal: PostgreSQL reads it as the column's own type
+            return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+        if isinstance(value, bytes):
+            return "E'\\\\x" + value.hex() + "'"
+        raise SourceError(
+            f"{self.place.label}: a cursor value of type {type(value).__name__} "
+            f"cannot be compared with column {column.name!r}"
+        )
+
+    def stream(
+        self,
+        columns: list[Column],
+        source_sql: str,
+        where: str,
+        order_by: Column | None,
+        batch_rows: int,
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        import adbc_driver_manager
+
+        sql = self.select_sql(columns, source_sql, where, order_by)
+        try:
+            self._cursor = self._connection.cursor()
+            self._cursor.execute(sql)
+            reader = self._cursor.fetch_record_batch()
+        except adbc_driver_manager.Error as exc:
+            transient = _is_transient(exc)
+            raise self.fail(exc, "reading from", transient=transient, hint=_hint(exc)) from None
+        return reader.schema, self._batches(reader)
+
+    def _batches(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+        import adbc_driver_manager
+        import pyarrow as pa
+
+        try:
+            yield from reader
+        except (adbc_driver_manager.Error, OSError, pa.ArrowException) as exc:
+            transient = _is_transient(exc)
+            raise self.fail(exc, "reading from", transient=transient, hint=_hint(exc)) from None
+
+    def close(self) -> None:
+        close_quietly(self._cursor, self._connection)
+        self._cursor = self._connection = None
+
+
+def libpq_url(url: str) -> str:
+    """``url`` as libpq takes it: plain scheme, a connect timeout, a read-only session.
+
+    SQLAlchemy-style schemes (``postgresql+psycopg://``) are accepted as written in
+    other tools' configs. The read-only default protects the source from a ``query:``
+    that writes.
+    """
+    url = url.strip()
+    settings = {
+        "connect_timeout": str(CONNECT_TIMEOUT_SECONDS),
+        "application_name": "headgate",
+        "options": "-c default_transaction_read_only=on",
+    }
+    if "://" in url:
+        url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
+        present = {key for key, _ in parse_qsl(urlsplit(url).query)}
+        extra = [
+            f"{key}={value.replace(' ', '%20').replace('=', '%3D')}"
+            for key, value in settings.items()
+            if key not in present
+        ]
+        if extra:
+            url += ("&" if "?" in url else "?") + "&".join(extra)
+        return url
+    present = set(re.findall(r"(\w+)\s*=", url))
+    extra = [
+        f"{key}='{value}'" if " " in value else f"{key}={value}"
+        for key, value in settings.items()
+        if key not in present
+    ]
+    return " ".join([url, *extra]).strip()
+
+
+def location(url: str) -> str:
+    """``PostgreSQL at host:port/database``: where, without user or password."""
+    if "://" in url:
+        parts = urlsplit(url)
+        host = parts.hostname or "localhost"
+        port = parts.port or 5432
+        return f"PostgreSQL at {host}:{port}{parts.path or '/'}"
+    pairs = dict(re.findall(r"(\w+)\s*=\s*('[^']*'|\S+)", url))
+    host = pairs.get("host", "localhost").strip("'")
+    port = pairs.get("port", "5432").strip("'")
+    return f"PostgreSQL at {host}:{port}/{pairs.get('dbname', '').strip(chr(39))}"
+
+
+def _passwords(url: str) -> list[str]:
+    if "://" in url:
+        password = urlsplit(url).password
+        return [password, unquote(password)] if password else []
+    return [value.strip("'") for value in re.findall(r"password\s*=\s*('[^']*'|\S+)", url)]
+
+
+def _is_transient(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(marker in text for marker in _TRANSIENT)
+
+
+def _hint(exc: BaseException) -> str | None:
+    text = str(exc).lower()
+    if _is_transient(exc):
+        return (
+            "check that PostgreSQL runs at that address and accepts connections from "
+            "this machine; a run retries transient failures"
+        )
+    if "database" in text and "does not exist" in text:
+        return "check the database name at the end of the source's url"
+    if any(marker in text for marker in _CREDENTIALS) and "failed to connect" in text:
+        return "check the user and password in the source's url (the secret it names)"
+    if "relation" in text and "does not exist" in text:
+        return "check the table name (schema.table) or the query in the source file"
+    if "read-only transaction" in text:
+        return "a source query only reads: write a SELECT"
+    return None
