@@ -24,6 +24,7 @@ from headgate.cli.common import (
     rich_console,
 )
 from headgate.cli.environments import register as register_environment_commands
+from headgate.cli.quality import register as register_quality_commands
 from headgate.cli.review import plan as review_plan
 from headgate.errors import HeadgateError
 
@@ -289,6 +290,7 @@ def _command_from(directory: Path) -> str:
 
 
 register_environment_commands(app)
+register_quality_commands(app)
 app.command()(review_plan)
 
 

@@ -10,6 +10,8 @@ from headgate.errors import HeadgateError
 from headgate.facade.base import ProjectBase, _git_commit, _user
 
 if TYPE_CHECKING:
+    from headgate.checks.profile import Profile
+    from headgate.checks.spc import ChartResult
     from headgate.runtime.checking import CheckReport
     from headgate.state.records import CheckResultRecord
 
@@ -68,3 +70,70 @@ class Quality(ProjectBase):
             )
             raise HeadgateError(f"no result recorded for check '{check_name}'", hint=hint)
         return record
+
+    def profile(self, name: str, environment: str | None = None) -> Profile:
+        """Profile a published model or source in one scan, and keep the profile."""
+        from headgate.checks.profile import profile_table
+
+        environment = self._environment(environment)
+        target = self._published_table(name, environment)
+        with self._engine(read_only=True) as engine:
+            profile = profile_table(engine.session(), target, dialect=engine.capabilities.dialect)
+        self.state.save_profile(name.lower(), target, profile.to_dict(), profile.rows)
+        return profile
+
+    def suggest_checks(self, name: str, environment: str | None = None) -> str:
+        """Proposed checks, as YAML in the model options' shape, from the latest profile."""
+        from headgate.checks.profile import Profile
+        from headgate.checks.suggest import suggest_checks, suggestions_yaml
+
+        model = name.lower()
+        stored = self.state.latest_profile(model)
+        if stored:
+            fields = {
+                k: v
+                for k, v in stored.items()
+                if k not in ("id", "model", "physical_table", "created_at")
+            }
+            profile = Profile.from_dict(fields)
+        else:
+            profile = self.profile(model, environment)
+        suggestions = suggest_checks(profile, model=model)
+        return suggestions_yaml(model, suggestions, profile=profile)
+
+    def monitor(self, model: str, metric: str, *, column: str | None = None) -> ChartResult:
+        """The control chart of one metric of a model over its recorded runs."""
+        from headgate.checks.spc import control_chart, monitor_spec
+
+        name = self._model_name(model)
+        try:
+            spec = monitor_spec({"metric": metric, **({"column": column} if column else {})})
+        except ValueError as exc:
+            raise HeadgateError(str(exc)) from None
+        history = [
+            v for _, _, v in self.state.metric_history(name, spec.key, limit=spec.window + 8)
+        ]
+        if not history:
+            raise HeadgateError(
+                f"no values of {spec.key} recorded for {name}",
+                hint="metrics are recorded by runs of models that declare a monitor (row_count by every run)",
+            )
+        return control_chart(
+            history, window=spec.window, method=spec.method, min_history=spec.min_history
+        )
+
+    def _published_table(self, name: str, environment: str) -> str:
+        lowered = name.lower()
+        pointer = self.state.env_models(environment).get(lowered)
+        if pointer is None:
+            known = sorted(self.state.env_models(environment))
+            import difflib
+
+            close = difflib.get_close_matches(lowered, known, n=3)
+            hint = (
+                f"did you mean {', '.join(close)}?"
+                if close
+                else f"build it first: headgate run --env {environment}"
+            )
+            raise HeadgateError(f"{name} is not published in {environment}", hint=hint)
+        return pointer.physical_table

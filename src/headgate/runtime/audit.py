@@ -21,6 +21,7 @@ from headgate.project.loader import LoadedProject
 if TYPE_CHECKING:
     from headgate.checks.results import CheckResult
     from headgate.checks.spec import Check
+    from headgate.state.store import StateStore
 
 
 class AuditFailed(HeadgateError):
@@ -66,6 +67,9 @@ class ProjectChecks:
             errors.append(exc)
         if errors:
             raise errors[0] if len(errors) == 1 else ProjectErrors(errors)
+        errors += _invalid_monitors(by_model)
+        if errors:
+            raise errors[0] if len(errors) == 1 else ProjectErrors(errors)
         loaded = cls(by_model, custom)
         loaded.hashes = {m: _hash(loaded.of(m)) for m in set(by_model) | set(custom)}
         return loaded
@@ -87,6 +91,9 @@ def audit_table(
     dialect: str,
     resolve: Callable[[str], str],
     previous_rows: float | None,
+    store: StateStore | None = None,
+    run_id: int | None = None,
+    record: bool = True,
 ) -> list[CheckResult]:
     """Run ``model``'s checks on ``table``; raises AuditFailed when an error-severity check fails."""
     from headgate.checks.parse import parse_model_checks
@@ -103,12 +110,40 @@ def audit_table(
     results = run_checks(
         session, table, to_run, dialect=dialect, previous=previous, resolve=resolve
     )
+    monitors = [c for c in to_run if c.type == "monitor"]
+    if monitors and store is not None:
+        from headgate.runtime.monitoring import evaluate_monitors
+
+        results += evaluate_monitors(
+            session, store, monitors, table, dialect=dialect, run_id=run_id, record=record
+        )
     blocking = [r for r in results if r.blocking]
     if blocking:
         names = ", ".join(f"{r.name} ({r.message})" for r in blocking[:3])
         more = f" and {len(blocking) - 3} more" if len(blocking) > 3 else ""
         raise AuditFailed(f"{len(blocking)} check(s) failed: {names}{more}", results)
     return results
+
+
+def _invalid_monitors(by_model: dict[str, list[Check]]) -> list[ProjectError]:
+    from headgate.runtime.monitoring import spec_of
+
+    problems = []
+    for checks in by_model.values():
+        for check in checks:
+            if check.type != "monitor":
+                continue
+            try:
+                spec_of(check)
+            except ValueError as exc:
+                problems.append(
+                    ProjectError(
+                        f"check {check.name}: {exc}",
+                        check.location,
+                        hint="e.g. monitor: {metric: null_fraction, method: median, window: 20}",
+                    )
+                )
+    return problems
 
 
 def _hash(checks: list[Check]) -> str:

@@ -91,6 +91,9 @@ def check_environment(
                 dialect=engine.capabilities.dialect,
                 resolve=lambda ref: targets[ref.lower()],
                 previous_rows=None,
+                store=store,
+                run_id=run_id,
+                record=False,  # a test is no build: the charts grow with builds only
             )
         except AuditFailed as failure:
             found, verdict = failure.results, "failed"

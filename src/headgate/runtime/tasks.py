@@ -126,6 +126,8 @@ def _audit(
         dialect=ctx.engine.capabilities.dialect,
         resolve=lambda name: ctx.physical_of(name.lower()),
         previous_rows=store.previous_row_count(node.name),
+        store=store,
+        run_id=ctx.run_id,
     )
 
 
