@@ -152,6 +152,8 @@ def _impact(
             # retyped column breaks its readers, but every reader must be rebuilt
             knowable = old is not None and new is not None
             new_data.add(name)
+        elif any(upstream in new_data for upstream in project.dag.upstream[name]):
+            new_data.add(name)  # new rows upstream flow through whatever else changed here
         changed_columns[name] = _breaking_columns(schema) if knowable else None
         added[name] = {c.column.lower() for c in schema if c.change == "added"}
         if after is not None and before is not None:
