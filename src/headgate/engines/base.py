@@ -56,6 +56,10 @@ class EngineSession(ABC):
     @abstractmethod
     def create_table_from_arrow(self, target: str, data: pa.Table) -> int: ...
 
+    @abstractmethod
+    def append_arrow(self, target: str, data: pa.Table) -> int:
+        """Append rows to an existing table (columns matched by name)."""
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         self.execute("BEGIN TRANSACTION")

@@ -64,6 +64,17 @@ class DuckDBSession(EngineSession):
             self.cursor.unregister(name)
         return int(data.num_rows)
 
+    def append_arrow(self, target: str, data: pa.Table) -> int:
+        from headgate.engines.base import quote
+
+        name = f"headgate_arrow_{threading.get_ident()}"
+        self.cursor.register(name, data)
+        try:
+            self.execute(f"INSERT INTO {quote(target)} BY NAME SELECT * FROM {name}")
+        finally:
+            self.cursor.unregister(name)
+        return int(data.num_rows)
+
     def close(self) -> None:
         self.cursor.close()
 

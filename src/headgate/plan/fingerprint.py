@@ -24,9 +24,15 @@ def fingerprints(project: LoadedProject) -> dict[str, str]:
         if name in project.sources:
             source = project.sources[name]
             payload: dict[str, object] = {
+                "type": source.kind,
                 "source": source.config.model_dump(mode="json", exclude={"description"}),
                 "files": source.files,
             }
+            if source.external:
+                # where the data comes from, not what it is: secrets stay unresolved here
+                payload["connection"] = source.source_config.model_dump(
+                    mode="json", exclude={"description", "tables"}
+                )
         else:
             model = project.models[name]
             payload = {

@@ -147,9 +147,14 @@ def _plan_node(
     node.missing_upstream = [
         u for u in node.upstream if planned[u].action == "excluded" and not planned[u].exists
     ]
-    if request.full_refresh and model is not None:
+    external = name in project.sources and project.sources[name].external
+    if request.full_refresh and (model is not None or external):
         node.action, node.reason, node.replace = "build", "full refresh", True
-        if model.options.materialized == "incremental" and model.options.time_column:
+        if (
+            model is not None
+            and model.options.materialized == "incremental"
+            and model.options.time_column
+        ):
             node.ranges = _due_ranges(model, [], request, inputs)
         return node
     if not node.exists:
@@ -161,6 +166,10 @@ def _plan_node(
             and model.options.time_column
         ):
             node.ranges = _due_ranges(model, [], request, inputs)
+        return node
+    source = project.sources.get(name)
+    if source is not None and source.external:
+        node.action, node.reason = "incremental", f"read new data from the {source.kind} source"
         return node
     if (
         model is not None

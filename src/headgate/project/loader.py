@@ -20,7 +20,7 @@ from typing import Any
 
 from headgate import __version__
 from headgate.errors import HeadgateError, Location, ProjectError, ProjectErrors
-from headgate.project.config import SOURCE_TYPES, FilesSourceConfig, FileTableConfig, ProjectConfig
+from headgate.project.config import SOURCE_TYPES, FilesSourceConfig, ProjectConfig
 from headgate.project.dag import CycleError, Dag
 from headgate.project.models import PARSE_FORMAT, ParsedModel, content_hash, parse_model_file
 from headgate.project.yamlfile import load_yaml_file
@@ -39,9 +39,16 @@ class SourceTable:
     name: str
     source: str
     table: str
-    config: FileTableConfig
+    config: Any  # the table's entry: FileTableConfig for files, the source type's own otherwise
     declared_in: Path
-    files: list[tuple[str, int, str]]  # (path relative to root, size, content hash)
+    files: list[tuple[str, int, str]]  # (path relative to root, size, content hash); files only
+    kind: str = "files"  # the source's `type:`
+    source_config: Any = None  # the whole source file, validated
+
+    @property
+    def external(self) -> bool:
+        """Read from a system outside the project (a database, an API, a stream) at each run."""
+        return self.kind != "files"
 
 
 @dataclass
@@ -94,9 +101,10 @@ def _load_sources(root: Path, errors: list[ProjectError]) -> dict[str, SourceTab
         try:
             doc = load_yaml_file(path)
             kind = doc.data.get("type")
-            schema = SOURCE_TYPES.get(str(kind))
+            types = source_types()
+            schema = types.get(str(kind))
             if schema is None:
-                allowed = ", ".join(sorted(SOURCE_TYPES))
+                allowed = ", ".join(sorted(types))
                 raise ProjectError(
                     f"unknown source type '{kind}'",
                     doc.location(("type",)),
@@ -104,16 +112,28 @@ def _load_sources(root: Path, errors: list[ProjectError]) -> dict[str, SourceTab
                 )
             config = doc.validate(schema, "source")
             source = path.stem.lower()
-            assert isinstance(config, FilesSourceConfig)
             for table, table_config in config.tables.items():
                 name = f"{source}.{table.lower()}"
-                files = _matching_files(root, table_config.path, hashes)
-                tables[name] = SourceTable(name, source, table.lower(), table_config, path, files)
+                files = (
+                    _matching_files(root, table_config.path, hashes)
+                    if isinstance(config, FilesSourceConfig)
+                    else []
+                )
+                tables[name] = SourceTable(
+                    name, source, table.lower(), table_config, path, files, str(kind), config
+                )
         except ProjectError as exc:
             errors.append(exc)
     if hashes != known:
         _write_cache(root, FILE_HASHES, hashes)
     return tables
+
+
+def source_types() -> dict[str, type[Any]]:
+    """Every source type by the name a source file gives in ``type:``."""
+    from headgate.sources import SOURCE_CONFIGS
+
+    return {**SOURCE_TYPES, **SOURCE_CONFIGS}
 
 
 def _matching_files(

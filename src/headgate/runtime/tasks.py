@@ -24,6 +24,7 @@ from headgate.project.loader import LoadedProject, SourceTable
 from headgate.project.models import ParsedModel
 from headgate.project.sourcefiles import file_scan_sql
 from headgate.runtime.audit import AuditFailed, ProjectChecks, audit_table
+from headgate.runtime.ingest import load_external
 from headgate.runtime.recorder import Recorder
 from headgate.runtime.results import BUILT, FAILED, SKIPPED, TaskResult
 from headgate.state.records import ModelVersion, PhysicalRecord, TaskRecord
@@ -65,7 +66,19 @@ def run_node(ctx: BuildContext, node: PlannedNode) -> TaskResult:
     checked: list[CheckResult] = []
     rows: int | None
     try:
-        if node.kind == "source":
+        if node.kind == "source" and ctx.project.sources[node.name].external:
+            source = ctx.project.sources[node.name]
+            fresh = node.replace or not node.exists
+            rows, changed, loaded = load_external(
+                session,
+                ctx.recorder.store,
+                source,
+                node.physical_table,
+                fresh=fresh,
+                root=ctx.project.root,
+            )
+            detail.update(loaded)
+        elif node.kind == "source":
             source = ctx.project.sources[node.name]
             rows, changed = _load_source(session, source, node, ctx.project.root), True
         elif node.action == "audit":

@@ -11,7 +11,7 @@ from sqlalchemy import Row, insert, select
 from headgate.state.database import Database
 from headgate.state.records import DeploymentRecord, ModelVersion
 from headgate.state.sqltypes import now
-from headgate.state.tables import deployments, model_versions
+from headgate.state.tables import deployments, model_versions, source_cursors
 
 
 def record_deployment(db: Database, record: DeploymentRecord) -> int:
@@ -71,3 +71,21 @@ def get_model_versions(db: Database, fingerprints: list[str]) -> dict[str, Model
             for row in rows:
                 found[row.fingerprint] = ModelVersion(**dict(row._mapping))
     return found
+
+
+def get_cursor(db: Database, physical_table: str) -> dict[str, Any] | None:
+    with db.read() as conn:
+        row = conn.execute(
+            select(source_cursors.c.cursor).where(source_cursors.c.physical_table == physical_table)
+        ).first()
+    return dict(row[0]) if row is not None else None
+
+
+def set_cursor(db: Database, physical_table: str, cursor: dict[str, Any]) -> None:
+    with db.write("recording a source cursor") as conn:
+        db.upsert(
+            conn,
+            source_cursors,
+            ("physical_table",),
+            [{"physical_table": physical_table, "cursor": cursor, "updated_at": now()}],
+        )

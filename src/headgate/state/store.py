@@ -307,3 +307,13 @@ class StateStore:
 
     def model_versions(self, fingerprints: list[str]) -> dict[str, ModelVersion]:
         return history.get_model_versions(self._db, fingerprints)
+
+    # source cursors
+
+    def source_cursor(self, physical_table: str) -> dict[str, Any] | None:
+        """The high-water mark of an incremental source table, as stored (value and type)."""
+        return history.get_cursor(self._db, physical_table)
+
+    def set_source_cursor(self, physical_table: str, cursor: dict[str, Any]) -> None:
+        """Advance the mark; called only after the rows up to it were committed."""
+        history.set_cursor(self._db, physical_table, cursor)

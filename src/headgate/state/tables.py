@@ -218,3 +218,13 @@ model_versions = Table(
     Column("physical_table", String(400)),  # set when this version reuses an older one's table
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+source_cursors = Table(
+    "source_cursors",
+    metadata,
+    Column("physical_table", String(400), primary_key=True),
+    Column(
+        "cursor", json_type(), nullable=False
+    ),  # {"value": ..., "type": "int|decimal|datetime|date|str"}
+    Column("updated_at", UTCDateTime, nullable=False),
+)
