@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import threading
-import time
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -129,12 +129,17 @@ def test_a_busy_warehouse_is_waited_for(tmp_path: Path) -> None:
     holder = duckdb.connect(
         str(root / ".headgate/warehouse.duckdb")
     )  # another writer holds the file
-    releaser = threading.Timer(2.0, holder.close)
-    releaser.start()
-    started = time.monotonic()
-    done = cli(root, "run", "--json")
-    releaser.join()
-    assert done.returncode == 0, done.stderr
-    assert time.monotonic() - started >= 1.5
-    assert "warehouse busy" in done.stderr
-    assert json.loads(done.stdout)["status"] == "success"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "headgate.cli.main", "-p", str(root), "run", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    said = process.stderr.readline()  # blocks until headgate says it is waiting
+    assert "warehouse busy" in said
+    assert process.poll() is None  # still waiting, not failed
+    holder.close()
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0
+    assert json.loads(out)["status"] == "success"

@@ -7,8 +7,8 @@ from pathlib import Path
 from tests.support import cli, cli_json, write_project
 
 FILES = {
-    "sources/shop.yml": "type: files\ntables:\n  orders: {path: data/orders.csv}\n",
-    "data/orders.csv": "order_id,amount\n1,10.5\n2,20.0\n",
+    "sources/shop.yml": "type: files\ntables:\n  orders: {path: data/orders_*.csv}\n",
+    "data/orders_1.csv": "order_id,amount\n1,10.5\n2,20.0\n",
     "models/staging/orders.sql": "select order_id, amount from shop.orders",
     "models/staging/orders.yml": """
         checks:
@@ -22,10 +22,8 @@ def test_a_new_column_from_source_to_prod(tmp_path: Path) -> None:
     root = write_project(tmp_path, FILES)
     cli(root, "run", check=True)
 
-    # 1. the export gains a column
-    (root / "data/orders.csv").write_text(
-        "order_id,amount,channel\n1,10.5,web\n2,20.0,app\n3,4.5,web\n"
-    )
+    # 1. the export gains a column: today's file has it
+    (root / "data/orders_2.csv").write_text("order_id,amount,channel\n3,4.5,web\n4,1.0,app\n")
 
     # 2. the plan shows it, and every model it reaches, before anything is built
     plan = {m["name"]: m for m in cli_json(root, "plan")["models"]}
@@ -36,7 +34,12 @@ def test_a_new_column_from_source_to_prod(tmp_path: Path) -> None:
     assert plan["staging.orders"]["breaking"] is False and plan["staging.orders"]["rebuild"] is True
     assert plan["marts.revenue"]["breaking"] is False
 
-    # 3. the model selects it; the contract and a check promise it
+    # 3. the source's contract accepts it, the model selects it, a contract and a check promise it
+    source = (root / "sources/shop.yml").read_text()
+    (root / "sources/shop.yml").write_text(
+        source.replace("amount: DOUBLE}", "amount: DOUBLE, channel: VARCHAR}")
+    )
+    assert "channel: VARCHAR" in (root / "sources/shop.yml").read_text()
     (root / "models/staging/orders.sql").write_text(
         "select order_id, amount, channel from shop.orders"
     )
@@ -47,6 +50,7 @@ def test_a_new_column_from_source_to_prod(tmp_path: Path) -> None:
         "  channel:\n"
         "    checks:\n"
         "      - accepted_values: {values: [web, app]}\n"
+        "        where: channel is not null\n"
     )
 
     # 4. built and checked in an environment of one's own
@@ -61,21 +65,30 @@ def test_a_new_column_from_source_to_prod(tmp_path: Path) -> None:
     assert "channel" in review["staging.orders"]["columns_changed"]
     assert review["marts.revenue"]["breaking"] is False
 
+    # prod has not changed yet: the new file is only behind dev's view
+    assert cli_json(root, "query", "select revenue from marts.revenue")["rows"] == [
+        {"revenue": 30.5}
+    ]
+
     # 6. shipped: prod publishes dev's tables, nothing rebuilt
     cli(root, "deploy", "--from", "dev", "--to", "prod", check=True)
     rows = cli_json(
         root, "query", "select channel, count(*) as n from staging.orders group by 1 order by 1"
     )
-    assert rows["rows"] == [{"channel": "app", "n": 1}, {"channel": "web", "n": 2}]
+    assert rows["rows"] == [
+        {"channel": "app", "n": 1},
+        {"channel": "web", "n": 1},
+        {"channel": None, "n": 2},  # the rows that arrived before the column existed
+    ]
     assert cli_json(root, "query", "select revenue from marts.revenue")["rows"] == [
-        {"revenue": 35.0}
+        {"revenue": 36.0}
     ]
 
 
 def test_a_renamed_source_column_breaks_its_readers_in_the_plan(tmp_path: Path) -> None:
     root = write_project(tmp_path, FILES)
     cli(root, "run", check=True)
-    (root / "data/orders.csv").write_text("order_id,total\n1,10.5\n2,20.0\n")
+    (root / "data/orders_2.csv").write_text("order_id,total\n3,10.5\n")
     plan = {m["name"]: m for m in cli_json(root, "plan")["models"]}
     changes = {(c["column"], c["change"]) for c in plan["shop.orders"]["schema"]}
     assert {("amount", "removed"), ("total", "added")} <= changes

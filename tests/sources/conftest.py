@@ -150,3 +150,7 @@ def api() -> Iterator[Api]:
     server = Api()
     yield server
     server.close()
+
+
+# the stream sources' fixtures (NATS, Redis), kept in their own module
+from tests.sources.conftest_streams import nats_stream, nats_url, redis_key, redis_url  # noqa: E402, F401

@@ -114,7 +114,7 @@ def test_secrets_masks_what_it_resolved_and_derived(
 
 
 def test_source_configs_cover_the_database_and_http_types() -> None:
-    assert set(SOURCE_CONFIGS) == {"postgres", "mysql", "sqlite", "http"}
+    assert set(SOURCE_CONFIGS) == {"postgres", "mysql", "sqlite", "http", "nats", "redis_stream"}
     assert all(issubclass(model, StrictModel) for model in SOURCE_CONFIGS.values())
 
 

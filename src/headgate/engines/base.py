@@ -56,9 +56,19 @@ class EngineSession(ABC):
     @abstractmethod
     def create_table_from_arrow(self, target: str, data: pa.Table) -> int: ...
 
-    @abstractmethod
     def append_arrow(self, target: str, data: pa.Table) -> int:
-        """Append rows to an existing table (columns matched by name)."""
+        """Append rows to an existing table (columns matched by name).
+
+        Portable default: stage the rows in a table of their own, then insert them;
+        an engine that can scan Arrow directly overrides this.
+        """
+        staged = f"{target}__append_{threading.get_ident()}"
+        self.create_table_from_arrow(staged, data)
+        try:
+            self.execute(f"INSERT INTO {quote(target)} SELECT * FROM {quote(staged)}")
+        finally:
+            self.execute(f"DROP TABLE IF EXISTS {quote(staged)}")
+        return int(data.num_rows)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -110,7 +110,31 @@ class Building(ProjectBase):
             versions=versions,
             registry=self.state.physical_tables(),
             checks={m: names for m, names in checks.items() if names},
+            incoming=self._incoming_files(engine, pointers),
         )
+
+    def _incoming_files(
+        self, engine: Engine, pointers: dict[str, Any]
+    ) -> dict[str, list[list[str]]]:
+        """Columns of file-source files not loaded yet, read from the files before loading them."""
+        from headgate.plan.naming import physical_table
+        from headgate.runtime.files import incoming_columns
+
+        found: dict[str, list[list[str]]] = {}
+        schema = self.loaded.config.physical_schema
+        existing = engine.existing_tables(schema)
+        for name, source in self.loaded.sources.items():
+            pointer = pointers.get(name)
+            if source.external or pointer is None or pointer.fingerprint == self.fingerprints[name]:
+                continue
+            view = physical_table(schema, name, self.fingerprints[name])
+            try:
+                columns = incoming_columns(engine.session(), source, self.root, view, existing)
+            except HeadgateError:
+                continue  # unreadable files fail the run with their own message
+            if columns:
+                found[name] = [[c, t] for c, t in columns.items()]
+        return found
 
     def _changed_source_shapes(
         self, engine: Engine, pointers: dict[str, Any], versions: dict[str, Any]

@@ -192,6 +192,12 @@ def janitor(
     since = datetime.now(UTC) - timedelta(days=retention_days)
     for record in store.deployments(limit=1_000_000, since=since):
         keep.update(pointer[1] for pointer in record.pointers.values())
+    registry = store.physical_tables()
+    for name in list(keep):  # what a kept view reads (a file source's per-file tables) stays too
+        physical = registry.get(name)
+        if physical is not None and physical.kind == "source":
+            keep.update(physical.inputs)
+    keep.update({f"{name}__rejects" for name in keep})
     existing = engine.existing_tables(physical_schema)
     doomed = sorted(name for name in existing if name not in keep)
     before = engine.storage_bytes()

@@ -23,10 +23,15 @@ def fingerprints(project: LoadedProject) -> dict[str, str]:
         parents = [f"{p}={result[p]}" for p in project.dag.upstream[name]]
         if name in project.sources:
             source = project.sources[name]
+            # A file source's version is its files (by content) and how they are read; the
+            # validation settings (contract, policy, reject limit) decide which rows pass,
+            # and changing them must not reload files already loaded.
             payload: dict[str, object] = {
                 "type": source.kind,
-                "source": source.config.model_dump(mode="json", exclude={"description"}),
-                "files": source.files,
+                "source": source.config.model_dump(
+                    mode="json", exclude=set(getattr(source.config, "VALIDATION", {"description"}))
+                ),
+                "files": sorted(digest for _, _, digest in source.files),
             }
             if source.external:
                 # where the data comes from, not what it is: secrets stay unresolved here

@@ -11,10 +11,11 @@ the downstream table's data cannot differ, so it is reused instead of rebuilt.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from headgate.plan import lineage
+from headgate.plan.planner import companion_of
 from headgate.project.loader import LoadedProject
 
 if TYPE_CHECKING:
@@ -68,6 +69,9 @@ class ImpactInputs:
     versions: dict[str, ModelVersion]  # by fingerprint, old and new where known
     registry: dict[str, PhysicalRecord]
     checks: dict[str, list[str]] = field(default_factory=dict)  # model -> check names
+    incoming: dict[str, list[list[str]]] = field(
+        default_factory=dict
+    )  # file source -> new files' columns
 
 
 def analyse(project: LoadedProject, inputs: ImpactInputs) -> list[ModelImpact]:
@@ -81,13 +85,19 @@ def analyse(project: LoadedProject, inputs: ImpactInputs) -> list[ModelImpact]:
     for name in project.dag.order:
         pointer = inputs.pointers.get(name)
         fingerprint = inputs.fingerprints[name]
-        if pointer is not None and pointer.fingerprint == fingerprint:
+        if (
+            pointer is not None
+            and pointer.fingerprint == fingerprint
+            and name not in inputs.incoming
+        ):
             continue
         impact = _impact(
             project, inputs, name, pointer, schema_old, schema_new, changed_columns, added, new_data
         )
         impacts[name] = impact
     for name in sorted(set(inputs.pointers) - set(project.dag.upstream)):
+        if companion_of(name, project.dag.upstream):
+            continue
         impacts[name] = ModelImpact(name, "model", "removed", breaking=True, rebuild=False)
     return list(impacts.values())
 
@@ -112,6 +122,8 @@ def _impact(
         return ModelImpact(name, kind, "added", breaking=False, rebuild=True, checks=checks)
     old = inputs.versions.get(pointer.fingerprint)
     new = inputs.versions.get(inputs.fingerprints[name])
+    if name in inputs.incoming:  # new files of a file source: the columns they bring
+        new = replace(old, columns=inputs.incoming[name]) if old else None
     record = inputs.registry.get(pointer.physical_table)
     rows = record.rows if record else None
     schema = _schema_diff(old, new)

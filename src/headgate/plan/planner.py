@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from headgate.plan.intervals import align, as_utc, missing_ranges
 from headgate.plan.naming import physical_table
@@ -110,7 +110,13 @@ def make_plan(project: LoadedProject, inputs: PlanInputs, request: PlanRequest) 
     for name in project.dag.order:
         node = _plan_node(project, inputs, request, name, nodes, selected, name in restated)
         nodes[name] = node
-    removed = [] if selected is not None else sorted(set(inputs.env_models) - set(nodes))
+    removed = (
+        []
+        if selected is not None
+        else sorted(
+            name for name in set(inputs.env_models) - set(nodes) if not companion_of(name, nodes)
+        )
+    )
     end = request.end or inputs.now
     return Plan(request.environment, nodes, removed, as_utc(end), request.selection)
 
@@ -147,8 +153,7 @@ def _plan_node(
     node.missing_upstream = [
         u for u in node.upstream if planned[u].action == "excluded" and not planned[u].exists
     ]
-    external = name in project.sources and project.sources[name].external
-    if request.full_refresh and (model is not None or external):
+    if request.full_refresh:
         node.action, node.reason, node.replace = "build", "full refresh", True
         if (
             model is not None
@@ -277,3 +282,11 @@ def _cut(done: list[Interval], start: datetime, end: datetime) -> list[Interval]
         if interval.end > end:
             result.append(Interval(end, interval.end))
     return result
+
+
+REJECTS_SUFFIX = "__rejects"
+
+
+def companion_of(name: str, nodes: Any) -> bool:
+    """Whether ``name`` is published beside a node (a source's rejects) rather than being one."""
+    return name.endswith(REJECTS_SUFFIX) and name[: -len(REJECTS_SUFFIX)] in nodes

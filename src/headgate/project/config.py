@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -115,8 +115,31 @@ class FileTableConfig(StrictModel):
     path: str
     format: FileFormat | None = None
     delimiter: str | None = None
+    quote: str | None = None
+    encoding: str | None = None
     header: bool = True
     description: str | None = None
+    columns: dict[str, str] | None = Field(
+        default=None, description="the contract: column -> type; inferred and pinned on first load"
+    )
+    schema_policy: Literal["evolve", "fail", "quarantine"] = "fail"
+    max_reject_fraction: float | str = "5%"
+
+    # Settings that decide how rows are validated, not what the files hold: changing them
+    # keeps the loaded table (they enter no fingerprint).
+    VALIDATION: ClassVar[frozenset[str]] = frozenset(
+        {"description", "columns", "schema_policy", "max_reject_fraction"}
+    )
+
+    @field_validator("max_reject_fraction")
+    @classmethod
+    def _fraction(cls, value: float | str) -> float | str:
+        reject_fraction(value)
+        return value
+
+    @property
+    def reject_limit(self) -> float:
+        return reject_fraction(self.max_reject_fraction)
 
     def resolved_format(self) -> str:
         if self.format:
@@ -129,6 +152,18 @@ class FilesSourceConfig(StrictModel):
     type: Literal["files"]
     description: str | None = None
     tables: dict[str, FileTableConfig]
+
+
+def reject_fraction(value: float | str) -> float:
+    """``5%`` or ``0.05`` -> 0.05; anything else is an error that says what is allowed."""
+    text = str(value).strip()
+    try:
+        fraction = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise ValueError(f"'{value}' is not a fraction: write e.g. 5% or 0.05") from None
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"'{value}' is not between 0% and 100%")
+    return fraction
 
 
 # Source types by the name a user writes in ``type:``; a new source type is a new entry.

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 from headgate.console import Console
 from headgate.engines.base import Engine
 from headgate.plan.environments import Actor, apply_pointers, current_pointers
-from headgate.plan.planner import Plan, PlannedNode
+from headgate.plan.planner import REJECTS_SUFFIX, Plan, PlannedNode
 from headgate.project.loader import LoadedProject
 from headgate.runtime.audit import ProjectChecks
 from headgate.runtime.executor import Task, execute
+from headgate.runtime.files import rejects_table
 from headgate.runtime.recorder import Recorder
 from headgate.runtime.results import FAILED, UPSTREAM_FAILED, RunResult, TaskResult
 from headgate.runtime.tasks import BuildContext, failed_result, run_node, skipped_result
@@ -116,9 +117,13 @@ def _publish(ctx: BuildContext, store: StateStore, failed: set[str], actor: Acto
     plan = ctx.plan
     target = current_pointers(store, plan.environment)
     blocked = set(failed) | ctx.project.dag.descendants(failed)
+    existing = ctx.engine.existing_tables(ctx.project.config.physical_schema)
     for node in plan.nodes.values():
         if node.action != "excluded" and node.name not in blocked:
             target[node.name] = (node.fingerprint, node.physical_table)
+            rejects = rejects_table(node.physical_table)
+            if node.kind == "source" and rejects in existing:
+                target[node.name + REJECTS_SUFFIX] = (node.fingerprint, rejects)
     for name in plan.removed:
         target.pop(name, None)
     change = apply_pointers(

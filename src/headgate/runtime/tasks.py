@@ -20,10 +20,11 @@ from headgate.engines.base import Engine, EngineSession, quote
 from headgate.errors import EngineError, HeadgateError
 from headgate.plan.planner import Plan, PlannedNode
 from headgate.plan.rewrite import reference_targets, rewrite_references
-from headgate.project.loader import LoadedProject, SourceTable
+from headgate.project.loader import LoadedProject
 from headgate.project.models import ParsedModel
-from headgate.project.sourcefiles import file_scan_sql
+from headgate.project.pinning import pin_columns
 from headgate.runtime.audit import AuditFailed, ProjectChecks, audit_table
+from headgate.runtime.files import build_file_source, file_table
 from headgate.runtime.ingest import load_external
 from headgate.runtime.recorder import Recorder
 from headgate.runtime.results import BUILT, FAILED, SKIPPED, TaskResult
@@ -79,8 +80,7 @@ def run_node(ctx: BuildContext, node: PlannedNode) -> TaskResult:
             )
             detail.update(loaded)
         elif node.kind == "source":
-            source = ctx.project.sources[node.name]
-            rows, changed = _load_source(session, source, node, ctx.project.root), True
+            rows, changed = _load_files(ctx, session, node, detail)
         elif node.action == "audit":
             record = ctx.registry.get(node.physical_table)
             rows, changed = (record.rows if record else None), False
@@ -220,6 +220,12 @@ def _register(
         inputs = {
             ctx.physical_of(u): ctx.versions.get(ctx.physical_of(u), 1) for u in node.upstream
         }
+    if node.kind == "source" and not ctx.project.sources[node.name].external:
+        # a file source's view reads one table per file: they live as long as it does
+        inputs = {
+            file_table(node.physical_table, d): 1
+            for _, _, d in ctx.project.sources[node.name].files
+        }
     if not bump and previous is not None:
         rows, inputs = previous.rows if rows is None else rows, previous.inputs
     record = PhysicalRecord(
@@ -246,8 +252,22 @@ def _register(
         )
 
 
-def _load_source(session: EngineSession, source: SourceTable, node: PlannedNode, root: Path) -> int:
-    return session.create_table_as(node.physical_table, file_scan_sql(source, root), replace=True)
+def _load_files(
+    ctx: BuildContext, session: EngineSession, node: PlannedNode, detail: dict[str, Any]
+) -> tuple[int | None, bool]:
+    """The source's files, each loaded once and validated on the way in, behind one view."""
+    source = ctx.project.sources[node.name]
+    loaded = build_file_source(
+        session, source, node.physical_table, ctx.project.root, fresh=node.replace
+    )
+    detail.update(loaded.detail())
+    if loaded.files:
+        ctx.recorder.call(
+            lambda: ctx.recorder.store.record_loaded_files(node.physical_table, loaded.files)
+        )
+    if loaded.contract_changed:
+        pin_columns(source.declared_in, source.table, loaded.contract)
+    return session.row_count(node.physical_table), True
 
 
 def _build_model(

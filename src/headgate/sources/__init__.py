@@ -28,12 +28,14 @@ from headgate.sources.http import (
     read_endpoint,
 )
 from headgate.sources.secrets import Secrets, mask, mask_url_passwords, resolve_secrets
+from headgate.sources.streams import STREAM_SOURCE_CONFIGS
 
 SOURCE_CONFIGS: dict[str, type[StrictModel]] = {
     "postgres": PostgresSourceConfig,
     "mysql": MySQLSourceConfig,
     "sqlite": SQLiteSourceConfig,
     "http": HttpSourceConfig,
+    **STREAM_SOURCE_CONFIGS,  # nats, redis_stream
 }
 
 __all__ = [

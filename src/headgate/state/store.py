@@ -317,3 +317,16 @@ class StateStore:
     def set_source_cursor(self, physical_table: str, cursor: dict[str, Any]) -> None:
         """Advance the mark; called only after the rows up to it were committed."""
         history.set_cursor(self._db, physical_table, cursor)
+
+    # loaded files
+
+    def seen_files(self, physical_table: str) -> set[str]:
+        """Content hashes of the files a file-source table has loaded."""
+        return history.seen_files(self._db, physical_table)
+
+    def record_loaded_files(self, physical_table: str, files: list[dict[str, Any]]) -> None:
+        """Files just committed into the table: path, size, content_hash, rows, rejected."""
+        history.record_loaded_files(self._db, physical_table, files)
+
+    def forget_loaded_files(self, physical_table: str) -> None:
+        history.forget_loaded_files(self._db, physical_table)

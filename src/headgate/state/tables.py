@@ -228,3 +228,15 @@ source_cursors = Table(
     ),  # {"value": ..., "type": "int|decimal|datetime|date|str"}
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+loaded_files = Table(
+    "loaded_files",
+    metadata,
+    Column("physical_table", String(400), primary_key=True),
+    Column("content_hash", String(64), primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("rejected", BigInteger, nullable=False),
+    Column("loaded_at", UTCDateTime, nullable=False),
+)

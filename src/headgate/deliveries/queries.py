@@ -1,0 +1,85 @@
+"""The SQL a delivery runs: models are read by name and swapped for the environment's tables.
+
+A report section's query is plain SQL naming models (``marts.daily_revenue``); it is
+parsed with sqlglot, never templated, and every reference the environment knows is
+rewritten to the table or view holding that model there. Only a single reading
+statement is accepted, so a delivery can never change the warehouse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from headgate.engines.base import quote
+from headgate.errors import HeadgateError
+from headgate.plan.rewrite import rewrite_references
+from headgate.project.models import DIALECT, table_references
+
+Resolver = Callable[[str], str]
+
+
+def parse_query(sql: str) -> exp.Query:
+    """The one SELECT in ``sql``; a ``ValueError`` says what is wrong (config validation shows it)."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, dialect=DIALECT) if s is not None]
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        raise ValueError(
+            f"SQL syntax error at line {first.get('line')}, column {first.get('col')}: "
+            f"{first.get('description') or exc}"
+        ) from None
+    if len(statements) != 1:
+        raise ValueError("give exactly one query")
+    statement = statements[0]
+    if not isinstance(statement, exp.Query):
+        raise ValueError(f"a delivery only reads; {statement.key.upper()} is not allowed")
+    return statement
+
+
+def query_references(sql: str) -> list[str]:
+    """The tables a query reads, lower-cased as written (CTE names and table functions excluded)."""
+    refs, _ = table_references(parse_query(sql))
+    return refs
+
+
+def environment_sql(sql: str, resolve: Resolver) -> str:
+    """``sql`` with each model it names replaced by the model's table in the environment.
+
+    ``resolve`` raises ``KeyError`` for a name that is not a model; such a reference
+    (a table outside headgate, an ``information_schema`` view) is left as written.
+    """
+    try:
+        query = parse_query(sql)
+    except ValueError as exc:
+        raise HeadgateError(str(exc)) from None
+    refs, _ = table_references(query)
+    targets: dict[str, str] = {}
+    for ref in refs:
+        target = _try_resolve(ref, resolve)
+        if target is None and ref.startswith("main."):
+            target = _try_resolve(ref[5:], resolve)  # `main.x` is how DuckDB names model `x`
+        if target is not None:
+            targets[ref] = target
+    return rewrite_references(query.sql(dialect=DIALECT), targets)
+
+
+def model_sql(model: str, resolve: Resolver, *, environment: str) -> str:
+    """``SELECT *`` from a model's table in the environment."""
+    target = _try_resolve(model, resolve)
+    if target is None:
+        raise HeadgateError(
+            f"model '{model}' is not published in environment '{environment}'",
+            hint="check the model's name, and that a run has published it in this environment",
+        )
+    return f"SELECT * FROM {quote(target)}"
+
+
+def _try_resolve(name: str, resolve: Resolver) -> str | None:
+    try:
+        return resolve(name)
+    except KeyError:
+        return None

@@ -1,0 +1,391 @@
+"""Loading a file source: each new file once, checked against the source's contract on the way in.
+
+The contract (column -> type) is inferred on the first load and pinned in the
+source's YAML file. Later files that add, drop or rename columns follow the table's
+``schema_policy``: ``fail`` stops the load and says what drifted, ``evolve`` widens
+the table (and the pinned contract), ``quarantine`` sets the file aside in the
+rejects table. Rows that cannot be parsed or cast go to ``<table>__rejects`` with the
+file, the line, the raw record and the reason; the load goes on unless the rejected
+share passes ``max_reject_fraction``. Everything for one run commits together, and
+the files are recorded as loaded only after that.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from headgate.engines.base import EngineSession, quote
+from headgate.errors import HeadgateError
+
+if TYPE_CHECKING:
+    from headgate.project.config import FileTableConfig
+    from headgate.project.loader import SourceTable
+
+REJECT_COLUMNS = (
+    "file VARCHAR, line BIGINT, column_name VARCHAR, reason VARCHAR, raw_record VARCHAR, "
+    "rejected_at TIMESTAMP"
+)
+
+
+class LoadRefused(HeadgateError):
+    """The files drifted from the contract, or too many rows were rejected; nothing was loaded."""
+
+
+@dataclass
+class FileLoad:
+    loaded: int = 0
+    rejected: int = 0
+    files: list[dict[str, Any]] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)
+    contract: dict[str, str] = field(default_factory=dict)
+    contract_changed: bool = False
+
+    def detail(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "files": len(self.files),
+            "loaded": self.loaded,
+            "rejected": self.rejected,
+        }
+        if self.drift:
+            found["drift"] = self.drift
+        if self.quarantined:
+            found["quarantined"] = self.quarantined
+        return found
+
+
+def rejects_table(physical: str) -> str:
+    return f"{physical}__rejects"
+
+
+def file_table(view: str, digest: str) -> str:
+    """The table one file's rows live in: named by the source and the file's content hash.
+
+    Each file is loaded once, whatever environment or file set it belongs to later; a
+    source's physical object is a view over its files' tables, so a new file makes a new
+    view for the environment that loads it and leaves the others as they were.
+    """
+    schema, _, name = view.rpartition(".")
+    source = name.rsplit("__", 1)[0]
+    return f"{schema}.{source}__file_{digest[:16]}"
+
+
+def incoming_columns(
+    session: EngineSession, source: SourceTable, root: Path, view: str, existing: set[str]
+) -> dict[str, str] | None:
+    """The columns the files not loaded yet bring (a plan shows them before anything loads)."""
+    found: dict[str, str] = {}
+    for relative, _, digest in source.files:
+        if file_table(view, digest) in existing:
+            continue
+        for column, kind in _columns_of(session, source, root / relative).items():
+            found.setdefault(column, kind)
+    return found or None
+
+
+def build_file_source(
+    session: EngineSession, source: SourceTable, view: str, root: Path, *, fresh: bool
+) -> FileLoad:
+    """Load the files that have no table yet (all when ``fresh``), then make ``view`` over all of them."""
+    config: FileTableConfig = source.config
+    result = FileLoad(contract=dict(config.columns or {}))
+    if not source.files:
+        raise HeadgateError(
+            f"source {source.name}: no file matches '{config.path}'",
+            hint=f"check the path in {source.declared_in.name} (relative to the project folder)",
+        )
+    tables = [file_table(view, digest) for _, _, digest in source.files]
+    with session.transaction():
+        for (relative, size, digest), table in zip(source.files, tables, strict=True):
+            if fresh:
+                session.execute(f"DROP TABLE IF EXISTS {quote(table)}")
+                session.execute(f"DROP TABLE IF EXISTS {quote(rejects_table(table))}")
+            elif _table_exists(session, table):
+                continue
+            session.execute(f"CREATE TABLE {quote(rejects_table(table))} ({REJECT_COLUMNS})")
+            before = (result.loaded, result.rejected)
+            _load_file(session, source, table, root / relative, relative, result)
+            rows, rejected = result.loaded - before[0], result.rejected - before[1]
+            result.files.append(
+                {
+                    "path": relative,
+                    "size": size,
+                    "content_hash": digest,
+                    "rows": rows,
+                    "rejected": rejected,
+                }
+            )
+        _refuse_if_too_many_rejects(session, source, result, tables)
+        _union_view(session, view, tables)
+        _union_view(session, rejects_table(view), [rejects_table(t) for t in tables])
+    return result
+
+
+def _union_view(session: EngineSession, view: str, tables: list[str]) -> None:
+    union = " UNION ALL BY NAME ".join(f"SELECT * FROM {quote(t)}" for t in tables)
+    session.execute(f"CREATE OR REPLACE VIEW {quote(view)} AS {union}")
+
+
+def _refuse_if_too_many_rejects(
+    session: EngineSession, source: SourceTable, result: FileLoad, tables: list[str]
+) -> None:
+    config: FileTableConfig = source.config
+    total = result.loaded + result.rejected
+    if not total or result.rejected / total <= config.reject_limit:
+        return
+    loaded = {f["path"] for f in result.files}
+    examples = [
+        row
+        for table in tables
+        for row in session.execute(
+            f"SELECT file, line, reason FROM {quote(rejects_table(table))} ORDER BY line LIMIT 3"
+        )
+        if row[0] in loaded
+    ][:3]
+    shown = "; ".join(f"{f}:{line}: {reason}" for f, line, reason in examples)
+    raise LoadRefused(
+        f"source {source.name}: {result.rejected:,} of {total:,} rows rejected "
+        f"({result.rejected / total:.1%}), above the limit of {config.reject_limit:.1%}; "
+        f"nothing loaded. For example: {shown}",
+        hint=f"fix those rows, or raise max_reject_fraction of {source.table} in {source.declared_in.name}",
+    )
+
+
+def _load_file(
+    session: EngineSession,
+    source: SourceTable,
+    target: str,
+    path: Path,
+    relative: str,
+    result: FileLoad,
+) -> None:
+    config: FileTableConfig = source.config
+    actual = _columns_of(session, source, path)
+    if not result.contract:
+        result.contract, result.contract_changed = dict(actual), True
+    added = [c for c in actual if c not in result.contract]
+    missing = [c for c in result.contract if c not in actual]
+    if added or missing:
+        drift = _describe(relative, added, missing)
+        result.drift.append(drift)
+        if config.schema_policy == "fail":
+            raise LoadRefused(
+                f"source {source.name}: {drift}; nothing loaded",
+                hint=f"update `columns` of {source.table} in {source.declared_in.name}, "
+                "or set schema_policy: evolve (accept) or quarantine (set such files aside)",
+            )
+        if config.schema_policy == "quarantine":
+            # the whole file is set aside (not counted as rejected rows); its table stays empty
+            _quarantine(session, target, path, relative, drift)
+            result.quarantined.append(relative)
+            columns = ", ".join(f"{quote(c)} {t}" for c, t in result.contract.items())
+            session.execute(f"CREATE TABLE {quote(target)} ({columns})")
+            return
+        for column in added:
+            result.contract[column] = actual[column]
+        result.contract_changed = True
+    loaded, rejected = _typed_load(session, source, target, path, relative, actual, result.contract)
+    result.loaded += loaded
+    result.rejected += rejected
+
+
+def _describe(relative: str, added: list[str], missing: list[str]) -> str:
+    parts = [
+        f"new column {', '.join(added)}" if added else "",
+        f"missing column {', '.join(missing)}" if missing else "",
+    ]
+    return f"{relative} drifted from the contract: " + "; ".join(p for p in parts if p)
+
+
+def _columns_of(session: EngineSession, source: SourceTable, path: Path) -> dict[str, str]:
+    """The file's columns and their inferred types (names from the header itself for CSV).
+
+    Types are sniffed leniently (bad rows do not stop the sniffing; they are rejected at load).
+    """
+    try:
+        rows = session.execute(f"DESCRIBE {_reader(source.config, path, None, lenient=True)}")
+    except HeadgateError:
+        rows = []
+    sniffed = {str(r[0]): str(r[1]) for r in rows}
+    if source.config.resolved_format() not in ("csv", "tsv") or not source.config.header:
+        return sniffed
+    names = _header(source.config, path)
+    return {name: sniffed.get(name, "VARCHAR") for name in names}
+
+
+def _header(config: FileTableConfig, path: Path) -> list[str]:
+    delimiter = config.delimiter or ("\t" if config.resolved_format() == "tsv" else ",")
+    with open(path, encoding=config.encoding or "utf-8", newline="") as handle:
+        first = next(csv.reader(handle, delimiter=delimiter, quotechar=config.quote or '"'), [])
+    return [name.strip() for name in first]
+
+
+def _reader(
+    config: FileTableConfig, path: Path, columns: dict[str, str] | None, *, lenient: bool = False
+) -> str:
+    """The scan of one file: typed by ``columns`` with rejects kept, or ``lenient`` for sniffing."""
+    file = _string(str(path))
+    fmt = config.resolved_format()
+    if fmt in ("csv", "tsv"):
+        options = [f"header={str(config.header).lower()}"]
+        options.append(f"delim={_string(config.delimiter or (chr(9) if fmt == 'tsv' else ','))}")
+        if config.quote:
+            options.append(f"quote={_string(config.quote)}")
+        if config.encoding:
+            options.append(f"encoding={_string(config.encoding)}")
+        if lenient:
+            options += ["ignore_errors=true", "null_padding=true"]
+        if columns is not None:
+            typed = ", ".join(f"{_string(c)}: {_string(t)}" for c, t in columns.items())
+            options += [
+                f"columns={{{typed}}}",
+                "store_rejects=true",
+                "rejects_table='headgate_rejects'",
+                "rejects_scan='headgate_reject_scans'",
+            ]
+        return f"SELECT * FROM read_csv({file}, {', '.join(options)})"
+    if fmt == "parquet":
+        return f"SELECT * FROM read_parquet({file})"
+    if fmt in ("ndjson", "json"):
+        style = "newline_delimited" if fmt == "ndjson" else "auto"
+        ignore = ", ignore_errors=true" if columns is not None or lenient else ""
+        return f"SELECT * FROM read_json({file}, format='{style}'{ignore})"
+    raise HeadgateError(
+        f"unknown file format '{fmt}'", hint="use csv, tsv, parquet, json or ndjson"
+    )
+
+
+def _typed_load(
+    session: EngineSession,
+    source: SourceTable,
+    target: str,
+    path: Path,
+    relative: str,
+    actual: dict[str, str],
+    contract: dict[str, str],
+) -> tuple[int, int]:
+    """The file's own columns, typed by the contract (missing ones are left NULL by name)."""
+    typed = {column: contract.get(column, kind) for column, kind in actual.items()}
+    if not _table_exists(session, target):
+        columns = ", ".join(f"{quote(c)} {t}" for c, t in contract.items())
+        session.execute(f"CREATE TABLE {quote(target)} ({columns})")
+
+    fmt = source.config.resolved_format()
+    if fmt in ("csv", "tsv"):
+        return _csv_load(session, source, target, path, relative, typed)
+    rows = _ndjson_rows(path, typed) if fmt == "ndjson" else _scan_rows(source, path, typed)
+    return _cast_load(session, target, rows, relative, typed)
+
+
+def _csv_load(
+    session: EngineSession,
+    source: SourceTable,
+    target: str,
+    path: Path,
+    relative: str,
+    contract: dict[str, str],
+) -> tuple[int, int]:
+    select = _reader(source.config, path, contract)
+    loaded = _insert(session, target, select)
+    rejects = session.execute(
+        f"INSERT INTO {quote(rejects_table(target))} "
+        f"SELECT {_string(relative)}, line, column_name, error_type || ': ' || error_message, csv_line, now() "
+        "FROM headgate_rejects"
+    )
+    session.execute("DROP TABLE IF EXISTS headgate_rejects")
+    session.execute("DROP TABLE IF EXISTS headgate_reject_scans")
+    return loaded, int(rejects[0][0]) if rejects else 0
+
+
+def _scan_rows(source: SourceTable, path: Path, typed: dict[str, str]) -> str:
+    """Numbered rows of a Parquet or JSON file, as the engine reads them."""
+    return f"(SELECT row_number() OVER () AS headgate_line, * FROM ({_reader(source.config, path, typed)}))"
+
+
+def _ndjson_rows(path: Path, typed: dict[str, str]) -> str:
+    """Numbered lines of an NDJSON file with each field extracted as text.
+
+    Reading lines first means a line that is not a JSON object is kept (and rejected)
+    instead of vanishing in the JSON reader's error handling.
+    """
+    fields = ", ".join(
+        f"CASE WHEN headgate_valid THEN json_extract_string(raw, {_string(_json_path(c))}) END AS {quote(c)}"
+        for c in typed
+    )
+    valid = "coalesce(json_valid(raw), false) AND starts_with(trim(raw), '{')"
+    return (
+        f"(SELECT headgate_line, raw, headgate_valid, {fields} FROM ("
+        f"SELECT n AS headgate_line, raw, {valid} AS headgate_valid "
+        f"FROM {_raw_lines(path)} WHERE trim(raw) <> ''))"
+    )
+
+
+def _json_path(column: str) -> str:
+    return '$."' + column.replace('"', '\\"') + '"'
+
+
+def _raw_lines(path: Path) -> str:
+    return (
+        f"(SELECT row_number() OVER () AS n, column0 AS raw FROM read_csv({_string(str(path))}, header=false, "
+        "delim=chr(31), quote='', escape='', columns={'column0': 'VARCHAR'}))"
+    )
+
+
+def _cast_load(
+    session: EngineSession, target: str, rows: str, relative: str, typed: dict[str, str]
+) -> tuple[int, int]:
+    """Values that do not cast to the contract's type reject their row, with the reason."""
+    valid = "headgate_valid" if "headgate_valid" in rows else "TRUE"
+    failing = (
+        " OR ".join(
+            f"({quote(c)} IS NOT NULL AND TRY_CAST({quote(c)} AS {t}) IS NULL)"
+            for c, t in typed.items()
+        )
+        or "FALSE"
+    )
+    bad = f"NOT {valid} OR {failing}"
+    columns = ", ".join(f"CAST({quote(c)} AS {t}) AS {quote(c)}" for c, t in typed.items())
+    loaded = _insert(session, target, f"SELECT {columns} FROM {rows} AS r WHERE NOT ({bad})")
+    reasons = (
+        " || ".join(
+            f"CASE WHEN {quote(c)} IS NOT NULL AND TRY_CAST({quote(c)} AS {t}) IS NULL "
+            f"THEN 'cannot cast {c} to {t}; ' ELSE '' END"
+            for c, t in typed.items()
+        )
+        or "''"
+    )
+    reason = f"CASE WHEN NOT {valid} THEN 'not a JSON object' ELSE {reasons} END"
+    record = "raw" if valid != "TRUE" else "to_json(r)::VARCHAR"
+    rejected = session.execute(
+        f"INSERT INTO {quote(rejects_table(target))} SELECT {_string(relative)}, headgate_line, NULL, "
+        f"{reason}, {record}, now() FROM {rows} AS r WHERE {bad}"
+    )
+    return loaded, int(rejected[0][0]) if rejected else 0
+
+
+def _insert(session: EngineSession, target: str, select: str) -> int:
+    rows = session.execute(f"INSERT INTO {quote(target)} BY NAME {select}")
+    return int(rows[0][0]) if rows else 0
+
+
+def _quarantine(session: EngineSession, target: str, path: Path, relative: str, drift: str) -> int:
+    inserted = session.execute(
+        f"INSERT INTO {quote(rejects_table(target))} SELECT {_string(relative)}, n, NULL, "
+        f"{_string('quarantined: ' + drift)}, raw, now() FROM {_raw_lines(path)}"
+    )
+    return int(inserted[0][0]) if inserted else 0
+
+
+def _table_exists(session: EngineSession, target: str) -> bool:
+    schema, _, name = target.rpartition(".")
+    rows = session.execute(
+        f"SELECT count(*) FROM information_schema.tables WHERE table_schema = '{schema}' AND table_name = '{name}'"
+    )
+    return bool(rows[0][0])
+
+
+def _string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
