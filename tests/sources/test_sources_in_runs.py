@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,3 +140,34 @@ def test_an_http_source_in_a_run(api: Api, tmp_path: Path) -> None:
     rows = cli_json(root, "query", "select count(*) as n, min(city) as city from people")["rows"]
     assert rows == [{"n": 12, "city": "Köln"}]
     assert len(api.hits("/people")) == 3
+
+
+@pytest.mark.services
+def test_a_redis_stream_source_in_runs(redis_key: Any, tmp_path: Path) -> None:
+    redis_key.add([{"id": i, "kind": "click"} for i in range(25)])
+    files = {
+        "sources/clicks.yml": f"""
+            type: redis_stream
+            url: {redis_key.url}
+            batch_size: 10
+            block_ms: 200
+            tables:
+              events: {{stream: {redis_key.name}}}
+        """,
+        "models/per_kind.sql": "select kind, count(*) as n from clicks.events group by kind",
+    }
+    root = write_project(tmp_path, files)
+    first = cli_json(root, "run")
+    assert first["status"] == "success", first
+    detail = {m["name"]: m.get("detail", {}) for m in first["models"]}["clicks.events"]
+    assert detail == {"batches": 3, "loaded": 25, "rejected": 0}
+    assert redis_key.pending() == 0  # acknowledged once committed
+    redis_key.add([{"id": 25, "kind": "view"}])
+    redis_key.client.xadd(redis_key.name, {"data": b"{not json"})
+    second = cli_json(root, "run")
+    detail = {m["name"]: m.get("detail", {}) for m in second["models"]}["clicks.events"]
+    assert (detail["loaded"], detail["rejected"]) == (1, 1)
+    rows = cli_json(root, "query", "select kind, n from per_kind order by kind")["rows"]
+    assert rows == [{"kind": "click", "n": 25}, {"kind": "view", "n": 1}]
+    rejects = cli_json(root, "query", "select count(*) as n from clicks.events__rejects")["rows"]
+    assert rejects == [{"n": 1}]

@@ -35,6 +35,8 @@ def load_external(
     """Load ``source`` into ``target``; returns (rows in the table, whether it changed, detail)."""
     if source.kind in ("postgres", "mysql", "sqlite"):
         return _load_database(session, store, source, target, fresh=fresh, root=root)
+    if source.kind in ("nats", "redis_stream"):
+        return _load_stream(session, source, target, root=root)
     if source.kind == "http":
         from headgate.sources.http import read_endpoint
 
@@ -44,6 +46,72 @@ def load_external(
         rows = _replace(session, target, pages)
         return rows, True, {"loaded": rows}
     raise ValueError(f"no loader for source type {source.kind}")
+
+
+def _load_stream(
+    session: EngineSession, source: SourceTable, target: str, *, root: Any
+) -> tuple[int, bool, dict[str, Any]]:
+    """Micro-batches until the stream is idle; each committed, then acknowledged.
+
+    A batch's rows are inserted only if their message id is not in the table yet, in
+    the same transaction as its rejects, so a crash between commit and ack (the
+    messages come again) neither loses nor doubles a row.
+    """
+    from headgate.sources.streams import read_stream
+
+    loaded = rejected = batches = 0
+    with read_stream(
+        source.source_config, source.table, project_dir=root, source_name=source.source
+    ) as read:
+        for batch in read:
+            try:
+                with session.transaction():
+                    loaded += _insert_new(session, target, batch.table)
+                    rejects = batch.rejects_table()
+                    if rejects.num_rows:
+                        rejected += _insert_new(session, f"{target}__rejects", rejects)
+            except BaseException:
+                batch.nack()
+                raise
+            batch.ack()
+            batches += 1
+    if not _exists(session, target):  # an empty stream still publishes an (empty) table
+        session.execute(
+            f"CREATE TABLE {quote(target)} (_message_id VARCHAR, _received_at TIMESTAMPTZ)"
+        )
+    detail = {"batches": batches, "loaded": loaded, "rejected": rejected}
+    return session.row_count(target), bool(loaded or rejected), detail
+
+
+def _insert_new(session: EngineSession, target: str, data: pa.Table) -> int:
+    """Rows whose ``_message_id`` the table does not hold yet; new columns are added first."""
+    staged = f"{target}__incoming"
+    session.create_table_from_arrow(staged, data)
+    try:
+        if not _exists(session, target):
+            session.execute(
+                f"CREATE TABLE {quote(target)} AS SELECT * FROM {quote(staged)} LIMIT 0"
+            )
+        present = {name for name, _ in session.columns_of(target)}
+        for name, kind in session.columns_of(staged):
+            if name not in present:
+                session.execute(f"ALTER TABLE {quote(target)} ADD COLUMN {quote(name)} {kind}")
+        inserted = session.execute(
+            f"INSERT INTO {quote(target)} BY NAME SELECT * FROM {quote(staged)} AS s WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {quote(target)} AS t WHERE t._message_id = s._message_id)"
+        )
+    finally:
+        session.execute(f"DROP TABLE IF EXISTS {quote(staged)}")
+    return int(inserted[0][0]) if inserted else 0
+
+
+def _exists(session: EngineSession, target: str) -> bool:
+    schema, _, name = target.rpartition(".")
+    rows = session.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        f"WHERE table_schema = '{schema}' AND table_name = '{name}'"
+    )
+    return bool(rows[0][0])
 
 
 def _load_database(
