@@ -148,6 +148,27 @@ def test_command(
         raise typer.Exit(1)
 
 
+@app.command("deliver")
+def deliver_command(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Deliveries to run (default: all).")
+    ] = None,
+    env: EnvOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run deliveries (exports, reports, notebooks) against what an environment publishes."""
+    from headgate.cli.render import render_deliveries
+
+    with common.project() as project:
+        results = project.deliver(env, names=names)
+    if as_json:
+        print_json({"deliveries": [r.to_dict() for r in results]})
+    else:
+        render_deliveries(out, results)
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+
+
 @app.command()
 def failures(
     check: Annotated[str, typer.Argument(help="Check name, e.g. staging.orders.order_id.unique")],

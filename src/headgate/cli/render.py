@@ -129,6 +129,7 @@ def render_run_summary(out: RichTerminal, result: RunResult) -> None:
                 f"… and {len(shown) - SUMMARY_ROWS} more (slowest shown): headgate runs {result.run_id}"
             )
     render_check_summary(out, [c for t in result.tasks for c in t.checks])
+    render_deliveries(out, result.deliveries)
     counts = ", ".join(f"{styled(k)} {v}" for k, v in sorted(result.counts().items()))
     colour = "red" if result.status == "failed" else "green"
     out.print(f"[{colour}]{result.message}[/] ({counts}; {result.seconds:.2f} s)")
@@ -189,6 +190,16 @@ def render_failures(out: RichTerminal, record: Any) -> None:
     for row in record.sample:
         table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
     out.print(table)
+
+
+def render_deliveries(out: RichTerminal, deliveries: list[Any]) -> None:
+    style = {"delivered": "green", "failed": "bold red", "skipped": "dim"}
+    for delivery in deliveries:
+        where = ", ".join(str(p) for p in delivery.outputs)
+        note = f" ({delivery.message})" if delivery.message else ""
+        out.print(
+            f"delivery {delivery.name}: [{style.get(delivery.status, '')}]{delivery.status}[/] {where}{note}"
+        )
 
 
 def render_runs(out: RichTerminal, runs: list[RunRecord]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from headgate.errors import HeadgateError
@@ -91,6 +92,60 @@ class Building(ProjectBase):
         plan = self.plan(environment, selection=selection)
         state = state_hash(current_pointers(self.state, environment))
         return Review(environment, state, impacts, plan, self.revision)
+
+    @cached_property
+    def deliveries(self) -> dict[str, Any]:
+        """The project's deliveries (``deliveries/*.yml``); invalid files stop a command before it runs."""
+        if not any((self.root / "deliveries").glob("*.y*ml")):
+            return {}
+        from headgate.deliveries.config import load_deliveries
+
+        return load_deliveries(self.root)
+
+    def deliver(
+        self, environment: str | None = None, *, names: list[str] | None = None
+    ) -> list[Any]:
+        """Run deliveries against what ``environment`` publishes now (all, or the named ones)."""
+        environment = self._environment(environment)
+        chosen = self.deliveries
+        if names:
+            unknown = [n for n in names if n.lower() not in chosen]
+            if unknown:
+                raise HeadgateError(
+                    f"no delivery named {unknown[0]}",
+                    hint=f"deliveries: {', '.join(sorted(chosen)) or 'none'}",
+                )
+            chosen = {n.lower(): chosen[n.lower()] for n in names}
+        return self._run_deliveries(environment, chosen, None, set(), [])
+
+    def _deliver(self, environment: str, result: RunResult, run_id: int) -> list[Any]:
+        blocked = {t.name for t in result.tasks if t.status in ("failed", "upstream_failed")}
+        checks = [c for t in result.tasks for c in t.checks]
+        return self._run_deliveries(environment, self.deliveries, run_id, blocked, checks)
+
+    def _run_deliveries(
+        self,
+        environment: str,
+        deliveries: dict[str, Any],
+        run_id: int | None,
+        blocked: set[str],
+        checks: list[Any],
+    ) -> list[Any]:
+        from headgate.runtime.delivering import deliver
+
+        with self._engine(read_only=True) as engine:
+            database = getattr(engine, "path", None)
+            return deliver(
+                self.loaded,
+                deliveries,
+                engine,
+                self.state,
+                environment=environment,
+                run_id=run_id,
+                blocked=blocked,
+                check_results=checks,
+                database=database,
+            )
 
     def impact(self, environment: str | None = None) -> list[ModelImpact]:
         """The impact review of the project against what ``environment`` publishes."""
@@ -230,6 +285,7 @@ class Building(ProjectBase):
 
         environment = self._environment(environment)
         self.checks  # noqa: B018 - invalid checks stop the run before anything is built
+        self.deliveries  # noqa: B018 - and so do invalid delivery files
         store = self.state
         store.abandon_dead_runs()
         store.ensure_environment(environment, created_by=_user())
@@ -288,6 +344,8 @@ class Building(ProjectBase):
                 error="\n".join(errors)[:4000] or None,
                 published=result.published,
             )
+        if result.published and self.deliveries:
+            result.deliveries = self._deliver(environment, result, run_id)
         self.console.run_finished(result)
         return result
 

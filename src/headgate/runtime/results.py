@@ -66,6 +66,7 @@ class RunResult:
     seconds: float = 0.0
     message: str = ""
     published_models: int = 0
+    deliveries: list[Any] = field(default_factory=list)  # DeliveryResult, after publishing
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -88,4 +89,5 @@ class RunResult:
             "message": self.message,
             "counts": self.counts(),
             "models": [t.to_json() for t in self.tasks],
+            "deliveries": [d.to_dict() for d in self.deliveries],
         }
