@@ -295,6 +295,7 @@ def demo(
         f"  {command} failures staging.order_items.quantity.range   # the rows a check caught"
     )
     out.print(f"  {command} test       # run every check on what prod publishes")
+    out.print(f"  the monthly report: {directory / 'out/reports/monthly.html'}")
     out.print(f"  the planted defects and what to try next: {directory / 'README.md'}")
 
 
