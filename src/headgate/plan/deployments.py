@@ -142,9 +142,10 @@ def rollback(
         earlier = found
     assert earlier.id is not None
     target = {m: (p[0], p[1]) for m, p in earlier.pointers.items()}
-    missing = sorted(
-        p for _, p in target.values() if p not in engine.existing_tables(p.rsplit(".", 1)[0])
-    )
+    existing: set[str] = set()
+    for schema in {p.rsplit(".", 1)[0] for _, p in target.values()}:  # one catalog query per schema
+        existing |= engine.existing_tables(schema)
+    missing = sorted(p for _, p in target.values() if p not in existing)
     if missing:
         raise HeadgateError(
             f"deployment {earlier.id} needs {len(missing)} table(s) that no longer exist, e.g. {missing[0]}",

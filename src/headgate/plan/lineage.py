@@ -18,6 +18,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import traverse_scope
+from sqlglot.schema import MappingSchema
 
 from headgate.project.models import DIALECT, qualified_name
 
@@ -35,12 +36,29 @@ def schema_of(columns: dict[str, list[list[str]]]) -> Schema:
     return schema
 
 
+_MAPPINGS: dict[int, tuple[Schema, MappingSchema]] = {}
+
+
+def _mapping(schema: Schema) -> MappingSchema | None:
+    """One sqlglot MappingSchema per schema dict: building it normalizes every table, which
+    costs far more than qualifying one query, so a plan reuses it for every model."""
+    if not schema:
+        return None
+    cached = _MAPPINGS.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        if len(_MAPPINGS) > 8:
+            _MAPPINGS.clear()
+        cached = (schema, MappingSchema(dict(schema), dialect=DIALECT))
+        _MAPPINGS[id(schema)] = cached
+    return cached[1]
+
+
 def _qualified(sql: str, schema: Schema) -> exp.Expression | None:
     try:
         expression = sqlglot.parse_one(sql, dialect=DIALECT)
         qualified: exp.Expression = qualify(  # type: ignore[assignment]
             expression,
-            schema=dict(schema) if schema else None,
+            schema=_mapping(schema),
             dialect=DIALECT,
             validate_qualify_columns=False,
             identify=False,

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from headgate.sources.drivers import Column, Driver
 
-DEFAULT_BATCH_ROWS = 250_000
+DEFAULT_BATCH_ROWS = 245_760  # two of DuckDB's 122,880-row row groups: no partial groups to rewrite
 
 
 class DatabaseTableConfig(StrictModel):
