@@ -25,7 +25,7 @@ from headgate.sources.secrets import Secrets
 if TYPE_CHECKING:
     import httpx
 
-NOT_RETRIED_5XX = {501, 505}  # "not implemented" answers the same every time
+NOT_RETRIED_5XX = {501, 505}  # a server lacking the method or HTTP version answers so every time
 
 
 class RateLimiter:
