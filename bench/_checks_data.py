@@ -20,9 +20,13 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import _checks_spec as spec
 import duckdb
+
+if TYPE_CHECKING:
+    import psycopg
 
 TABLE = "bench.orders"
 MARK = "BENCH-RESULT "
@@ -87,7 +91,7 @@ def planted(database: Path, now: datetime) -> dict[str, int]:
 # ---------------------------------------------------------------- PostgreSQL
 
 
-def pg_connect(url: str):  # type: ignore[no-untyped-def]
+def pg_connect(url: str) -> psycopg.Connection[Any]:
     import psycopg
 
     return psycopg.connect(url, autocommit=True)
@@ -95,7 +99,7 @@ def pg_connect(url: str):  # type: ignore[no-untyped-def]
 
 def pg_version(url: str) -> str:
     with pg_connect(url) as con:
-        return str(con.execute("SHOW server_version").fetchone()[0])
+        return str(con.execute("SHOW server_version").fetchall()[0][0])
 
 
 def load_postgres(url: str, schema: str, database: Path, work: Path) -> float:
