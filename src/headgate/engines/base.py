@@ -54,7 +54,9 @@ class EngineSession(ABC):
     def arrow(self, sql: str) -> pa.Table: ...
 
     @abstractmethod
-    def create_table_from_arrow(self, target: str, data: pa.Table) -> int: ...
+    def create_table_from_arrow(
+        self, target: str, data: pa.Table | pa.RecordBatchReader
+    ) -> int: ...
 
     def append_arrow(self, target: str, data: pa.Table) -> int:
         """Append rows to an existing table (columns matched by name).

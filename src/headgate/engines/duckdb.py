@@ -53,16 +53,17 @@ class DuckDBSession(EngineSession):
         rows = self.execute(f"{verb} {quote(target)} AS {select_sql}")
         return int(rows[0][0]) if rows and rows[0] else self.row_count(target)
 
-    def create_table_from_arrow(self, target: str, data: pa.Table) -> int:
+    def create_table_from_arrow(self, target: str, data: pa.Table | pa.RecordBatchReader) -> int:
+        """A table from Arrow data; a RecordBatchReader is streamed, never held whole."""
         from headgate.engines.base import quote
 
         name = f"headgate_arrow_{threading.get_ident()}"
         self.cursor.register(name, data)
         try:
-            self.execute(f"CREATE OR REPLACE TABLE {quote(target)} AS SELECT * FROM {name}")
+            rows = self.execute(f"CREATE OR REPLACE TABLE {quote(target)} AS SELECT * FROM {name}")
         finally:
             self.cursor.unregister(name)
-        return int(data.num_rows)
+        return int(rows[0][0]) if rows and rows[0] else self.row_count(target)
 
     def append_arrow(self, target: str, data: pa.Table) -> int:
         from headgate.engines.base import quote

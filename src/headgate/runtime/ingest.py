@@ -154,9 +154,17 @@ def _load_database(
 def _replace(
     session: EngineSession, target: str, batches: Iterable[Any], schema: pa.Schema | None = None
 ) -> int:
-    """Swap in a table holding all the batches, in one transaction."""
+    """Swap in a table holding all the batches, in one transaction.
+
+    With a known schema (a database read) the batches stream into the engine as they
+    arrive; otherwise (API pages, whose columns may differ) they are combined first.
+    """
     import pyarrow as pa
 
+    if schema is not None:
+        reader = pa.RecordBatchReader.from_batches(schema, iter(batches))
+        with session.transaction():
+            return session.create_table_from_arrow(target, reader)
     collected = [
         pa.Table.from_batches([b]) if isinstance(b, pa.RecordBatch) else b for b in batches
     ]
