@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.syntax import Syntax
@@ -10,7 +10,9 @@ from rich.table import Table
 
 from headgate.cli import common
 from headgate.cli.common import EnvOption, JsonOption, out, print_json
-from headgate.plan.review import Review
+
+if TYPE_CHECKING:  # the plan machinery (sqlglot lineage) loads only when `plan` runs
+    from headgate.plan.review import Review
 
 CHANGE_STYLE = {"added": "green", "removed": "red", "direct": "yellow", "indirect": "cyan"}
 
