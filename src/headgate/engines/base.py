@@ -103,6 +103,15 @@ class EngineSession(ABC):
     def drop_relation(self, name: str, *, view: bool = False) -> None:
         self.execute(f"DROP {'VIEW' if view else 'TABLE'} IF EXISTS {quote(name)}")
 
+    def table_exists(self, target: str) -> bool:
+        """Whether a table or view of that qualified name exists, from the engine's catalog."""
+        schema, _, name = target.rpartition(".")
+        rows = self.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            f"WHERE table_schema = '{schema}' AND table_name = '{name}'"
+        )
+        return bool(rows[0][0])
+
     def columns_of(self, target: str) -> list[tuple[str, str]]:
         """(name, type) of a table's or view's columns, in order, from the engine's catalog."""
         schema, _, name = target.rpartition(".")

@@ -157,7 +157,6 @@ class Building(ProjectBase):
         pointers = self.state.env_models(environment)
         wanted = list(self.fingerprints.values()) + [p.fingerprint for p in pointers.values()]
         versions = self.state.model_versions(wanted)
-        versions.update(self._changed_source_shapes(engine, pointers, versions))
         checks = {m: [c.name for c in self.checks.of(m)] for m in self.loaded.models}
         return ImpactInputs(
             fingerprints=self.fingerprints,
@@ -189,31 +188,6 @@ class Building(ProjectBase):
                 continue  # unreadable files fail the run with their own message
             if columns:
                 found[name] = [[c, t] for c, t in columns.items()]
-        return found
-
-    def _changed_source_shapes(
-        self, engine: Engine, pointers: dict[str, Any], versions: dict[str, Any]
-    ) -> dict[str, ModelVersion]:
-        """Columns of changed file sources, read from the files' headers before loading them.
-
-        This is how a new or renamed column in a source shows up in a plan, with every
-        model it reaches, before anything is built.
-        """
-        from headgate.project.sourcefiles import file_scan_sql
-        from headgate.state.records import ModelVersion
-
-        found: dict[str, ModelVersion] = {}
-        for name, source in self.loaded.sources.items():
-            fingerprint = self.fingerprints[name]
-            pointer = pointers.get(name)
-            if fingerprint in versions or pointer is None or pointer.fingerprint == fingerprint:
-                continue
-            try:
-                rows = engine.session().execute(f"DESCRIBE {file_scan_sql(source, self.root)}")
-            except HeadgateError:
-                continue  # unreadable files fail the run with their own message
-            columns = [[str(row[0]), str(row[1])] for row in rows]
-            found[fingerprint] = ModelVersion(fingerprint, name, None, columns)
         return found
 
     def _reused_tables(

@@ -103,7 +103,7 @@ def build_file_source(
             if fresh:
                 session.execute(f"DROP TABLE IF EXISTS {quote(table)}")
                 session.execute(f"DROP TABLE IF EXISTS {quote(rejects_table(table))}")
-            elif _table_exists(session, table):
+            elif session.table_exists(table):
                 continue
             session.execute(f"CREATE TABLE {quote(rejects_table(table))} ({REJECT_COLUMNS})")
             before = (result.loaded, result.rejected)
@@ -269,7 +269,7 @@ def _typed_load(
 ) -> tuple[int, int]:
     """The file's own columns, typed by the contract (missing ones are left NULL by name)."""
     typed = {column: contract.get(column, kind) for column, kind in actual.items()}
-    if not _table_exists(session, target):
+    if not session.table_exists(target):
         columns = ", ".join(f"{quote(c)} {t}" for c, t in contract.items())
         session.execute(f"CREATE TABLE {quote(target)} ({columns})")
 
@@ -377,14 +377,6 @@ def _quarantine(session: EngineSession, target: str, path: Path, relative: str, 
         f"{_string('quarantined: ' + drift)}, raw, now() FROM {_raw_lines(path)}"
     )
     return int(inserted[0][0]) if inserted else 0
-
-
-def _table_exists(session: EngineSession, target: str) -> bool:
-    schema, _, name = target.rpartition(".")
-    rows = session.execute(
-        f"SELECT count(*) FROM information_schema.tables WHERE table_schema = '{schema}' AND table_name = '{name}'"
-    )
-    return bool(rows[0][0])
 
 
 def _string(value: str) -> str:

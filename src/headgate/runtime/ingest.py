@@ -75,7 +75,7 @@ def _load_stream(
                 raise
             batch.ack()
             batches += 1
-    if not _exists(session, target):  # an empty stream still publishes an (empty) table
+    if not session.table_exists(target):  # an empty stream still publishes an (empty) table
         session.execute(
             f"CREATE TABLE {quote(target)} (_message_id VARCHAR, _received_at TIMESTAMPTZ)"
         )
@@ -88,7 +88,7 @@ def _insert_new(session: EngineSession, target: str, data: pa.Table) -> int:
     staged = f"{target}__incoming"
     session.create_table_from_arrow(staged, data)
     try:
-        if not _exists(session, target):
+        if not session.table_exists(target):
             session.execute(
                 f"CREATE TABLE {quote(target)} AS SELECT * FROM {quote(staged)} LIMIT 0"
             )
@@ -103,15 +103,6 @@ def _insert_new(session: EngineSession, target: str, data: pa.Table) -> int:
     finally:
         session.execute(f"DROP TABLE IF EXISTS {quote(staged)}")
     return int(inserted[0][0]) if inserted else 0
-
-
-def _exists(session: EngineSession, target: str) -> bool:
-    schema, _, name = target.rpartition(".")
-    rows = session.execute(
-        "SELECT count(*) FROM information_schema.tables "
-        f"WHERE table_schema = '{schema}' AND table_name = '{name}'"
-    )
-    return bool(rows[0][0])
 
 
 def _load_database(

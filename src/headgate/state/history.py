@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select
+from sqlalchemy import Row, insert, select
 
 from headgate.state.database import Database
 from headgate.state.records import DeploymentRecord, ModelVersion
@@ -91,16 +91,6 @@ def set_cursor(db: Database, physical_table: str, cursor: dict[str, Any]) -> Non
         )
 
 
-def seen_files(db: Database, physical_table: str) -> set[str]:
-    with db.read() as conn:
-        rows = conn.execute(
-            select(loaded_files.c.content_hash).where(
-                loaded_files.c.physical_table == physical_table
-            )
-        )
-        return {str(row[0]) for row in rows}
-
-
 def record_loaded_files(db: Database, physical_table: str, files: list[dict[str, Any]]) -> None:
     if not files:
         return
@@ -108,8 +98,3 @@ def record_loaded_files(db: Database, physical_table: str, files: list[dict[str,
     rows = [{"physical_table": physical_table, "loaded_at": stamp, **f} for f in files]
     with db.write("recording loaded files") as conn:
         db.upsert(conn, loaded_files, ("physical_table", "content_hash"), rows)
-
-
-def forget_loaded_files(db: Database, physical_table: str) -> None:
-    with db.write("forgetting loaded files") as conn:
-        conn.execute(delete(loaded_files).where(loaded_files.c.physical_table == physical_table))

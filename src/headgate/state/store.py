@@ -320,13 +320,6 @@ class StateStore:
 
     # loaded files
 
-    def seen_files(self, physical_table: str) -> set[str]:
-        """Content hashes of the files a file-source table has loaded."""
-        return history.seen_files(self._db, physical_table)
-
     def record_loaded_files(self, physical_table: str, files: list[dict[str, Any]]) -> None:
         """Files just committed into the table: path, size, content_hash, rows, rejected."""
         history.record_loaded_files(self._db, physical_table, files)
-
-    def forget_loaded_files(self, physical_table: str) -> None:
-        history.forget_loaded_files(self._db, physical_table)
