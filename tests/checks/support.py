@@ -7,6 +7,8 @@ The planted problems are chosen so each check's failing-row count is known exact
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -171,6 +173,11 @@ class CountingSession(EngineSession):
 
     def create_table_from_arrow(self, target: str, data: pa.Table) -> int:
         return self.inner.create_table_from_arrow(target, data)
+
+    @contextmanager
+    def dense_keys(self, bits: int) -> Iterator[bool]:
+        with self.inner.dense_keys(bits) as applied:
+            yield applied
 
 
 def columns_of(session: EngineSession, table: str) -> list[str]:

@@ -1,7 +1,7 @@
 """Running a table's checks: one fused scan, a query per check that needs its own, samples.
 
 The order of work is chosen to read the table as few times as possible: the fused scan
-answers every aggregate check at once; relationships, uniqueness of a key combination,
+answers every aggregate check at once; relationships,
 contracts and custom SQL run their own query; failing rows are fetched (at most 20)
 only for checks that failed. One broken check must not hide the others: when the fused
 scan fails, its checks are split in halves and re-run until each broken check stands

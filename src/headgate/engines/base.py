@@ -73,6 +73,18 @@ class EngineSession(ABC):
         return int(data.num_rows)
 
     @contextmanager
+    def dense_keys(self, bits: int) -> Iterator[bool]:
+        """Queries inside group by integer keys spanning at most ``2**bits`` values.
+
+        A hint: an engine that can index groups directly by key (a "perfect" hash
+        table) uses one that large and yields True; others yield False and the caller
+        takes its general path. The caller only gives it when the keys are dense (about
+        as many rows as values in the span), so the table's size stays proportional to
+        the data.
+        """
+        yield False
+
+    @contextmanager
     def transaction(self) -> Iterator[None]:
         self.execute("BEGIN TRANSACTION")
         try:

