@@ -19,7 +19,9 @@ from _measure import Peer, Result, ensure_peer, measure, set_limits, wait_until_
 from _tools import HEADGATE
 
 BENCH = Path(__file__).resolve().parent
-STEPS = ("floor", "headgate", "dlt")
+STEPS = ("floor", "headgate", "dlt", "dlt_default")
+# dlt as sql_table comes out of the box: SQLAlchemy rows, 50,000 per chunk
+DLT_DEFAULT_BACKEND, DLT_DEFAULT_CHUNK_ROWS = "sqlalchemy", 50_000
 URL_VARIABLE = "BENCH_INGEST_PG_URL"  # the secret every loader reads the URL from
 MARK = "BENCH-RESULT "
 LOADED = "pg.orders"
@@ -29,7 +31,7 @@ DLT = Peer(
     "python",
     ["dlt", "duckdb", "pyarrow", "connectorx", "sqlalchemy", "psycopg2-binary"],
 )
-DLT_BACKENDS = ("connectorx", "connectorx-stream", "pyarrow")
+DLT_BACKENDS = ("connectorx", "connectorx-stream", "pyarrow", "sqlalchemy")
 _LIMITS = {"timeout": 3600.0, "quiet_wait": 30.0}
 
 
@@ -79,7 +81,9 @@ def run_step(step: str, ctx: Context) -> Result:
         return run_floor(ctx)
     if step == "headgate":
         return run_headgate(ctx)
-    return run_dlt(ctx)
+    if step == "dlt_default":
+        return run_dlt(ctx, "dlt_default", DLT_DEFAULT_BACKEND, DLT_DEFAULT_CHUNK_ROWS)
+    return run_dlt(ctx, "dlt", ctx.dlt_backend, ctx.dlt_chunk_rows)
 
 
 def run_floor(ctx: Context) -> Result:
@@ -136,11 +140,11 @@ def _read_headgate(result: Result) -> None:
         result.error = result.error or f"run {doc.get('status')}: {LOADED} not built"
 
 
-def run_dlt(ctx: Context) -> Result:
+def run_dlt(ctx: Context, name: str, backend: str, chunk_rows: int) -> Result:
     error = ensure_peer(DLT, ctx.venvs)
     if error:
-        return Result(name="dlt", error=error)
-    run = fresh_dir(ctx.runs / "dlt")
+        return Result(name=name, error=error)
+    run = fresh_dir(ctx.runs / name)
     database = run / "warehouse.duckdb"
     command = [
         str(DLT.binary(ctx.venvs)),
@@ -149,10 +153,10 @@ def run_dlt(ctx: Context) -> Result:
         str(database),
         ctx.table.schema,
         ctx.table.name,
-        ctx.dlt_backend,
-        str(ctx.dlt_chunk_rows),
+        backend,
+        str(chunk_rows),
     ]
-    result = measured("dlt", command, run)
+    result = measured(name, command, run)
     _read_payload(result)
     _verify(result, database, ctx.table.rows)
     return result

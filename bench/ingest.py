@@ -4,7 +4,8 @@ One table of `--rows` rows (bench_ingest.orders_<rows>, generated inside
 PostgreSQL once and kept) is loaded three ways, each as one subprocess, in one
 run: the floor (connectorx into Arrow, then CREATE TABLE AS in DuckDB),
 `headgate -p DIR run --json` on a project with one postgres source, and dlt's
-sql_table source into its duckdb destination. Targets: headgate at least 0.8x
+sql_table source into its duckdb destination, twice: with its fastest backend
+(connectorx, streamed) and as it comes out of the box (SQLAlchemy rows). Targets: headgate at least 0.8x
 the floor's rows per second, and at least 3x dlt's. See bench/README.md.
 
     .venv/bin/python bench/ingest.py                              # 5,000,000 rows, all three
@@ -89,7 +90,7 @@ def selected_steps(args: argparse.Namespace) -> list[str]:
     if unknown:
         raise SystemExit(f"unknown steps {unknown}; choose among {', '.join(steps.STEPS)}")
     if args.skip_peers:
-        chosen = [s for s in chosen if s != "dlt"]
+        chosen = [s for s in chosen if not s.startswith("dlt")]
     return [s for s in steps.STEPS if s in chosen]
 
 
@@ -109,7 +110,7 @@ def prepare(args: argparse.Namespace, chosen: list[str], console: Console) -> di
     (WORK / ".gitignore").write_text("*\n")  # generated warehouses, never committed
     os.environ[steps.URL_VARIABLE] = args.postgres_url  # the loaders' secret, never a file
     os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
-    if "dlt" in chosen:
+    if any(s.startswith("dlt") for s in chosen):
         error = steps.ensure_peer(steps.DLT, VENVS)
         if error:
             _announce(console, f"  dlt: {error}")
@@ -122,7 +123,7 @@ def warm_imports(chosen: list[str]) -> None:
     for reading them from disk into the page cache."""
     pythons = {sys.executable: "import connectorx, duckdb, pyarrow, headgate.cli.main"}
     dlt_python = steps.DLT.binary(VENVS)
-    if "dlt" in chosen and dlt_python.exists():
+    if any(s.startswith("dlt") for s in chosen) and dlt_python.exists():
         pythons[str(dlt_python)] = "import dlt, connectorx, duckdb, pyarrow, sqlalchemy"
     for python, code in pythons.items():
         subprocess.run([python, "-c", code], capture_output=True, check=False)
@@ -152,12 +153,14 @@ def environment(args: argparse.Namespace, chosen: list[str]) -> dict[str, object
         "postgresql": data.server_version(args.postgres_url),
     }
     env |= {dist: _version(dist) for dist in PACKAGES}
-    if "dlt" in chosen and steps.DLT.binary(VENVS).exists():
+    if any(s.startswith("dlt") for s in chosen) and steps.DLT.binary(VENVS).exists():
         env["dlt"] = peer_versions(steps.DLT, VENVS)
         env["dlt_configuration"] = {
             "source": "dlt.sources.sql_database.sql_table",
             "backend": args.dlt_backend,
             "chunk_rows": args.dlt_chunk_rows,
+            "default_backend": steps.DLT_DEFAULT_BACKEND,
+            "default_chunk_rows": steps.DLT_DEFAULT_CHUNK_ROWS,
             "write_disposition": "replace",
             "destination": "duckdb",
         }

@@ -15,6 +15,7 @@ from headgate.deliveries import run_delivery
 from headgate.deliveries.base import DeliveryContext, DeliveryResult
 from headgate.deliveries.pdf import find_chromium
 from headgate.state.records import CheckResultRecord
+from tests.conftest import require_service
 from tests.deliveries.support import DAYS, MONTHS, Warehouse, declare, revenue
 
 WEEKLY = """
@@ -188,7 +189,9 @@ def test_a_pdf_is_printed_when_chromium_is_present(
 ) -> None:
     chromium = find_chromium()
     if chromium is None:
-        pytest.skip("no Chromium on this machine (which chromium): the PDF is not checked here")
+        require_service(
+            "Chromium", "PATH (which chromium)", "not installed; `make test` installs it"
+        )
     started = time.monotonic()
     result = run_delivery(
         declare(warehouse.root, "weekly", WEEKLY.replace("pdf: off", "pdf: required")),

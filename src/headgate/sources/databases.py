@@ -154,10 +154,11 @@ class DatabaseRead:
         self.close()
 
     def _read(self) -> Iterator[pa.RecordBatch]:
-        import pyarrow as pa
+        """The driver's batches as they come, sliced (never copied) to ``batch_rows`` at most.
 
-        pending: list[pa.RecordBatch] = []
-        pending_rows = 0
+        Gathering small batches into bigger ones would copy every row once more; DuckDB
+        fills its row groups from a stream of any batch size, so it is not done.
+        """
         try:
             for raw in self._batches:
                 if raw.num_rows == 0:
@@ -165,16 +166,8 @@ class DatabaseRead:
                 batch = self._conform(raw)
                 self._advance_cursor(batch)
                 self.rows += batch.num_rows
-                pending.append(batch)
-                pending_rows += batch.num_rows
-                while pending_rows >= self._batch_rows:
-                    whole = pending[0] if len(pending) == 1 else pa.concat_batches(pending)
-                    yield whole.slice(0, self._batch_rows)
-                    rest = whole.slice(self._batch_rows)
-                    pending = [rest] if rest.num_rows else []
-                    pending_rows = rest.num_rows
-            if pending_rows:
-                yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+                for start in range(0, batch.num_rows, self._batch_rows):
+                    yield batch.slice(start, self._batch_rows)
             self._finished = True
         finally:
             self._driver.close()
