@@ -6,6 +6,10 @@ STEP is one of:
 
 - ``floor``: one bare aggregate scan, ``count(*)`` and ``count``/``min``/``max`` of
   every column in one SELECT: what reading the table once costs, nothing checked;
+- ``exact_floor``: the floor, plus the bare SQL any tool must run to decide the checks
+  that no aggregate scan answers exactly: one ``GROUP BY key HAVING count(*) > 1`` per
+  uniqueness check, and one scan evaluating the regular expressions (no failing-row
+  counts beyond that, no samples, the engine's default settings);
 - ``fused``: ``run_checks`` once with the 40 checks, end to end (the fused scan, the
   queries of checks that need their own, exact counts and failing-row samples);
 - ``scan``: the fused scan's SQL alone (what ``fused`` adds on top of it is the
@@ -27,6 +31,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from sqlglot import exp
 
 from headgate.checks.compiler import fused_scan
 from headgate.checks.parse import parse_model_checks
@@ -139,6 +145,38 @@ def step_floor(session: EngineSession, config: Config, checks: list[Check]) -> C
     return {"seconds": seconds, "rows": rows[0][0], "sql": sql}
 
 
+def exact_work_sql(table: str, checks: list[Check], dialect: str) -> list[str]:
+    """Bare SQL for the checks an aggregate scan cannot decide exactly (see ``exact_floor``)."""
+    found: list[str] = []
+    regexes: list[str] = []
+    for check in checks:
+        params = check.params
+        if check.type in ("unique", "unique_combination"):
+            keys = [check.column] if check.type == "unique" else list(params.columns)  # type: ignore[union-attr]
+            listed = ", ".join(quote(k) for k in keys if k)
+            found.append(
+                f"SELECT count(*) FROM (SELECT {listed} FROM {quote(table)} "
+                f"GROUP BY {listed} HAVING count(*) > 1) AS d"
+            )
+        elif check.type == "regex":
+            match = exp.RegexpLike(
+                this=exp.column(str(check.column), quoted=True),
+                expression=exp.Literal.string(params.pattern),  # type: ignore[union-attr]
+            )
+            regexes.append(f"count(CASE WHEN NOT {match.sql(dialect=dialect)} THEN 1 END)")
+    if regexes:
+        found.append(f"SELECT {', '.join(regexes)} FROM {quote(table)}")
+    return found
+
+
+def step_exact_floor(session: EngineSession, config: Config, checks: list[Check]) -> Config:
+    table = config["table"]
+    queries = [floor_sql(table, config["columns"])]
+    queries += exact_work_sql(table, checks, config["dialect"])
+    seconds, _ = _timed(lambda: [session.execute(sql) for sql in queries])
+    return {"seconds": seconds, "queries": len(queries), "sql": ";\n".join(queries)}
+
+
 def step_fused(session: EngineSession, config: Config, checks: list[Check]) -> Config:
     table, dialect = config["table"], config["dialect"]
     seconds, results = _timed(lambda: run_checks(session, table, checks, dialect=dialect))
@@ -174,6 +212,7 @@ def step_profile(session: EngineSession, config: Config, checks: list[Check]) ->
 
 STEPS = {
     "floor": step_floor,
+    "exact_floor": step_exact_floor,
     "fused": step_fused,
     "scan": step_scan,
     "per_check": step_per_check,

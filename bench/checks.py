@@ -39,7 +39,7 @@ BENCH = Path(__file__).resolve().parent
 WORK = BENCH / ".work-checks"
 VENVS = BENCH / ".venvs"
 MODEL = Path("models") / "bench" / "orders.sql"
-STEPS = ("floor", "scan", "fused", "per_check", "profile", "gx", "soda")
+STEPS = ("floor", "exact_floor", "scan", "fused", "per_check", "profile", "gx", "soda")
 PEER_STEPS = ("gx", "soda")
 GX = Peer(
     "gx",
@@ -250,6 +250,8 @@ def summary(step: str, payload: dict[str, Any], prepared: Prepared) -> str:
         return f"{len(outcomes)} checks: " + ", ".join(f"{n} {o}" for o, n in counts.items())
     if step == "scan":
         return f"{payload['checks_in_scan']} checks in the one scan"
+    if step == "exact_floor":
+        return f"{payload['queries']} queries"
     if step == "profile":
         return f"{payload['columns']} columns profiled"
     return f"{payload.get('rows', 0):,} rows"
