@@ -75,6 +75,8 @@ def test_dense_and_sparse_keys_find_the_same_duplicates(
         pairs = results[f"keys_{spread}.unique_combination"]
         assert (pairs.status, pairs.failing_rows) == ("fail", 5)
         assert _unspread(pairs.sample, spread) == [(2, 1, 3), (3, 0, 2)]
+        # the SQL a user is shown groups by the key columns, whichever way it was decided
+        assert pairs.sql is not None and 'GROUP BY\n    "a",\n    "b"' in pairs.sql
         kept = results["pairs_from_minus_1"]
         assert (kept.failing_rows, kept.total_rows) == (5, 10)
         assert _unspread(kept.sample, spread) == [(2, 1, 3), (3, 0, 2)]

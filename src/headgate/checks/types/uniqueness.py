@@ -159,30 +159,28 @@ class _DenseKeys:
     def judge(
         self, check: Check, run: RunContext, where: exp.Expr | None, what: str, total: int
     ) -> Verdict:
+        """Distinct count first; on duplicates, group by the number and decode the sample.
+
+        The SQL shown for a failure is the plain grouping by the key columns: it finds
+        the same groups, and reads as what it means.
+        """
         sql = run.sql
         number = self.number(sql)
         value = when(where, number)
         distinct = exp.Count(this=exp.Distinct(expressions=[value.copy()]))
-        surplus = sql.render(
-            sql.select(exp.Sub(this=exp.Count(this=value.copy()), expression=distinct))
-        )
-        if int(run.execute(surplus)[0][0] or 0) == 0:
-            return row_verdict(check, 0, total, what, sql=surplus)
-        query = sql.render(
-            _grouped(
-                sql,
-                [number],
-                both(where, exp.not_(exp.Is(this=number.copy(), expression=exp.null()))),
-                _count_alias(self.keys),
-            )
-        )
-        found = run.records(query)
+        surplus = sql.select(exp.Sub(this=exp.Count(this=value.copy()), expression=distinct))
+        decided = sql.render(surplus)
+        if int(run.execute(decided)[0][0] or 0) == 0:
+            return row_verdict(check, 0, total, what, sql=decided)
         counted = _count_alias(self.keys)
+        present = exp.not_(exp.Is(this=number.copy(), expression=exp.null()))
+        found = run.records(sql.render(_grouped(sql, [number], both(where, present), counted)))
         rows = [
             {**self.decode(int(row[KEY_NUMBER])), counted: row[counted], FAILING: row[FAILING]}
             for row in found
         ]
-        return _verdict_from_groups(check, rows, total, what, query)
+        readable = sql.render(_duplicates(sql, self.keys, where))
+        return _verdict_from_groups(check, rows, total, what, readable)
 
 
 def _is_int(value: Any) -> bool:
