@@ -57,7 +57,8 @@ def read_all(config: SQLiteSourceConfig, table: str, project: Path, **kwargs: An
 def test_declared_types_hold_even_when_the_first_batch_is_all_null(project: Path) -> None:
     config = source({"orders": {"table": "orders", "batch_rows": 500}})
     read, table, batches = read_all(config, "orders", project)
-    assert len(batches) == 6 and table.num_rows == 3000
+    assert table.num_rows == 3000 and len(batches) >= 6  # streamed in batches of at most 500
+    assert all(batch.num_rows <= 500 for batch in batches)
     types = {f.name: f.type for f in read.schema}
     assert types == {
         "id": pa.int64(),

@@ -153,12 +153,10 @@ class NatsConnection(StreamConnection):
         return cls(runner, client, subscription, config, secrets, label, where)
 
     def fetch(self, limit: int) -> list[RawMessage]:
-        import nats.errors
-
         async def fetch() -> list[Any]:
             try:
                 return await self._subscription.fetch(batch=limit, timeout=self._config.max_wait)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats-py raises its own subclass, or asyncio's, when idle
                 return []
 
         try:

@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from headgate.sources.adbc import AdbcSession
 from headgate.sources.drivers import (
     Column,
     Driver,
     Place,
-    close_quietly,
     is_arrow_ordered,
     numeric_literal,
     quote_double,
@@ -57,19 +57,18 @@ class PostgresDriver(Driver):
 
     def __init__(self, url: str, secrets: Secrets, place: Place) -> None:
         super().__init__(url, secrets, place)
-        self._connection: Any = None
-        self._cursor: Any = None
+        self._session: AdbcSession | None = None
 
     @classmethod
     def open(cls, url: str, secrets: Secrets, label: str) -> PostgresDriver:
         import adbc_driver_manager
-        import adbc_driver_postgresql.dbapi
+        import adbc_driver_postgresql
 
         libpq = libpq_url(url)
         secrets.remember(*_passwords(libpq))
         driver = cls(libpq, secrets, Place(label, location(libpq)))
         try:
-            driver._connection = adbc_driver_postgresql.dbapi.connect(libpq)
+            driver._session = AdbcSession(lambda: adbc_driver_postgresql.connect(libpq))
         except adbc_driver_manager.Error as exc:
             transient = _is_transient(exc)
             raise driver.fail(exc, "connecting to", transient=transient, hint=_hint(exc)) from None
@@ -82,7 +81,7 @@ class PostgresDriver(Driver):
         import adbc_driver_manager
 
         try:
-            schema = self._connection.cursor().adbc_execute_schema(select_sql)
+            schema = self._open().schema(select_sql)
         except adbc_driver_manager.Error as exc:
             transient = _is_transient(exc)
             raise self.fail(
@@ -138,9 +137,7 @@ class PostgresDriver(Driver):
 
         sql = self.select_sql(columns, source_sql, where, order_by)
         try:
-            self._cursor = self._connection.cursor()
-            self._cursor.execute(sql)
-            reader = self._cursor.fetch_record_batch()
+            reader = self._open().stream(sql)
         except adbc_driver_manager.Error as exc:
             transient = _is_transient(exc)
             raise self.fail(exc, "reading from", transient=transient, hint=_hint(exc)) from None
@@ -156,9 +153,15 @@ class PostgresDriver(Driver):
             transient = _is_transient(exc)
             raise self.fail(exc, "reading from", transient=transient, hint=_hint(exc)) from None
 
+    def _open(self) -> AdbcSession:
+        if self._session is None:
+            raise SourceError(f"{self.place.label}: the connection is closed")
+        return self._session
+
     def close(self) -> None:
-        close_quietly(self._cursor, self._connection)
-        self._cursor = self._connection = None
+        if self._session is not None:
+            self._session.close()
+        self._session = None
 
 
 def libpq_url(url: str) -> str:

@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from headgate.sources.adbc import AdbcSession
 from headgate.sources.drivers import (
     Column,
     Driver,
     Place,
-    close_quietly,
     numeric_literal,
     quote_double,
     temporal_text,
@@ -43,8 +43,7 @@ class SQLiteDriver(Driver):
 
     def __init__(self, url: str, secrets: Secrets, place: Place) -> None:
         super().__init__(url, secrets, place)
-        self._connection: Any = None
-        self._cursor: Any = None
+        self._session: AdbcSession | None = None
         self._witnesses: list[str] = []
 
     @classmethod
@@ -136,7 +135,7 @@ class SQLiteDriver(Driver):
         batch_rows: int,
     ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         import adbc_driver_manager
-        import adbc_driver_sqlite.dbapi
+        import adbc_driver_sqlite
 
         witness = ", ".join(
             [f"1 AS {WITNESS}"]
@@ -152,13 +151,9 @@ class SQLiteDriver(Driver):
         if order_by is not None:
             sql += f" ORDER BY 1 DESC, {columns.index(order_by) + 2}"
         try:
-            self._connection = adbc_driver_sqlite.dbapi.connect(self.url)
-            self._cursor = self._connection.cursor()
-            self._cursor.adbc_statement.set_options(
-                **{"adbc.sqlite.query.batch_rows": str(batch_rows)}
-            )
-            self._cursor.execute(sql)
-            reader = self._cursor.fetch_record_batch()
+            self._session = AdbcSession(lambda: adbc_driver_sqlite.connect(self.url))
+            options = {"adbc.sqlite.query.batch_rows": str(batch_rows)}
+            reader = self._session.stream(sql, options)
         except adbc_driver_manager.Error as exc:
             raise self.fail(exc, "reading from", transient=_is_busy(exc)) from None
         schema = reader.schema.remove(0)
@@ -200,8 +195,9 @@ class SQLiteDriver(Driver):
             raise self.fail(exc, "reading from", transient=_is_busy(exc)) from None
 
     def close(self) -> None:
-        close_quietly(self._cursor, self._connection)
-        self._cursor = self._connection = None
+        if self._session is not None:
+            self._session.close()
+        self._session = None
 
 
 def sqlite_path(url: str, project_dir: Path) -> Path:
