@@ -189,6 +189,34 @@ def test_a_query_cannot_write_to_the_source(shop: tuple[str, str], tmp_path: Pat
     assert used == (False,)
 
 
+def test_decimals_arrive_exact_at_every_precision(shop: tuple[str, str], tmp_path: Path) -> None:
+    # up to 18 digits they travel as scaled bigints; wider ones as the driver's text
+    url, schema = shop
+    edges = [
+        ("0", "0", "0"),
+        ("-0.01", "-0.0001", "-0.01"),
+        ("9999999999.99", "99999999999999.9999", "9999999999999999999999999999.99"),
+        ("-9999999999.99", "-99999999999999.9999", "-9999999999999999999999999999.99"),
+        ("1234.5", "3.1416", "42"),
+    ]
+    values = ", ".join(f"({a}, {b}, {c}, {i})" for i, (a, b, c) in enumerate(edges))
+    run(
+        url,
+        f"CREATE TABLE {schema}.d (a numeric(12,2), b numeric(18,4), c numeric(30,2), i int)",
+        f"INSERT INTO {schema}.d VALUES {values}, (NULL, NULL, NULL, 99)",
+    )
+    config = source(url, {"d": {"table": f"{schema}.d", "batch_rows": 2}})
+    read, table, _ = read_all(config, "d", tmp_path)
+    assert [read.schema.field(n).type for n in "abc"] == [
+        pa.decimal128(12, 2),
+        pa.decimal128(18, 4),
+        pa.decimal128(30, 2),
+    ]
+    rows = sorted(table.to_pylist(), key=lambda row: row["i"])
+    expected = [(Decimal(a), Decimal(b), Decimal(c)) for a, b, c in edges] + [(None, None, None)]
+    assert [(row["a"], row["b"], row["c"]) for row in rows] == expected
+
+
 def test_nan_in_a_decimal_column_is_a_clear_error(shop: tuple[str, str], tmp_path: Path) -> None:
     url, schema = shop
     run(

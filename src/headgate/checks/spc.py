@@ -31,11 +31,10 @@ earlier runs there is no verdict.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-import numpy as np
 
 from headgate.checks.metrics import METRICS
 
@@ -114,7 +113,7 @@ def control_chart(
         raise ValueError(
             f"need window >= 2 and 1 <= min_history <= window (got {window}, {min_history})"
         )
-    series = np.asarray(values, dtype=float)
+    series = [float(v) for v in values]
     newest = len(series) - 1
     # The rules look at up to the last SPAN runs; the limits come from the runs before
     # them, so a shift in progress does not drag the center along with it. A short
@@ -137,21 +136,22 @@ def control_chart(
     return result
 
 
-def _center_and_sigma(values: np.ndarray, method: str) -> tuple[float, float]:
+def _center_and_sigma(values: list[float], method: str) -> tuple[float, float]:
+    # A chart holds tens of runs: the standard library is exact and quick at that size.
     if method == "mean":
-        return float(values.mean()), float(values.std(ddof=1))
-    center = float(np.median(values))
-    deviations = np.abs(values - center)
-    sigma = float(np.median(deviations)) * MAD_TO_SIGMA
+        return statistics.fmean(values), statistics.stdev(values)
+    center = statistics.median(values)
+    deviations = [abs(v - center) for v in values]
+    sigma = statistics.median(deviations) * MAD_TO_SIGMA
     if sigma == 0.0:  # over half the runs equal: the mean deviation still sees the rest
-        sigma = float(deviations.mean()) * MEAN_ABSOLUTE_TO_SIGMA
+        sigma = statistics.fmean(deviations) * MEAN_ABSOLUTE_TO_SIGMA
     return center, sigma
 
 
 def _point(index: int, value: float, center: float | None, sigma: float | None) -> ChartPoint:
     if center is None or sigma is None:
         return ChartPoint(index, value, None, None, 0)
-    side = int(np.sign(value - center))
+    side = (value > center) - (value < center)
     if sigma == 0.0:  # a constant history: any change is beyond every limit
         sigmas = 0.0 if side == 0 else side * float("inf")
     else:
