@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from headgate.sources.drivers import Column, Driver
 
-DEFAULT_BATCH_ROWS = 245_760  # two of DuckDB's 122,880-row row groups: no partial groups to rewrite
+DEFAULT_BATCH_ROWS = 245_760  # the largest batch passed on (a multiple of DuckDB's row group)
 
 
 class DatabaseTableConfig(StrictModel):
@@ -45,7 +45,9 @@ class DatabaseTableConfig(StrictModel):
     cursor: str | None = Field(
         default=None, description="column whose growing values mark new rows (id, updated_at)"
     )
-    batch_rows: int | None = Field(default=None, ge=1, description="rows per Arrow batch")
+    batch_rows: int | None = Field(
+        default=None, ge=1, description="at most this many rows per Arrow batch"
+    )
     description: str | None = None
 
     @model_validator(mode="after")
