@@ -23,6 +23,9 @@ class Console:
     def task_started(self, name: str) -> None:
         """A task began (a model build, a source load)."""
 
+    def task_progress(self, name: str, rows: int) -> None:
+        """A long task moved ``rows`` rows so far (a source load, batch by batch)."""
+
     def task_finished(self, result: TaskResult) -> None:
         """A task ended, whatever its status."""
 
@@ -53,6 +56,9 @@ class RecordingConsole(Console):
 
     def waiting(self, text: str) -> None:
         self.lines.append(text)
+
+    def task_progress(self, name: str, rows: int) -> None:
+        self.lines.append(f"{name}: {rows:,} rows so far")
 
     def task_finished(self, result: TaskResult) -> None:
         self.lines.append(f"{result.name}: {result.status}")

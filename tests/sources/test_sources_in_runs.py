@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from headgate import Project
+from headgate.console import RecordingConsole
 from tests.sources.conftest import Api, Reply, Request
 from tests.support import cli, cli_json, statuses, write_project
 
@@ -62,6 +64,25 @@ def test_a_database_source_loads_new_rows_by_cursor(tmp_path: Path) -> None:
 
     again = cli_json(root, "run", "--full-refresh", "--select", "crm.customers")
     assert {m["name"]: m.get("detail", {}) for m in again["models"]}["crm.customers"]["loaded"] == 5
+
+
+def test_a_database_load_reports_its_rows_as_it_goes(tmp_path: Path) -> None:
+    files = {k: v for k, v in CRM.items() if k != "models/marts/vip.sql"}
+    files["sources/crm.yml"] = """
+        type: sqlite
+        url: data/crm.sqlite
+        tables:
+          customers: {table: customers, batch_rows: 100}
+    """
+    root = write_project(tmp_path, files)
+    add_customers(root / "data/crm.sqlite", [(i, f"c{i}", float(i % 100)) for i in range(1, 1001)])
+    console = RecordingConsole()
+    with Project.load(root, console=console) as project:
+        assert project.run().status == "success"
+    reported = [line for line in console.lines if line.startswith("crm.customers: ")]
+    counts = [int(line.split()[1].replace(",", "")) for line in reported[:-1]]
+    assert counts == sorted(counts) and len(counts) >= 10 and counts[-1] == 1000
+    assert reported[-1] == "crm.customers: built"
 
 
 def test_an_unreachable_database_fails_its_task_and_keeps_what_was_published(

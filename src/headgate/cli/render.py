@@ -55,6 +55,7 @@ class RichConsole(Console):
         self.err = RichTerminal(stderr=True)
         self._progress: Progress | None = None
         self._task: Any = None
+        self._loading: dict[str, int] = {}  # task -> rows so far, while it runs
 
     def plan_ready(self, plan: Plan) -> None:
         work = plan.work
@@ -75,9 +76,23 @@ class RichConsole(Console):
         self._task = self._progress.add_task("building", total=len(work))
         self._progress.start()
 
-    def task_finished(self, result: TaskResult) -> None:
+    def task_progress(self, name: str, rows: int) -> None:
+        self._loading.pop(name, None)  # the latest to move is the one shown
+        self._loading[name] = rows
         if self._progress is not None:
-            self._progress.update(self._task, advance=1, description=f"{result.name}")
+            self._progress.update(self._task, description=self._describe_loading())
+
+    def task_finished(self, result: TaskResult) -> None:
+        self._loading.pop(result.name, None)
+        if self._progress is not None:
+            shown = self._describe_loading() if self._loading else result.name
+            self._progress.update(self._task, advance=1, description=shown)
+
+    def _describe_loading(self) -> str:
+        """``loading shop.orders: 2,450,000 rows`` (and how many other loads run)."""
+        name, rows = next(reversed(self._loading.items()))
+        others = f" (+{len(self._loading) - 1} more)" if len(self._loading) > 1 else ""
+        return f"loading {name}: {rows:,} rows{others}"
 
     def run_finished(self, result: RunResult) -> None:
         if self._progress is not None:

@@ -9,7 +9,7 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -31,10 +31,16 @@ def load_external(
     *,
     fresh: bool,
     root: Any,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[int, bool, dict[str, Any]]:
-    """Load ``source`` into ``target``; returns (rows in the table, whether it changed, detail)."""
+    """Load ``source`` into ``target``; returns (rows in the table, whether it changed, detail).
+
+    ``progress`` hears the rows read so far after each batch of a database or API read.
+    """
     if source.kind in ("postgres", "mysql", "sqlite"):
-        return _load_database(session, store, source, target, fresh=fresh, root=root)
+        return _load_database(
+            session, store, source, target, fresh=fresh, root=root, progress=progress
+        )
     if source.kind in ("nats", "redis_stream"):
         return _load_stream(session, source, target, root=root)
     if source.kind == "http":
@@ -43,7 +49,7 @@ def load_external(
         pages = read_endpoint(
             source.source_config, source.table, project_dir=root, source_name=source.source
         )
-        rows = _replace(session, target, pages)
+        rows = _replace(session, target, _reporting(pages, progress))
         return rows, True, {"loaded": rows}
     raise ValueError(f"no loader for source type {source.kind}")
 
@@ -113,6 +119,7 @@ def _load_database(
     *,
     fresh: bool,
     root: Any,
+    progress: Callable[[int], None] | None,
 ) -> tuple[int, bool, dict[str, Any]]:
     from headgate.sources.databases import read_table
 
@@ -127,11 +134,12 @@ def _load_database(
         source_name=source.source,
     )
     with read:
+        batches = _reporting(read, progress)
         if cursor_column is None or after is None:
-            rows = _replace(session, target, read, schema=read.schema)
+            rows = _replace(session, target, batches, schema=read.schema)
             loaded = rows
         else:
-            loaded = _append(session, target, read, cursor_column, after)
+            loaded = _append(session, target, batches, cursor_column, after)
             rows = session.row_count(target)
         mark = read.max_cursor if cursor_column else None
     if cursor_column and mark is not None:
@@ -140,6 +148,21 @@ def _load_database(
     if cursor_column:
         detail["cursor"] = str(mark if mark is not None else after)
     return rows, bool(loaded) or after is None, detail
+
+
+def _reporting(batches: Iterable[Any], progress: Callable[[int], None] | None) -> Iterable[Any]:
+    """``batches`` unchanged, telling ``progress`` the rows passed on after each one."""
+    if progress is None:
+        return batches
+
+    def passed_on() -> Iterator[Any]:
+        rows = 0
+        for batch in batches:
+            yield batch
+            rows += batch.num_rows
+            progress(rows)
+
+    return passed_on()
 
 
 def _replace(

@@ -50,6 +50,7 @@ def execute_plan(
     recorder = Recorder(store)
     versions = {name: record.data_version for name, record in registry.items()}
     ctx = BuildContext(project, plan, engine, recorder, run_id, versions, registry, checks)
+    ctx.progress = console.task_progress
     try:
         _adopt_unregistered(ctx)
         tasks = {

@@ -49,9 +49,15 @@ class BuildContext:
     registry: dict[str, PhysicalRecord]
     checks: ProjectChecks | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    progress: Callable[[str, int], None] | None = None  # (task, rows so far) of long loads
 
     def physical_of(self, name: str) -> str:
         return self.plan.nodes[name].physical_table
+
+
+def _reporter(ctx: BuildContext, name: str) -> Callable[[int], None] | None:
+    report = ctx.progress
+    return None if report is None else lambda rows: report(name, rows)
 
 
 def run_node(ctx: BuildContext, node: PlannedNode) -> TaskResult:
@@ -77,6 +83,7 @@ def run_node(ctx: BuildContext, node: PlannedNode) -> TaskResult:
                 node.physical_table,
                 fresh=fresh,
                 root=ctx.project.root,
+                progress=_reporter(ctx, node.name),
             )
             detail.update(loaded)
         elif node.kind == "source":
