@@ -49,8 +49,17 @@ def execute_plan(
     engine.ensure_schema(project.config.physical_schema)
     recorder = Recorder(store)
     versions = {name: record.data_version for name, record in registry.items()}
-    ctx = BuildContext(project, plan, engine, recorder, run_id, versions, registry, checks)
-    ctx.progress = console.task_progress
+    ctx = BuildContext(
+        project,
+        plan,
+        engine,
+        recorder,
+        run_id,
+        versions,
+        registry,
+        checks,
+        progress=console.task_progress,
+    )
     try:
         _adopt_unregistered(ctx)
         tasks = {
