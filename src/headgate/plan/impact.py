@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from headgate.plan import lineage
+from headgate.plan.fingerprint import node_fingerprint
 from headgate.plan.planner import companion_of
 from headgate.project.loader import LoadedProject
 
@@ -129,12 +130,7 @@ def _impact(
     schema = _schema_diff(old, new)
     old_query = old.query if old else None
     new_query = model.normalized if model and model.language == "sql" else None
-    direct = (
-        model is None
-        or old_query is None
-        or old_query != new_query
-        or not _upstream_changed(project, inputs, name)
-    )
+    direct = model is None or _own_definition_changed(project, inputs, name, old_query, new_query)
     if direct:
         before = lineage.definitions(old_query, schema_old) if old_query else None
         after = lineage.definitions(new_query, schema_new) if new_query else None
@@ -218,6 +214,28 @@ def _impact(
         reuses=None if rebuild else pointer.physical_table,
         estimated_rows=rows,
         checks=checks,
+    )
+
+
+def _own_definition_changed(
+    project: LoadedProject,
+    inputs: ImpactInputs,
+    name: str,
+    old_query: str | None,
+    new_query: str | None,
+) -> bool:
+    """Whether the model's own file or options changed, rather than only its upstream.
+
+    Its fingerprint recomputed over the versions the environment publishes upstream
+    equals its published fingerprint exactly when its own definition is the same; this
+    holds for a Python model too, whose query is not recorded.
+    """
+    published = {u: inputs.pointers.get(u) for u in project.dag.upstream[name]}
+    if all(pointer is not None for pointer in published.values()):
+        upstream = {u: pointer.fingerprint for u, pointer in published.items() if pointer}
+        return node_fingerprint(project, name, upstream) != inputs.pointers[name].fingerprint
+    return (
+        old_query is None or old_query != new_query or not _upstream_changed(project, inputs, name)
     )
 
 
