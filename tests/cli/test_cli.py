@@ -106,6 +106,23 @@ def test_errors_are_one_clear_message_and_debug_shows_the_traceback(tmp_path: Pa
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
 
+def test_the_installed_command_exits_as_the_shell_sees_it(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("headgate")  # the entry point pip installed
+    version = subprocess.run([script, "--version"], capture_output=True, text=True, check=False)
+    assert version.returncode == 0 and version.stdout.startswith("headgate ")
+    root = write_project(
+        tmp_path, {**FILES, "models/marts/bad.sql": "select * from staging.numbrs"}
+    )
+    failed = cli(root, "run", subprocess=True)
+    assert failed.returncode == 1 and failed.stdout == ""
+    assert "did you mean staging.numbers" in failed.stderr and "Traceback" not in failed.stderr
+    (root / "models/marts/bad.sql").unlink()
+    built = cli(root, "run", "--json", subprocess=True)
+    assert built.returncode == 0 and json.loads(built.stdout)["status"] == "success"
+    usage = cli(root, "run", "--no-such-option", subprocess=True)
+    assert usage.returncode == 2 and "No such option" in usage.stderr
+
+
 def test_a_failed_model_exits_non_zero(tmp_path: Path) -> None:
     root = write_project(tmp_path, {**FILES, "models/marts/broken.sql": "select 'x'::int as v"})
     done = cli(root, "run")
