@@ -154,17 +154,6 @@ def test_head_revision_constant_matches_the_migration_scripts() -> None:
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
 
 
-def test_warm_open_of_sqlite_store_is_quick(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'state.db'}"
-    StateStore.open(url, project_dir=tmp_path).close()
-    timings = []
-    for _ in range(5):
-        began = time.perf_counter()
-        StateStore.open(url, project_dir=tmp_path).close()
-        timings.append(time.perf_counter() - began)
-    assert min(timings) < 0.2
-
-
 def test_reopening_a_current_store_does_not_load_alembic(tmp_path: Path) -> None:
     StateStore.open(None, project_dir=tmp_path).close()
     script = (
@@ -364,16 +353,14 @@ def physical(i: int, **fields: object) -> PhysicalRecord:
     )
 
 
-def test_ten_thousand_physical_tables_register_and_read_quickly(store: StateStore) -> None:
+def test_ten_thousand_physical_tables_register_and_read_back(store: StateStore) -> None:
+    # how long this takes is measured by bench/store.py
     records = [physical(i, rows=i, inputs={f"up_{i}": 1}) for i in range(10_000)]
-    began = time.perf_counter()
     store.register_physical(records)
-    registered = time.perf_counter() - began
-    began = time.perf_counter()
     tables = store.physical_tables()
-    read = time.perf_counter() - began
 
     assert len(tables) == 10_000
+    assert {t.name for t in tables.values()} == {r.name for r in records}
     sample = tables["headgate_physical.model_7__fp7"]
     assert (sample.model, sample.rows, sample.inputs, sample.data_version) == (
         "staging.model_7",
@@ -382,8 +369,8 @@ def test_ten_thousand_physical_tables_register_and_read_quickly(store: StateStor
         1,
     )
     assert sample.created_at is not None and sample.created_at.tzinfo == UTC
-    assert registered < 3.0, f"registering 10,000 tables took {registered:.2f} s"
-    assert read < 1.5, f"reading 10,000 tables took {read:.2f} s"
+    last = tables["headgate_physical.model_9999__fp9999"]
+    assert (last.rows, last.inputs) == (9999, {"up_9999": 1})
 
 
 def test_registering_again_updates_but_keeps_creation_time(store: StateStore) -> None:
@@ -532,7 +519,8 @@ def test_waiting_tells_the_user_once_then_gives_up(store: StateStore) -> None:
         waited = time.monotonic() - began
     assert [h.description for h in seen] == ["deploy 7 by carol"]
     assert seen[0].pid == os.getpid() and seen[0].host == this_host()
-    assert 1.0 <= waited < 5
+    assert waited >= 1.2  # it waited its whole timeout before giving up
+    assert waited < 60  # and then gave up (not a measure of speed: only of not hanging)
 
 
 def test_lock_of_a_crashed_process_is_taken_over(store: StateStore, target: Target) -> None:
@@ -628,7 +616,10 @@ def test_heartbeat_keeps_a_long_held_lock_fresh(store: StateStore) -> None:
     with store.acquire_lock("env:prod", heartbeat_every=0.1):
         with store.engine.connect() as conn:
             first = conn.execute(locks.select()).one().heartbeat_at
-        time.sleep(0.5)
-        with store.engine.connect() as conn:
-            later = conn.execute(locks.select()).one().heartbeat_at
+        later = first
+        deadline = time.monotonic() + 60  # beats every 0.1 s; a busy machine may delay a few
+        while later == first and time.monotonic() < deadline:
+            time.sleep(0.1)
+            with store.engine.connect() as conn:
+                later = conn.execute(locks.select()).one().heartbeat_at
         assert later > first
