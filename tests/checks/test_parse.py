@@ -265,8 +265,8 @@ def test_custom_sql_checks(tmp_path: Path) -> None:
     (checks_dir / "_draft.sql").write_text("not sql at all")
     checks = parse_custom_checks(tmp_path)
     assert [(c.name, c.model, c.severity) for c in checks] == [
-        ("finance.orders_have_customers", "staging.orders", "error"),
-        ("finance.orders_have_customers", "staging.customers", "error"),
+        ("finance.orders_have_customers@staging.orders", "staging.orders", "error"),
+        ("finance.orders_have_customers@staging.customers", "staging.customers", "error"),
         ("no_negative_amounts", "staging.orders", "warn"),
     ]
     negative = checks[2]
@@ -278,6 +278,7 @@ def test_custom_sql_checks(tmp_path: Path) -> None:
     )
     only_models = parse_custom_checks(tmp_path, models={"staging.orders"})
     assert [c.model for c in only_models] == ["staging.orders", "staging.orders"]
+    assert only_models[0].name == "finance.orders_have_customers"  # one model: the file's name
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,9 @@ A file holds one ``SELECT`` reading models by name, e.g.
     */
 
 The check attaches to the models it reads (found by parsing, as a model's upstreams
-are): it runs whenever one of them is audited, against that model's new build.
+are): it runs whenever one of them is audited, against that model's new build. A check
+attached to one model is named after its file (``finance.orders_have_customers``); one
+attached to several gets a result per model, so each is named ``<name>@<model>``.
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ def _parse_file(
     )
     return [
         Check(
-            name=name,
+            name=name if len(attached) == 1 else f"{name}@{model}",
             model=model,
             column=None,
             type="custom_sql",

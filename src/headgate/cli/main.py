@@ -178,11 +178,17 @@ def failures(
     from headgate.cli.render import render_failures
 
     with common.project() as project:
-        record = project.failures(check)
+        records = project.failures_of(check)
     if as_json:
-        print_json(jsonable(record))
+        shown = (
+            jsonable(records[0])
+            if len(records) == 1
+            else {"check": check, "results": [jsonable(r) for r in records]}
+        )
+        print_json(shown)
     else:
-        render_failures(out, record)
+        for record in records:
+            render_failures(out, record)
 
 
 @app.command()

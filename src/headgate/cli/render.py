@@ -192,11 +192,7 @@ def render_failures(out: RichTerminal, record: Any) -> None:
         out.print("[dim]query that decides it:[/]")
         out.print(record.sql, highlight=False)
     if not record.sample:
-        out.print(
-            "no failing rows recorded"
-            if record.status == "pass"
-            else "no sample (the check is not row-level)"
-        )
+        out.print(_no_sample(record))
         return
     table = Table(title=f"sample of failing rows ({len(record.sample)})", title_justify="left")
     columns = list(record.sample[0])
@@ -205,6 +201,22 @@ def render_failures(out: RichTerminal, record: Any) -> None:
     for row in record.sample:
         table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
     out.print(table)
+
+
+def _no_sample(record: Any) -> str:
+    """Why a result has no failing rows to show."""
+    if record.status == "pass":
+        return "no failing rows recorded"
+    if record.status == "error":
+        why = str(record.message).removeprefix("could not run the check: ")
+        fix = "its query" if record.check_type == "custom_sql" else "the check"
+        return (
+            f"no failing rows: the check errored, it could not be decided ({why}); "
+            f"fix {fix}, then run `headgate test`"
+        )
+    if record.failing_rows:
+        return "no sample: the failing rows could not be fetched (see the message)"
+    return "no sample: the check judges the whole table, not rows"
 
 
 def render_deliveries(out: RichTerminal, deliveries: list[Any]) -> None:

@@ -57,19 +57,35 @@ class Quality(ProjectBase):
 
     def failures(self, check_name: str) -> CheckResultRecord:
         """The latest result of a check, with its sample of failing rows."""
-        record = self.state.latest_check_result(check_name)
-        if record is None:
-            known = sorted({c.name for checks in self.checks.by_model.values() for c in checks})
-            import difflib
+        return self.failures_of(check_name)[0]
 
-            close = difflib.get_close_matches(check_name, known, n=3)
-            hint = (
-                f"did you mean {', '.join(close)}?"
-                if close
-                else "run `headgate run` or `headgate test` first"
-            )
-            raise HeadgateError(f"no result recorded for check '{check_name}'", hint=hint)
-        return record
+    def failures_of(self, check_name: str) -> list[CheckResultRecord]:
+        """The latest result of a check; of each model's, for a custom check on several models.
+
+        A custom check reading several models has a result per model, named
+        ``<name>@<model>``: asked by its file's name, every one of them is returned.
+        """
+        record = self.state.latest_check_result(check_name)
+        if record is not None:
+            return [record]
+        checks = self.checks
+        every = [
+            c for found in (checks.by_model, checks.custom) for cs in found.values() for c in cs
+        ]
+        per_model = sorted({c.name for c in every if c.name.startswith(f"{check_name}@")})
+        found = [r for name in per_model if (r := self.state.latest_check_result(name))]
+        if found:
+            return found
+        import difflib
+
+        known = sorted({c.name for c in every})
+        close = difflib.get_close_matches(check_name, known, n=3)
+        hint = (
+            f"did you mean {', '.join(close)}?"
+            if close
+            else "run `headgate run` or `headgate test` first"
+        )
+        raise HeadgateError(f"no result recorded for check '{check_name}'", hint=hint)
 
     def profile(self, name: str, environment: str | None = None) -> Profile:
         """Profile a published model or source in one scan, and keep the profile."""

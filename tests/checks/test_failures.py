@@ -1,0 +1,47 @@
+"""`headgate failures` tells what happened to a custom check: errored, or one result per model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support import cli, cli_json, write_project
+
+FILES = {
+    "models/orders.sql": "select * from (values (1, 10), (2, 99)) as t(order_id, customer_id)",
+    "models/customers.sql": "select * from (values (10), (11)) as t(customer_id)",
+    # reads both models: a result for each
+    "checks/orders_have_customers.sql": (
+        "select o.* from orders o left join customers c using (customer_id) "
+        "where c.customer_id is null"
+    ),
+    # reads a column that does not exist: the check errors
+    "checks/broken.sql": "/* headgate:\nseverity: warn\n*/\nselect * from orders where amont < 0",
+}
+
+
+def test_an_errored_custom_check_says_it_errored_and_why(tmp_path: Path) -> None:
+    root = write_project(tmp_path, FILES)
+    cli(root, "run")
+    shown = cli(root, "failures", "broken", check=True).stdout
+    assert "broken on orders: error" in shown
+    assert "no failing rows: the check errored, it could not be decided (" in shown
+    assert "amont" in shown and "fix its query, then run `headgate test`" in shown
+    assert "not row-level" not in shown
+
+
+def test_a_custom_check_on_two_models_has_a_result_for_each(tmp_path: Path) -> None:
+    root = write_project(tmp_path, FILES)
+    report = cli_json(root, "run")
+    assert report["status"] == "failed"  # the orphan order blocks publishing
+    names = {(c["name"], m["name"]) for m in report["models"] for c in m.get("checks", [])}
+    assert {
+        ("orders_have_customers@orders", "orders"),
+        ("orders_have_customers@customers", "customers"),
+    } <= names
+    shown = cli(root, "failures", "orders_have_customers", check=True).stdout
+    assert "orders_have_customers@orders on orders: fail" in shown
+    assert "orders_have_customers@customers on customers: fail" in shown
+    both = cli_json(root, "failures", "orders_have_customers")
+    assert sorted(r["model"] for r in both["results"]) == ["customers", "orders"]
+    one = cli_json(root, "failures", "orders_have_customers@orders")
+    assert one["model"] == "orders" and one["sample"] == [{"order_id": 2, "customer_id": 99}]
