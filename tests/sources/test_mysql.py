@@ -178,7 +178,7 @@ def test_unreachable_server_fails_fast_and_transient(
     started = time.monotonic()
     with pytest.raises(SourceUnavailable) as caught:
         read_table(source({"c": {"table": "customers"}}), "c", project_dir=tmp_path)
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < 60  # a refused connection is not retried for minutes
     assert "S3cret-9" not in caught.value.render() and "127.0.0.1:1" in caught.value.message
 
 

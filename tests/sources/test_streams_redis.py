@@ -78,10 +78,12 @@ def test_another_consumer_claims_entries_left_pending_too_long(
     redis_key.add([{"n": n} for n in range(4)])
     crashed = read_stream(source(redis_key, consumer="pod-1"), "events", project_dir=tmp_path)
     lost = next(crashed)
-    successor = source(redis_key, consumer="pod-2", claim_idle_ms=400)
+    fetched = time.monotonic()  # the entries were delivered to pod-1 before this
+    # idle for 2 s: wide enough that the read below ends sooner on a busy machine
+    successor = source(redis_key, consumer="pod-2", claim_idle_ms=2000)
     # not idle long enough yet: pod-1 may still be loading them
     assert list(read_stream(successor, "events", project_dir=tmp_path)) == []
-    time.sleep(0.5)
+    time.sleep(max(0.0, 2.1 - (time.monotonic() - fetched)))
     with read_stream(successor, "events", project_dir=tmp_path) as batches:
         claimed = list(batches)
         for batch in claimed:
