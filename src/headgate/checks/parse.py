@@ -319,7 +319,10 @@ def _missing_column(
 def _name_checks(
     parsed: list[tuple[Check, KeyPath]], lines: _Lines, errors: list[ProjectError]
 ) -> list[Check]:
-    """Give each check its name: as written, or ``model.column.type`` (``_2`` for a second)."""
+    """Give each check its name: as written, or ``model.column.type`` (``_2`` for a second).
+
+    A type may name its checks by more than that (a monitor adds its metric).
+    """
     taken: set[str] = set()
     for check, keypath in parsed:
         if check.name:
@@ -335,7 +338,7 @@ def _name_checks(
     named: list[Check] = []
     for check, _ in parsed:
         if not check.name:
-            base = ".".join(p for p in (check.model, check.column, check.type) if p)
+            base = ".".join([check.model, *check_types()[check.type].name_parts(check)])
             name, number = base, 1
             while name.lower() in taken:
                 number += 1

@@ -17,7 +17,15 @@ mean and standard deviation. The four Western Electric rules flag:
 Every firing in the shown points is reported (a chart shows its history), but the
 verdict is about the newest run: it is "out of control" only when a firing includes it,
 so last month's incident does not fail today's run. With fewer than ``min_history``
-earlier runs there is no verdict.
+earlier runs there is no verdict. A monitor may judge by some of the rules only
+(``rules: [1]``: a monitor that blocks publishing should not fire on slow drifts) and on
+one side only (``direction: drop``: a volume monitor need not fire on a busy day).
+
+On a table that only grows, a total drifts by construction (its row count climbs, its
+mean converges), so a chart of it fires on trends while one bad batch barely moves it.
+``rows: added`` charts the rows each build added instead: the row count added, and the
+mean and null fraction of the added rows, derived exactly from two consecutive builds'
+totals (see :mod:`headgate.runtime.monitoring`).
 
 >>> stable = [100.0, 102.0, 98.0, 101.0, 99.0, 100.0, 103.0, 97.0, 101.0, 99.0]
 >>> control_chart(stable).verdict
@@ -48,6 +56,9 @@ RULES = {
     4: "eight points in a row on the same side of the center",
 }
 SPAN = 8  # the most runs a rule looks at (rule 4)
+ROWS = ("all", "added")
+ADDED_METRICS = ("row_count", "mean", "null_fraction")  # derivable from two builds' totals
+DIRECTIONS = ("both", "drop", "growth")
 # rule: (points looked at, points needed, sigmas a point must be beyond)
 _WINDOWS = {1: (1, 1, 3.0), 2: (3, 2, 2.0), 3: (5, 4, 1.0), 4: (8, 8, 0.0)}
 
@@ -97,7 +108,13 @@ class ChartResult:
 
 
 def control_chart(
-    values: list[float], *, window: int = 20, method: str = "median", min_history: int = 8
+    values: list[float],
+    *,
+    window: int = 20,
+    method: str = "median",
+    min_history: int = 8,
+    rules: tuple[int, ...] = (1, 2, 3, 4),
+    direction: str = "both",
 ) -> ChartResult:
     """Judge the newest of ``values`` (oldest first) against ``window`` earlier values.
 
@@ -130,7 +147,10 @@ def control_chart(
         result.points.append(_point(i, float(series[i]), result.center, result.sigma))
     if len(earlier) < min_history or newest < 0:
         return result
-    result.flags = _western_electric(result.points)
+    sides = {"both": (-1, 1), "drop": (-1,), "growth": (1,)}[direction]
+    result.flags = [
+        f for f in _western_electric(result.points) if f.rule in rules and f.side in sides
+    ]
     newest_flagged = any(newest in f.indices for f in result.flags)
     result.verdict = "out of control" if newest_flagged else "in control"
     return result
@@ -199,6 +219,9 @@ class MonitorSpec:
     method: str = "median"
     window: int = 20
     min_history: int = 8
+    rows: str = "all"  # "added": the rows each build added, on a table that only grows
+    direction: str = "both"  # "drop" or "growth": flag one side of the center only
+    rules: tuple[int, ...] = (1, 2, 3, 4)
 
     @property
     def key(self) -> str:
@@ -208,7 +231,16 @@ class MonitorSpec:
 
 def monitor_spec(params: Mapping[str, Any], *, column: str | None = None) -> MonitorSpec:
     """Validate ``monitor: {...}`` (declared under ``column``, or naming one); ValueError says why."""
-    unknown = set(params) - {"metric", "column", "method", "window", "min_history"}
+    unknown = set(params) - {
+        "metric",
+        "column",
+        "method",
+        "window",
+        "min_history",
+        "rows",
+        "direction",
+        "rules",
+    }
     if unknown:
         raise ValueError(f"monitor has no parameter {', '.join(sorted(unknown))}")
     metric = params.get("metric")
@@ -231,15 +263,43 @@ def monitor_spec(params: Mapping[str, Any], *, column: str | None = None) -> Mon
             f"monitor needs method median or mean, window >= 2 and min_history <= window "
             f"(got {method!r}, {window}, {min_history})"
         )
+    rows, direction = params.get("rows", "all"), params.get("direction", "both")
+    if rows not in ROWS:
+        raise ValueError(f"monitor rows is all or added, got {rows!r}")
+    if rows == "added" and metric not in ADDED_METRICS:
+        raise ValueError(
+            f"rows: added charts {', '.join(ADDED_METRICS)} of the added rows, not {metric}"
+        )
+    if direction not in DIRECTIONS:
+        raise ValueError(f"monitor direction is both, drop or growth, got {direction!r}")
+    rules = params.get("rules", [1, 2, 3, 4])
+    if (
+        not isinstance(rules, list)
+        or not rules
+        or any(isinstance(r, bool) or r not in RULES for r in rules)
+    ):
+        raise ValueError(f"monitor rules is a list of Western Electric rules 1-4, got {rules!r}")
     return MonitorSpec(
-        str(metric), None if metric == "row_count" else str(named), method, window, min_history
+        str(metric),
+        None if metric == "row_count" else str(named),
+        method,
+        window,
+        min_history,
+        rows,
+        direction,
+        tuple(sorted(set(rules))),
     )
 
 
 def judge_monitor(spec: MonitorSpec, history: list[float], current: float) -> ChartResult:
     """The chart of the metric's earlier runs (oldest first) with the current run last."""
     return control_chart(
-        [*history, current], window=spec.window, method=spec.method, min_history=spec.min_history
+        [*history, current],
+        window=spec.window,
+        method=spec.method,
+        min_history=spec.min_history,
+        rules=spec.rules,
+        direction=spec.direction,
     )
 
 

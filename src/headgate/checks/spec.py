@@ -148,6 +148,10 @@ class CheckType(ABC):
         """User-written SQL the check embeds (besides ``where``), for column validation."""
         return []
 
+    def name_parts(self, check: Check) -> list[str]:
+        """A check's default name after its model: ``[column, type]`` (``orders.id.unique``)."""
+        return [part for part in (check.column, self.name) if part]
+
     def with_columns(self, check: Check, spelling: dict[str, str]) -> Check:
         """The check with column names spelled as the table spells them (lower-case keys)."""
         if check.column is None:

@@ -114,8 +114,15 @@ def audit_table(
     if monitors and store is not None:
         from headgate.runtime.monitoring import evaluate_monitors
 
+        blocked = any(r.blocking for r in results)  # a refused build is no history
         results += evaluate_monitors(
-            session, store, monitors, table, dialect=dialect, run_id=run_id, record=record
+            session,
+            store,
+            monitors,
+            table,
+            dialect=dialect,
+            run_id=run_id,
+            record=record and not blocked,
         )
     blocking = [r for r in results if r.blocking]
     if blocking:

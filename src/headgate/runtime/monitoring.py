@@ -2,11 +2,20 @@
 
 Metrics are collected in one scan of the new table and recorded for every build, so
 the chart grows with each run; a monitor whose Western Electric rules flag the new
-point is a failed check with its own severity (warn by default in suggestions).
+point is a failed check with its own severity. :func:`record_build_metrics` keeps the
+metrics of every built table, monitored or not, so a monitor declared later judges at
+once instead of waiting for eight more builds.
+
+A monitor with ``rows: added`` judges the rows a build added to a table that only grows:
+the rows added are the difference of two row counts; their mean and null fraction follow
+exactly from the two builds' totals (``sum = mean x non-null rows``), so nothing but the
+usual per-build metrics is stored.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from headgate.checks.metrics import collect_metrics
@@ -17,6 +26,8 @@ if TYPE_CHECKING:
     from headgate.checks.spec import Check
     from headgate.engines.base import EngineSession
     from headgate.state.store import StateStore
+
+Totals = dict[str, float]  # one build's metrics: row_count, mean:<column>, null_fraction:<column>
 
 
 def spec_of(check: Check) -> MonitorSpec:
@@ -36,42 +47,131 @@ def evaluate_monitors(
 ) -> list[CheckResult]:
     """Collect this build's metrics, judge each monitor on its history, record the metrics.
 
-    The row count is left out of the record: every build records it already (it is also
-    the baseline of ``row_count: {max_change: ...}``).
+    The metrics are recorded only when no monitor blocks the build (a refused batch must
+    not become the history the next one is judged by). The row count is left out of the
+    record: every build records it already (it is also the baseline of
+    ``row_count: {max_change: ...}``).
     """
     model = monitors[0].model
     specs = [spec_of(check) for check in monitors]
-    time_columns = [s.column for s in specs if s.metric == "freshness_lag" and s.column]
-    metrics = collect_metrics(session, table, dialect=dialect, time_columns=time_columns or None)
+    metrics = collect_metrics(session, table, dialect=dialect)
     results = [
         _judge(store, check, spec, metrics) for check, spec in zip(monitors, specs, strict=True)
     ]
-    if record:
+    if record and not any(r.blocking for r in results):
         store.record_metrics(
             run_id, model, table, {k: v for k, v in metrics.items() if k != "row_count"}
         )
     return results
 
 
+def record_build_metrics(
+    session: EngineSession,
+    store: StateStore,
+    model: str,
+    physical_table: str,
+    run_id: int | None,
+    *,
+    dialect: str = "duckdb",
+    now: datetime | None = None,
+) -> dict[str, float]:
+    """Keep the per-column metrics of a table just built, for monitors declared now or later.
+
+    One aggregate scan (:func:`headgate.checks.metrics.collect_metrics`): every column's
+    null and distinct fraction, means, minima, maxima and freshness lags. The row count is
+    not recorded here (every build records it with the table). A build whose monitors
+    already recorded this run's metrics during its audit is not recorded twice; the
+    metrics are returned either way. Call it once a build has passed its audit.
+    """
+    metrics = collect_metrics(session, physical_table, dialect=dialect, now=now)
+    columns = {k: v for k, v in metrics.items() if k != "row_count"}
+    if not columns:
+        return metrics
+    probe = next(iter(columns))
+    latest = store.metric_history(model, probe, limit=1)
+    if run_id is not None and latest and latest[-1][0] == run_id:
+        return metrics
+    store.record_metrics(run_id, model, physical_table, columns)
+    return metrics
+
+
 def _judge(
     store: StateStore, check: Check, spec: MonitorSpec, metrics: dict[str, float]
 ) -> CheckResult:
-    current = metrics.get(spec.key)
+    if spec.rows == "added":
+        history, current = _added_series(store, check.model, spec, metrics)
+        label = f"{spec.key} of the rows added"
+    else:
+        current = metrics.get(spec.key)
+        history = [
+            v for _, _, v in store.metric_history(check.model, spec.key, limit=spec.window + 8)
+        ]
+        label = spec.key
     if current is None:
-        return CheckResult(check, "error", f"metric {spec.key} could not be measured on this table")
-    history = [
-        value for _, _, value in store.metric_history(check.model, spec.key, limit=spec.window + 8)
-    ]
+        what = "could not be measured on this table"
+        if spec.rows == "added":
+            what = "cannot be told: this build added no rows, or no earlier build was recorded"
+        status = "error" if spec.rows == "all" else "pass"
+        return CheckResult(check, status, f"{label} {what}")
     chart = judge_monitor(spec, history, current)
     if chart.center is None:
-        message = f"{spec.key} = {current:,.6g}; {chart.verdict} ({chart.history} earlier runs)"
+        message = f"{label} = {current:,.6g}; {chart.verdict} ({chart.history} earlier runs)"
         return CheckResult(check, "pass", message, threshold=f"{spec.min_history} runs of history")
     limits = chart.limits["3"]
-    described = f"{spec.key} = {current:,.6g}; limits {limits[0]:,.6g} .. {limits[1]:,.6g}"
+    described = f"{label} = {current:,.6g}; limits {limits[0]:,.6g} .. {limits[1]:,.6g}"
+    judged = "Western Electric rule" + ("s " if len(spec.rules) > 1 else " ")
+    judged += ", ".join(map(str, spec.rules))
+    if spec.direction != "both":
+        judged += f" ({spec.direction} only)"
     if not chart.out_of_control:
-        return CheckResult(
-            check, "pass", f"{described}; in control", threshold="Western Electric rules"
-        )
+        return CheckResult(check, "pass", f"{described}; in control", threshold=judged)
     flagged = "; ".join(flag.message for flag in chart.flags)
     status = "fail" if check.severity == "error" else "warn"
-    return CheckResult(check, status, f"{described}; {flagged}", threshold="Western Electric rules")
+    return CheckResult(check, status, f"{described}; {flagged}", threshold=judged)
+
+
+def _added_series(
+    store: StateStore, model: str, spec: MonitorSpec, metrics: dict[str, float]
+) -> tuple[list[float], float | None]:
+    """The metric of the rows each earlier build added, and of those this build adds."""
+    keys = ["row_count"]
+    if spec.metric != "row_count":
+        keys += [f"null_fraction:{spec.column}"]
+    if spec.metric == "mean":
+        keys += [f"mean:{spec.column}"]
+    limit = spec.window + 9
+    series: dict[int, Totals] = {}
+    order: list[int] = []
+    for key in keys:
+        for run, _, value in store.metric_history(model, key, limit=limit):
+            if key == "row_count":
+                order.append(run)
+            series.setdefault(run, {})[key] = value
+    builds = [series[run] for run in order if all(k in series[run] for k in keys)]
+    added = [_added(spec, before, after) for before, after in pairwise(builds)]
+    history = [value for value in added if value is not None]
+    current = {k: metrics[k] for k in keys if k in metrics}
+    if not builds or len(current) < len(keys):
+        return history, None
+    return history, _added(spec, builds[-1], current)
+
+
+def _added(spec: MonitorSpec, before: Totals, after: Totals) -> float | None:
+    """The metric over the rows ``after`` has beyond ``before`` (None when none were added)."""
+    rows = after["row_count"] - before["row_count"]
+    if spec.metric == "row_count":
+        return rows
+    if rows <= 0:
+        return None
+    nulls_key = f"null_fraction:{spec.column}"
+    nulls = after["row_count"] * after[nulls_key] - before["row_count"] * before[nulls_key]
+    if spec.metric == "null_fraction":
+        return min(1.0, max(0.0, nulls / rows))
+    mean_key = f"mean:{spec.column}"
+    present = rows - nulls
+    if present < 0.5:  # every added value is null: no mean
+        return None
+    present_before = before["row_count"] * (1 - before[nulls_key])
+    present_after = after["row_count"] * (1 - after[nulls_key])
+    total = after[mean_key] * present_after - before[mean_key] * present_before
+    return total / present

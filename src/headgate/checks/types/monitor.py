@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from headgate.checks.spec import CheckParams, CheckType, register
+from headgate.checks.spec import Check, CheckParams, CheckType, register
 
 
 class MonitorParams(CheckParams):
@@ -30,3 +30,13 @@ class Monitor(CheckType):
         if not isinstance(raw, dict):
             raise ValueError(f"monitor takes a mapping of parameters, e.g. {self.example}")
         return dict(raw)
+
+    def name_parts(self, check: Check) -> list[str]:
+        """``[column, 'monitor', metric]``: ``orders.amount.monitor.mean``, ``orders.monitor.row_count``.
+
+        Named after what it watches, so two monitors of a model never differ by a number.
+        """
+        params = check.params if isinstance(check.params, dict) else {}
+        column = check.column or params.get("column")
+        metric = params.get("metric")
+        return [str(part) for part in (column, self.name, metric) if part]
