@@ -8,11 +8,12 @@ never passes by silently skipping.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import uuid
 from collections.abc import Iterator
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -35,6 +36,21 @@ def require_service(name: str, address: str, error: object) -> NoReturn:
     if services_required():
         pytest.fail(f"{message} (HEADGATE_REQUIRE_SERVICES=1 requires it)", pytrace=False)
     pytest.skip(message)
+
+
+def import_or_require(module: str, needed_for: str) -> Any:
+    """``import module``, or skip (under HEADGATE_REQUIRE_SERVICES=1, fail) without it.
+
+    For a module-level import in a test file whose tests need a service's client library;
+    unlike ``pytest.importorskip`` it never lets CI pass by skipping.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        message = f"{module} not importable ({needed_for}): {exc}"
+        if services_required():
+            pytest.fail(f"{message} (HEADGATE_REQUIRE_SERVICES=1 requires it)", pytrace=False)
+        pytest.skip(message, allow_module_level=True)
 
 
 def libpq_url(url: str) -> str:

@@ -24,9 +24,9 @@ from tests.checks.support import (
     orders_table,
     resolver,
 )
-from tests.conftest import libpq_url
+from tests.conftest import import_or_require, libpq_url
 
-psycopg = pytest.importorskip("psycopg")
+psycopg = import_or_require("psycopg", "the checks run on a real PostgreSQL")
 
 pytestmark = pytest.mark.services
 
