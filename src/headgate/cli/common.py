@@ -28,6 +28,8 @@ EnvOption = Annotated[
     str | None, typer.Option("--env", "-e", help="Environment (default: the project's, prod).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document for programs.")]
+IDENTIFIER: dict[str, Any] = {"overflow": "fold"}
+"""Table column options for model and check names: shown whole, folded if they must be, never cut."""
 
 
 def project(console: Any = None) -> Any:

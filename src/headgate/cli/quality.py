@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from headgate.cli.common import EnvOption, JsonOption, out, print_json, project
+from headgate.cli.common import IDENTIFIER, EnvOption, JsonOption, out, print_json, project
 
 checks_app = typer.Typer(help="Checks: generated from profiles.", no_args_is_help=True)
 
@@ -28,8 +28,8 @@ def profile(
         title=f"profile of {name}: {result.rows:,} rows ({result.seconds:.2f} s)",
         title_justify="left",
     )
+    table.add_column("column", **IDENTIFIER)
     for column in (
-        "column",
         "type",
         "nulls",
         "distinct",

@@ -16,6 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from headgate.cli.common import IDENTIFIER
 from headgate.console import Console
 
 if TYPE_CHECKING:
@@ -133,7 +134,8 @@ def render_run_summary(out: RichTerminal, result: RunResult) -> None:
             ("rows", "right"),
             ("seconds", "right"),
         ):
-            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+            identifier = IDENTIFIER if column == "model" else {}
+            table.add_column(column, justify=justify, **identifier)  # type: ignore[arg-type]
         shown.sort(key=lambda t: (t.status not in ("failed", "upstream_failed"), -t.seconds))
         for task in shown[:SUMMARY_ROWS]:
             rows = f"{task.rows:,}" if task.rows is not None else ""
@@ -171,7 +173,8 @@ def render_check_summary(
     if not shown:
         return
     table = Table(show_header=True)
-    for column in ("check", "status", "failing", "message"):
+    table.add_column("check", **IDENTIFIER)
+    for column in ("status", "failing", "message"):
         table.add_column(column)
     for check in shown:
         failing = f"{check.failing_rows:,}" if check.failing_rows is not None else ""
@@ -266,7 +269,8 @@ def render_run_detail(out: RichTerminal, run: RunRecord) -> None:
         f"{_duration(run.started_at, run.ended_at)} s, published: {'yes' if run.published else 'no'}"
     )
     table = Table()
-    for column in ("model", "kind", "status", "rows", "seconds", "error"):
+    table.add_column("model", **IDENTIFIER)
+    for column in ("kind", "status", "rows", "seconds", "error"):
         table.add_column(column)
     for task in run.tasks:
         table.add_row(
@@ -284,7 +288,8 @@ def render_run_detail(out: RichTerminal, run: RunRecord) -> None:
 
 def render_status(out: RichTerminal, status: EnvironmentStatus) -> None:
     table = Table(title=f"{status.environment}", title_justify="left")
-    for column in ("model", "kind", "materialized", "state", "rows", "published"):
+    table.add_column("model", **IDENTIFIER)
+    for column in ("kind", "materialized", "state", "rows", "published"):
         table.add_column(column)
     for model in status.models:
         table.add_row(

@@ -9,7 +9,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from headgate.cli import common
-from headgate.cli.common import EnvOption, JsonOption, out, print_json
+from headgate.cli.common import IDENTIFIER, EnvOption, JsonOption, out, print_json
 
 if TYPE_CHECKING:  # the plan machinery (sqlglot lineage) loads only when `plan` runs
     from headgate.plan.review import Review
@@ -57,9 +57,11 @@ def render_review(review: Review) -> None:
     where = f" at {review.revision}" if review.revision else ""
     if not review.impacts:
         out.print(f"{review.environment} is up to date with the project{where}: nothing to review")
+        _warn(review.warnings)
         return
     table = Table(title=f"plan for {review.environment}{where}", title_justify="left")
-    for column in ("model", "change", "breaking", "columns changed", "rebuild", "rows"):
+    table.add_column("model", **IDENTIFIER)
+    for column in ("change", "breaking", "columns changed", "rebuild", "rows"):
         table.add_column(column)
     for impact in review.impacts:
         style = CHANGE_STYLE.get(impact.change, "")
@@ -68,11 +70,7 @@ def render_review(review: Review) -> None:
             f"[{style}]{impact.change}[/]",
             "[bold red]breaking[/]" if impact.breaking else "[green]non-breaking[/]",
             ", ".join(impact.columns_changed),
-            "yes"
-            if impact.rebuild
-            else f"no (keeps {impact.reuses.rsplit('.', 1)[-1]})"
-            if impact.reuses
-            else "no",
+            review.rebuild_text(impact),
             f"{impact.estimated_rows:,}" if impact.estimated_rows is not None else "",
         )
     out.print(table)
@@ -91,9 +89,16 @@ def render_review(review: Review) -> None:
             out.print(
                 Syntax(impact.sql_diff, "diff", theme="ansi_dark", background_color="default")
             )
+    for node in review.unlisted_work():
+        out.print(f"also in this run: [bold]{node.name}[/] ({node.action}: {node.reason})")
     checks = sorted({c for i in review.impacts for c in i.checks})
-    work = review.plan.work
     out.print(
-        f"{len(work)} to build, {len(review.breaking)} breaking change(s), {len(checks)} check(s) will run"
+        f"{review.summary()}, {len(review.breaking)} breaking change(s), {len(checks)} check(s) will run"
     )
+    _warn(review.warnings)
     out.print(f"target state {review.target_state} (pass to `headgate deploy --expect-state`)")
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        out.print(f"[yellow]warning:[/] {warning}")

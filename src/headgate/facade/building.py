@@ -91,7 +91,64 @@ class Building(ProjectBase):
         impacts = self.impact(environment)
         plan = self.plan(environment, selection=selection)
         state = state_hash(current_pointers(self.state, environment))
-        return Review(environment, state, impacts, plan, self.revision)
+        review = Review(environment, state, impacts, plan, self.revision)
+        review.built_in = self._built_by(plan)
+        review.warnings = self._refused_files(plan) + self._unread_files()
+        return review
+
+    def _refused_files(self, plan: Plan) -> list[str]:
+        """New files the run would refuse: they drift from a contract kept with schema_policy: fail."""
+        from headgate.plan.naming import physical_table
+        from headgate.runtime.files import refused_files
+
+        loads = [
+            self.loaded.sources[n.name]
+            for n in plan.work
+            if n.name in self.loaded.sources and not self.loaded.sources[n.name].external
+        ]
+        if not loads:
+            return []
+        schema = self.loaded.config.physical_schema
+        found: list[str] = []
+        with self._engine(read_only=True) as engine:
+            existing = engine.existing_tables(schema)
+            for source in loads:
+                view = physical_table(schema, source.name, self.fingerprints[source.name])
+                found += [
+                    f"the run will be refused: {drift} (schema_policy: fail); accept it in "
+                    f"`columns` of {source.table} in sources/{source.declared_in.name}, or set "
+                    "schema_policy: evolve or quarantine"
+                    for drift in refused_files(engine.session(), source, self.root, view, existing)
+                ]
+        return found
+
+    def _unread_files(self) -> list[str]:
+        """A warning naming the data files beside a source's files that no source reads."""
+        from headgate.project.datafiles import unread_data_files
+
+        unread = unread_data_files(self.loaded)
+        if not unread:
+            return []
+        shown = ", ".join(unread[:5]) + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
+        return [
+            f"{len(unread)} data file(s) match no source and will not be loaded: {shown} "
+            "(add a table whose path matches them in sources/*.yml, or move them elsewhere)"
+        ]
+
+    def _built_by(self, plan: Plan) -> dict[str, str]:
+        """Tables the plan reuses -> the run that built them, e.g. ``by run 4 in dev``."""
+        runs: dict[int, str] = {}
+        found: dict[str, str] = {}
+        for node in plan.nodes.values():
+            record = plan.registry.get(node.physical_table) if node.action == "reuse" else None
+            if record is None or record.run_id is None:
+                continue
+            if record.run_id not in runs:
+                run = self.state.get_run(record.run_id)
+                runs[record.run_id] = f"by run {run.id} in {run.environment}" if run else ""
+            if runs[record.run_id]:
+                found[node.physical_table] = runs[record.run_id]
+        return found
 
     @cached_property
     def deliveries(self) -> dict[str, Any]:
@@ -260,6 +317,8 @@ class Building(ProjectBase):
         environment = self._environment(environment)
         self.checks  # noqa: B018 - invalid checks stop the run before anything is built
         self.deliveries  # noqa: B018 - and so do invalid delivery files
+        for warning in self._unread_files():
+            self.console.warn(warning)
         store = self.state
         store.abandon_dead_runs()
         store.ensure_environment(environment, created_by=_user())

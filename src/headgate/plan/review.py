@@ -6,11 +6,13 @@ pull-request comment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from headgate.plan.impact import ModelImpact
-from headgate.plan.planner import Plan
+from headgate.plan.planner import Plan, PlannedNode
+
+BUILD_ACTIONS = ("build", "refresh", "incremental")
 
 
 @dataclass
@@ -20,6 +22,57 @@ class Review:
     impacts: list[ModelImpact]
     plan: Plan
     revision: str | None = None
+    built_in: dict[str, str] = field(default_factory=dict)  # reused table -> who built it
+    warnings: list[str] = field(default_factory=list)  # what the run will refuse or ignore
+
+    def __post_init__(self) -> None:
+        """Each row's ``rebuild`` is what the run will do, so rows and summary agree: a
+        table already built (in any environment) is reused, not rebuilt."""
+        for impact in self.impacts:
+            node = self.plan.nodes.get(impact.name)
+            if node is None:
+                continue  # removed from the project: nothing to build
+            impact.rebuild = node.action in BUILD_ACTIONS
+            if node.action == "reuse":
+                impact.reuses = node.physical_table
+
+    @property
+    def to_build(self) -> list[PlannedNode]:
+        return [n for n in self.plan.work if n.action in BUILD_ACTIONS]
+
+    def rebuild_text(self, impact: ModelImpact) -> str:
+        """The rebuild column: yes, or why not (reused, kept, re-audited, not selected)."""
+        action = self.action_of(impact.name)
+        if impact.rebuild:
+            return "yes"
+        if action == "reuse":
+            where = self.built_in.get(impact.reuses or "")
+            return f"reuse (built {where})" if where else "reuse (already built)"
+        if action == "audit":
+            return "no, checks run again"
+        if action == "excluded":
+            return "no (not selected)"
+        if impact.reuses:
+            return f"no (keeps {impact.reuses.rsplit('.', 1)[-1]})"
+        return "no"
+
+    def summary(self) -> str:
+        """``3 to build, 6 reused (already built), ...``: the counts the rows add up to."""
+        counts = {"audit": 0, "reuse": 0}
+        for node in self.plan.nodes.values():
+            if node.action in counts:
+                counts[node.action] += 1
+        parts = [f"{len(self.to_build)} to build"]
+        if counts["reuse"]:
+            parts.append(f"{counts['reuse']} reused (already built)")
+        if counts["audit"]:
+            parts.append(f"{counts['audit']} to audit again")
+        return ", ".join(parts)
+
+    def unlisted_work(self) -> list[PlannedNode]:
+        """Work on models the change does not touch (due time ranges, audits): built all the same."""
+        listed = {i.name for i in self.impacts}
+        return [n for n in self.plan.work if n.name not in listed]
 
     @property
     def breaking(self) -> list[ModelImpact]:
@@ -37,7 +90,10 @@ class Review:
             "revision": self.revision,
             "target_state": self.target_state,
             "breaking": bool(self.breaking),
-            "models": [{**i.to_json(), "action": self.action_of(i.name)} for i in self.impacts],
+            "models": [
+                {**i.to_json(), "action": self.action_of(i.name), "built_in": self._built_in(i)}
+                for i in self.impacts
+            ],
             "build": [
                 {
                     "name": n.name,
@@ -48,7 +104,13 @@ class Review:
                 for n in self.plan.work
             ],
             "checks": sorted({c for i in self.impacts for c in i.checks}),
+            "warnings": self.warnings,
         }
+
+    def _built_in(self, impact: ModelImpact) -> str | None:
+        if self.action_of(impact.name) != "reuse":
+            return None
+        return self.built_in.get(impact.reuses or "")
 
     def _rows(self, name: str) -> int | None:
         return next((i.estimated_rows for i in self.impacts if i.name == name), None)
@@ -60,23 +122,27 @@ class Review:
         ]
         if not self.impacts:
             lines.append("\nNo change: the project matches what this environment publishes.")
+            lines.extend(f"\n> **Warning:** {w}" for w in self.warnings)
             return "\n".join(lines) + "\n"
         counts = _counts(self.impacts)
         lines.append(
             f"\n{counts.get('added', 0)} added, {counts.get('direct', 0)} modified, "
             f"{counts.get('indirect', 0)} affected downstream, {counts.get('removed', 0)} removed; "
-            f"**{len(self.breaking)} breaking**; {len(self.plan.work)} to build.\n"
+            f"**{len(self.breaking)} breaking**; {self.summary()}.\n"
         )
+        lines.extend(f"> **Warning:** {w}\n" for w in self.warnings)
         lines.append("| model | change | breaking | columns changed | rebuild |")
         lines.append("| --- | --- | --- | --- | --- |")
         for impact in self.impacts:
             breaking = "**yes**" if impact.breaking else "no"
             columns = ", ".join(f"`{c}`" for c in impact.columns_changed) or "-"
             lines.append(
-                f"| `{impact.name}` | {impact.change} | {breaking} | {columns} | {'yes' if impact.rebuild else 'no'} |"
+                f"| `{impact.name}` | {impact.change} | {breaking} | {columns} | {self.rebuild_text(impact)} |"
             )
+        for node in self.unlisted_work():
+            lines.append(f"\nAlso in this run: `{node.name}` ({node.action}: {node.reason})")
         for impact in self.impacts:
-            details = _details(impact)
+            details = _details(impact, reused=self.action_of(impact.name) == "reuse")
             if details:
                 lines.append(f"\n<details><summary><code>{impact.name}</code></summary>\n")
                 lines.extend(details)
@@ -94,7 +160,7 @@ def _counts(impacts: list[ModelImpact]) -> dict[str, int]:
     return counts
 
 
-def _details(impact: ModelImpact) -> list[str]:
+def _details(impact: ModelImpact, *, reused: bool) -> list[str]:
     lines: list[str] = []
     if impact.schema:
         lines.append(
@@ -105,7 +171,11 @@ def _details(impact: ModelImpact) -> list[str]:
         reads = "; ".join(f"`{u}`: {', '.join(cols)}" for u, cols in impact.reads_changed.items())
         lines.append(f"Reads changed columns of {reads}")
     if impact.reuses:
-        lines.append(f"Non-breaking: keeps `{impact.reuses}` (no rebuild)")
+        lines.append(
+            f"Reuses `{impact.reuses}`, already built (no rebuild)"
+            if reused
+            else f"Non-breaking: keeps `{impact.reuses}` (no rebuild)"
+        )
     if impact.sql_diff:
         lines.append("\n```diff\n" + impact.sql_diff + "\n```")
     return lines

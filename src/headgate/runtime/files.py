@@ -86,6 +86,27 @@ def incoming_columns(
     return found or None
 
 
+def refused_files(
+    session: EngineSession, source: SourceTable, root: Path, view: str, existing: set[str]
+) -> list[str]:
+    """Why a run would refuse the files not loaded yet: their drift from a contract that
+    ``schema_policy: fail`` enforces (a plan says so before anything loads)."""
+    config: FileTableConfig = source.config
+    contract = dict(config.columns or {})
+    if config.schema_policy != "fail" or not contract:
+        return []  # evolve and quarantine load anyway; the first load pins the contract
+    found = []
+    for relative, _, digest in source.files:
+        if file_table(view, digest) in existing:
+            continue
+        actual = _columns_of(session, source, root / relative)
+        added = [c for c in actual if c not in contract]
+        missing = [c for c in contract if c not in actual]
+        if added or missing:
+            found.append(f"source {source.name}: {_describe(relative, added, missing)}")
+    return found
+
+
 def build_file_source(
     session: EngineSession, source: SourceTable, view: str, root: Path, *, fresh: bool
 ) -> FileLoad:
