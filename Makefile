@@ -29,8 +29,9 @@ chromium:
 	  echo "could not install chromium: PDF tests will not run"; \
 	else echo "no chromium (install Debian's chromium package): PDF tests will not run"; fi
 
+# Every tier: fast, services, slow, spark, browser (and the doctests in src/).
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not spark and not browser"
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -m "not services and not slow and not spark and not browser"
