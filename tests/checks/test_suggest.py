@@ -195,10 +195,8 @@ def test_clean_columns_get_rules_that_pass(profiles: dict[str, Profile]) -> None
         "freshness": {"max_age": "12 hours"},
         "severity": "warn",
     }
-    assert checks[(None, "row_count")] == {
-        "row_count": {"min": 108437, "max": 132535},
-        "severity": "warn",
-    }
+    # without build history: a drop of over half the rows blocks publishing, growth never does
+    assert checks[(None, "row_count")] == {"row_count": {"max_change": "50%", "direction": "drop"}}
 
 
 def test_yaml_is_valid_model_options_with_reasons_above_checks(
@@ -247,13 +245,15 @@ def test_baseline_centres_the_band_and_reports_shifts(tmp_path: Path) -> None:
     before = profile("before", 1000, 50, 0.0)
     after = profile("after", 700, 8, 3.0)
     suggestions = suggest_checks(after, model="after", baseline=before)
-    band = next(s for s in suggestions if s.type == "row_count")
-    assert band.check == {"row_count": {"min": 900, "max": 1100}, "severity": "warn"}
-    assert band.would_fail and "after has 700 now (-30.0%)" in band.reason
+    volume = next(s for s in suggestions if s.type == "row_count")
+    assert volume.check == {"row_count": {"max_change": "50%", "direction": "drop"}}
+    assert not volume.would_fail and "after has 700 now (-30.0% from 1,000)" in volume.reason
+    halved = suggest_checks(after, model="after", baseline=profile("big", 1500, 50, 0.0))
+    assert next(s for s in halved if s.type == "row_count").would_fail
     monitors = {}
     for s in suggestions:
         if isinstance(s.check, dict) and "monitor" in s.check:
-            monitors[(s.check["monitor"]["metric"], s.check["monitor"].get("column"))] = s.reason
+            monitors[(s.check["monitor"]["metric"], s.column)] = s.reason
     assert monitors[("null_fraction", "amount")] == (
         "SHIFTED since the baseline, from 2.0%; amount is 12.6% null"
     )

@@ -1,15 +1,22 @@
 """Turn a profile into proposed checks, each with a threshold and a one-line reason.
 
 The suggestions are what a careful engineer would write after reading the profile:
-structural rules the data keeps (``not_null``, ``unique``, a range, a pattern) with the
-default severity ``error``, and bands and monitors with severity ``warn``. A rule the
+structural rules the data keeps (``not_null``, ``unique``, a range, a pattern, a length
+with headroom) with the default severity ``error``. Volume, freshness and monitors are
+``error`` too, with thresholds set so clean batches do not trip them: a volume check
+judges drops only, freshness allows twice the lag seen at earlier builds, and a monitor
+blocks only on a point beyond 3 sigma (Western Electric rule 1). On a table that only
+grows (its row count never fell over the recorded builds) monitors judge the rows each
+build added, not the totals, which drift by construction. A rule the
 data *almost* keeps is the interesting case: 80 nulls in 120,150 rows, 150 duplicated ids,
 a status spelled 'SHIPPED' now and then. Such a rule is still proposed, marked
 ``would_fail`` with the rows it would fail, because rare exceptions to an otherwise
 perfect rule are usually defects to fix upstream, not design.
 
-Suggestions are pure data (no engine, no store); :func:`suggestions_yaml` writes them in
-the shape of a model's options for the user to review and keep.
+Suggestions are pure data (no engine, no store): the build history they use is passed
+in (:class:`BuildHistory`); :func:`suggestions_yaml` writes them in the shape of a
+model's options for the user to review and keep. Relationships need other tables:
+:mod:`headgate.checks.keys` finds them.
 """
 
 from __future__ import annotations
@@ -17,8 +24,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import pairwise
 from typing import Any
 
 import yaml
@@ -28,7 +36,12 @@ from headgate.checks.profile import ColumnProfile, Profile
 
 RARE = 0.01  # exceptions to a rule in at most this share of rows look like defects
 ACCEPTED_VALUES_MAX = 30  # more distinct values than this is not a list of categories
-ROW_BAND = 0.10  # the row_count band allows this change either way
+LENGTH_HEADROOM = 1.5  # a suggested max length is the longest value seen times this
+MIN_DROP = 0.2  # a row_count drop check allows at least this drop...
+MAX_DROP = 0.5  # ...and at most this one (and this without history)
+APPEND_ONLY_DROP = 0.1  # what a table that only grew may lose before it is a defect
+FRESH_HISTORY = 3  # earlier builds' lags needed before freshness is an error check
+MONITOR_RULES = [1]  # a blocking monitor fires on a point beyond 3 sigma, not on drifts
 RECENT = 7 * 86_400  # a time column whose newest value is older was not loaded lately
 UNIQUE_APPROXIMATE = 0.97  # approximate distinct share from which an id is taken as a key
 MEAN_SHIFT = 0.5  # baseline standard deviations a mean must move to be called a shift
@@ -56,18 +69,40 @@ class Suggestion:
         return self.check if isinstance(self.check, str) else next(iter(self.check))
 
 
+@dataclass
+class BuildHistory:
+    """What earlier builds recorded: row counts, and each time column's lag, oldest first."""
+
+    row_counts: list[float] = field(default_factory=list)
+    lags: dict[str, list[float]] = field(default_factory=dict)  # seconds, by column
+
+    @property
+    def append_only(self) -> bool:
+        """Whether the table only grew over at least three recorded builds."""
+        counts = self.row_counts
+        return (
+            len(counts) >= 3 and counts[-1] > counts[0] and all(b >= a for a, b in pairwise(counts))
+        )
+
+
 Rule = Callable[[ColumnProfile, Profile, list[Suggestion]], "Suggestion | None"]
 
 
 def suggest_checks(
-    profile: Profile, *, model: str, baseline: Profile | None = None
+    profile: Profile,
+    *,
+    model: str,
+    baseline: Profile | None = None,
+    history: BuildHistory | None = None,
 ) -> list[Suggestion]:
     """Checks for ``model`` from its latest ``profile``; a ``baseline`` adds comparisons.
 
-    Column checks come first (in column order), then the model's row count band and its
-    monitors; with a baseline, the band is centred on the baseline's row count and a
-    monitor's reason says when its metric shifted since.
+    Column checks come first (in column order), then the model's volume checks, then the
+    monitors; with a baseline, the volume check says whether the drop since would fail it
+    and a monitor's reason says when its metric shifted since. ``history`` (earlier
+    builds' row counts and lags) sets the volume and freshness thresholds.
     """
+    history = history or BuildHistory()
     found: list[Suggestion] = []
     monitors: list[Suggestion] = []
     for column in profile.columns:
@@ -75,9 +110,11 @@ def suggest_checks(
             suggestion = rule(column, profile, found)
             if suggestion is not None:
                 found.append(suggestion)
+        fresh = _freshness(column, profile, history.lags.get(column.name, []))
+        found += [fresh] if fresh is not None else []
         before = None if baseline is None else _column_named(baseline, column.name)
-        monitors += _monitors(column, before)
-    return found + _volume(profile, model, baseline) + monitors
+        monitors += _monitors(column, before, grows=history.append_only)
+    return found + _volume(profile, model, baseline, history) + monitors
 
 
 def _share(part: int, whole: int) -> str:
@@ -223,14 +260,22 @@ def _regex(column: ColumnProfile, _: Profile, __: list[Suggestion]) -> Suggestio
 
 
 def _length(column: ColumnProfile, _: Profile, found: list[Suggestion]) -> Suggestion | None:
-    size = column.min_length
-    if column.kind != "string" or size is None or size != column.max_length:
+    size, longest = column.min_length, column.max_length
+    if column.kind != "string" or size is None or longest is None or not column.nonnull:
         return None
-    if (column.distinct or 0) < 2 or _done(found, column, "accepted_values", "regex"):
-        return None
-    return _passing(
-        column, {"length": {"min": size, "max": size}}, f"every value is {size} characters long"
-    )
+    if _done(found, column, "accepted_values"):
+        return None  # a list of values bounds the length already
+    if size == longest:
+        if (column.distinct or 0) < 2 or _done(found, column, "regex"):
+            return None
+        reason = f"every value is {size} characters long"
+        return _passing(column, {"length": {"min": size, "max": size}}, reason)
+    bound = math.ceil(longest * LENGTH_HEADROOM)
+    bound = -(-bound // 10) * 10 if bound >= 20 else bound
+    limits = {"min": 1, "max": bound} if size >= 1 else {"max": bound}
+    empty = "; no empty values" if size >= 1 else ""
+    reason = f"the longest value has {longest:,} characters: {bound:,} leaves headroom{empty}"
+    return _passing(column, {"length": limits}, reason)
 
 
 def _sql_name(name: str) -> str:
@@ -263,7 +308,13 @@ def _not_future(column: ColumnProfile, _: Profile, __: list[Suggestion]) -> Sugg
     )
 
 
-def _freshness(column: ColumnProfile, profile: Profile, _: list[Suggestion]) -> Suggestion | None:
+def _freshness(column: ColumnProfile, profile: Profile, lags: list[float]) -> Suggestion | None:
+    """Freshness from the newest value's lag now and at earlier builds.
+
+    Twice the largest lag seen (at least twice the spacing of rows, at least an hour) so a
+    late but normal batch passes; an error check once a few builds show how late data
+    usually is, a warning before.
+    """
     if column.kind != "temporal" or column.latest_past is None or column.nonnull < 2:
         return None
     lag = (profile.taken_at - datetime.fromisoformat(column.latest_past)).total_seconds()
@@ -272,14 +323,23 @@ def _freshness(column: ColumnProfile, profile: Profile, _: list[Suggestion]) -> 
         return None
     span = (datetime.fromisoformat(p99) - datetime.fromisoformat(p01)).total_seconds()
     spacing = span / (0.98 * column.nonnull)  # between p01 and p99 lie 98% of the rows
-    needed = max(2 * lag, 2 * spacing, 3_600)
+    seen = [value for value in lags if value >= 0]
+    if seen and max(seen) > RECENT:
+        return None  # some build saw it old: not a column that is kept fresh
+    needed = max(2 * max([lag, *seen]), 2 * spacing, 3_600)
     label = next((name for seconds, name in DURATIONS if seconds >= needed), DURATIONS[-1][1])
     reason = f"newest value {_duration(lag)} old ({column.latest_past}); rows arrive about every {_duration(spacing)}"
-    return Suggestion(column.name, {"freshness": {"max_age": label}, "severity": "warn"}, reason)
+    check: dict[str, Any] = {"freshness": {"max_age": label}}
+    if len(seen) >= FRESH_HISTORY:
+        reason += f"; at most {_duration(max(seen))} old at each of {len(seen)} earlier builds"
+    else:
+        check["severity"] = "warn"
+        reason += "; a warning until a few builds show how late its data usually is"
+    return Suggestion(column.name, check, reason)
 
 
 RULES: tuple[Rule, ...] = (_not_null, _unique, _accepted_values, _range, _date_range, _regex,
-                           _length, _spaces, _not_future, _freshness)  # fmt: skip
+                           _length, _spaces, _not_future)  # fmt: skip
 
 
 def _duration(seconds: float) -> str:
@@ -290,47 +350,88 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} seconds"
 
 
-def _volume(profile: Profile, model: str, baseline: Profile | None) -> list[Suggestion]:
-    base = baseline.rows if baseline is not None else profile.rows
-    low, high = base * 9 // 10, -(-base * 11 // 10)  # integers: no float rounding at the edge
-    reason = f"baseline {base:,} rows, band ±{ROW_BAND:.0%}"
-    outside = baseline is not None and not low <= profile.rows <= high
-    if baseline is not None:
-        change = f"{(profile.rows - base) / base:+.1%}" if base else "from none"
+def _volume(
+    profile: Profile, model: str, baseline: Profile | None, history: BuildHistory
+) -> list[Suggestion]:
+    """A drop check on the row count, and a monitor of it (of the rows added, if it grows)."""
+    counts = history.row_counts
+    drops = [(a - b) / a for a, b in pairwise(counts) if a > 0 and b < a]
+    if history.append_only:
+        limit = APPEND_ONLY_DROP
+        reason = f"the table only grew over {len(counts)} builds: losing rows is a defect"
+    elif len(counts) >= 3:
+        limit = min(MAX_DROP, max(MIN_DROP, math.ceil(40 * max(drops, default=0)) / 20))
+        largest = f"{max(drops, default=0):.1%}"
+        reason = f"the row count fell at most {largest} between {len(counts)} builds; twice that, at least {MIN_DROP:.0%}"
+    else:
+        limit = MAX_DROP
+        reason = "losing over half the rows of the previous build is a defect"
+    allowed = f"{limit * 100:g}%"
+    outside = False
+    if baseline is not None and baseline.rows:
+        change = (profile.rows - baseline.rows) / baseline.rows
+        outside = -change > limit
         reason = (
             ("would FAIL now: " if outside else "")
             + reason
-            + f"; {model} has {profile.rows:,} now ({change})"
+            + f"; {model} has {profile.rows:,} now ({change:+.1%} from {baseline.rows:,})"
         )
-    band = {"row_count": {"min": low, "max": high}, "severity": "warn"}
-    history = "flags a row count outside its control limits over the last 20 runs"
-    monitor = {"monitor": {"metric": "row_count"}, "severity": "warn"}
-    return [Suggestion(None, band, reason, outside), Suggestion(None, monitor, history)]
+    drop = {"row_count": {"max_change": allowed, "direction": "drop"}}
+    suggestions = [Suggestion(None, drop, reason, outside)]
+    watched: dict[str, Any] = {"metric": "row_count", "direction": "drop", "rules": MONITOR_RULES}
+    if history.append_only:
+        watched = {"metric": "row_count", "rows": "added", **watched}
+        added = [b - a for a, b in pairwise(counts)]
+        why = (f"rows added per build (median {_median(added):,.0f}): a batch far below that is "
+               "a partial load, which barely moves the total")  # fmt: skip
+    else:
+        why = "a row count far below its last 20 builds (beyond 3 sigma) is a partial load"
+    suggestions.append(Suggestion(None, {"monitor": watched}, why))
+    return suggestions
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def _column_named(profile: Profile, name: str) -> ColumnProfile | None:
     return next((c for c in profile.columns if c.name == name), None)
 
 
-def _monitors(column: ColumnProfile, before: ColumnProfile | None) -> list[Suggestion]:
-    """``monitor`` checks for a column's drifting metrics, saying what shifted since the baseline."""
-    found = []
+def _monitors(
+    column: ColumnProfile, before: ColumnProfile | None, *, grows: bool
+) -> list[Suggestion]:
+    """``monitor`` checks for a column's drifting metrics, saying what shifted since the baseline.
 
-    def monitor(metric: str, reason: str, shifted_from: str | None) -> None:
-        check = {"monitor": {"metric": metric, "column": column.name}, "severity": "warn"}
+    Null fraction and mean block publishing on a point beyond 3 sigma; on a table that
+    only grows they judge the rows each build added. The distinct share, which drifts on
+    a growing table by construction, is watched (as a warning) on other tables only.
+    """
+    found = []
+    added = {"rows": "added"} if grows else {}
+
+    def monitor(metric: str, reason: str, shifted_from: str | None, **options: Any) -> None:
+        check = {"monitor": {"metric": metric, **options}}
         prefix = f"SHIFTED since the baseline, from {shifted_from}; " if shifted_from else ""
-        found.append(Suggestion(None, check, prefix + reason))
+        if grows and "rows" in options:
+            reason += " (of the rows each build adds)"
+        found.append(Suggestion(column.name, check, prefix + reason))
 
     nulls, old = column.null_fraction, before.null_fraction if before else None
     if nulls is not None and nulls > RARE:  # rarer nulls: not_null covers them
         shifted = old is not None and abs(nulls - old) >= max(RARE, 0.5 * old)
-        monitor(
-            "null_fraction", f"{column.name} is {nulls:.1%} null", f"{old:.1%}" if shifted else None
-        )
+        monitor("null_fraction", f"{column.name} is {nulls:.1%} null",
+                f"{old:.1%}" if shifted else None,
+                **added, direction="growth", rules=MONITOR_RULES)  # fmt: skip
     share, old = column.distinct_fraction, before.distinct_fraction if before else None
     few = column.value_counts is not None and len(column.value_counts) <= ACCEPTED_VALUES_MAX
     if (
-        column.kind in ("integer", "string")
+        not grows
+        and column.kind in ("integer", "string")
         and share is not None
         and share < UNIQUE_APPROXIMATE
         and not few
@@ -338,6 +439,7 @@ def _monitors(column: ColumnProfile, before: ColumnProfile | None) -> list[Sugge
         shifted = old is not None and old > 0 and abs(share - old) > DISTINCT_SHIFT * old
         monitor("distinct_fraction", f"{share:.1%} of {column.name} values are distinct",
                 f"{old:.1%}" if shifted else None)  # fmt: skip
+        found[-1].check["severity"] = "warn"  # type: ignore[index]
     mean = column.mean
     if (
         mean is not None
@@ -350,7 +452,8 @@ def _monitors(column: ColumnProfile, before: ColumnProfile | None) -> list[Sugge
         shifted = before is not None and moved is not None and abs(moved) > MEAN_SHIFT
         spread = f", sd {column.stddev:,.4g}" if column.stddev else ""
         monitor("mean", f"mean {mean:,.4g}{spread}",
-                f"{before.mean:,.4g} ({moved:+.1f} sd)" if shifted and before else None)  # fmt: skip
+                f"{before.mean:,.4g} ({moved:+.1f} sd)" if shifted and before else None,
+                **added, rules=MONITOR_RULES)  # fmt: skip
     return found
 
 

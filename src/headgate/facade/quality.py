@@ -12,6 +12,7 @@ from headgate.facade.base import ProjectBase, _git_commit, _user
 if TYPE_CHECKING:
     from headgate.checks.profile import Profile
     from headgate.checks.spc import ChartResult
+    from headgate.checks.suggest import BuildHistory, Suggestion
     from headgate.runtime.checking import CheckReport
     from headgate.state.records import CheckResultRecord
 
@@ -99,11 +100,17 @@ class Quality(ProjectBase):
         return profile
 
     def suggest_checks(self, name: str, environment: str | None = None) -> str:
-        """Proposed checks, as YAML in the model options' shape, from the latest profile."""
+        """Proposed checks, as YAML in the model options' shape, from the latest profile.
+
+        Besides the profile: the build history in the metadata store (row counts, time
+        columns' lags) sets volume and freshness thresholds, and relationships are found
+        by one query per likely pair of this table's key-named column and another's key.
+        """
         from headgate.checks.profile import Profile
         from headgate.checks.suggest import suggest_checks, suggestions_yaml
 
         model = name.lower()
+        environment = self._environment(environment)
         stored = self.state.latest_profile(model)
         if stored:
             fields = {
@@ -114,8 +121,57 @@ class Quality(ProjectBase):
             profile = Profile.from_dict(fields)
         else:
             profile = self.profile(model, environment)
-        suggestions = suggest_checks(profile, model=model)
+        suggestions = suggest_checks(
+            profile, model=model, history=self._build_history(profile, model)
+        )
+        suggestions += self._relationships(model, profile, environment)
         return suggestions_yaml(model, suggestions, profile=profile)
+
+    def _build_history(self, profile: Profile, model: str) -> BuildHistory:
+        from headgate.checks.suggest import BuildHistory
+
+        counts = [v for _, _, v in self.state.metric_history(model, "row_count", limit=30)]
+        lags = {
+            c.name: [
+                v
+                for _, _, v in self.state.metric_history(model, f"freshness_lag:{c.name}", limit=30)
+            ]
+            for c in profile.columns
+            if c.kind == "temporal"
+        }
+        return BuildHistory(counts, lags)
+
+    def _relationships(self, model: str, profile: Profile, environment: str) -> list[Suggestion]:
+        """Relationships to other published tables, tried by name and type (see checks.keys)."""
+        from headgate.checks.keys import candidates, suggest_relationships
+
+        pointers = self.state.env_models(environment)
+        if model not in pointers:
+            return []
+        downstream = (
+            self.loaded.dag.descendants([model]) if model in self.loaded.dag.order else set()
+        )
+        others = {n: p.physical_table for n, p in pointers.items() if n not in downstream}
+        with self._engine(read_only=True) as engine:
+            session = engine.session()
+            rows = session.execute(
+                "SELECT table_schema, table_name, column_name, data_type "
+                "FROM information_schema.columns ORDER BY table_schema, table_name, ordinal_position"
+            )
+            by_table: dict[str, list[tuple[str, str]]] = {}
+            for schema, table, column, kind in rows:
+                by_table.setdefault(f"{schema}.{table}", []).append((str(column), str(kind)))
+            tables = {n: (t, by_table.get(t, [])) for n, t in others.items()}
+            pairs = candidates(model, profile, tables)
+            if not pairs:
+                return []
+            return suggest_relationships(
+                session,
+                pointers[model].physical_table,
+                profile,
+                pairs,
+                dialect=engine.capabilities.dialect,
+            )
 
     def monitor(self, model: str, metric: str, *, column: str | None = None) -> ChartResult:
         """The control chart of one metric of a model over its recorded runs."""
