@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -28,8 +29,6 @@ EnvOption = Annotated[
     str | None, typer.Option("--env", "-e", help="Environment (default: the project's, prod).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document for programs.")]
-IDENTIFIER: dict[str, Any] = {"overflow": "fold"}
-"""Table column options for model and check names: shown whole, folded if they must be, never cut."""
 
 
 def project(console: Any = None) -> Any:
@@ -44,6 +43,15 @@ def rich_console() -> Any:
     from headgate.cli.render import RichConsole
 
     return RichConsole(out)
+
+
+def identifier(names: Iterable[str], *, others: int, width: int) -> dict[str, Any]:
+    """Column options for model and check names, which are never cut: each stays whole on
+    one line while it fits beside the ``others`` columns at their narrowest (they give way
+    first), and is folded onto more lines when even that cannot fit."""
+    longest = max((len(name) for name in names), default=0)
+    narrowest = 4 * (others + 1) + 1  # per column: a character, its padding, a border
+    return {"no_wrap": longest + narrowest <= width, "overflow": "fold"}
 
 
 def jsonable(value: Any) -> Any:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from headgate.cli.common import IDENTIFIER, JsonOption, jsonable, out, print_json, project
+from headgate.cli.common import JsonOption, identifier, jsonable, out, print_json, project
 
 env_app = typer.Typer(
     help="Environments: cheap, isolated sets of views over shared tables.", no_args_is_help=True
@@ -96,7 +96,8 @@ def deploy(
     table = Table(
         title=f"deployment {result.change.deployment_id}: {source} → {target}", title_justify="left"
     )
-    table.add_column("model", **IDENTIFIER)
+    names = (m["name"] for m in result.models)
+    table.add_column("model", **identifier(names, others=1, width=out.width))
     table.add_column("change")
     for model in result.models:
         table.add_row(model["name"], model["change"])

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from headgate.cli.common import IDENTIFIER, EnvOption, JsonOption, out, print_json, project
+from headgate.cli.common import EnvOption, JsonOption, identifier, out, print_json, project
 
 checks_app = typer.Typer(help="Checks: generated from profiles.", no_args_is_help=True)
 
@@ -28,7 +28,8 @@ def profile(
         title=f"profile of {name}: {result.rows:,} rows ({result.seconds:.2f} s)",
         title_justify="left",
     )
-    table.add_column("column", **IDENTIFIER)
+    names = (c.name for c in result.columns)
+    table.add_column("column", **identifier(names, others=7, width=out.width))
     for column in (
         "type",
         "nulls",

@@ -16,7 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from headgate.cli.common import IDENTIFIER
+from headgate.cli.common import identifier
 from headgate.console import Console
 
 if TYPE_CHECKING:
@@ -134,8 +134,9 @@ def render_run_summary(out: RichTerminal, result: RunResult) -> None:
             ("rows", "right"),
             ("seconds", "right"),
         ):
-            identifier = IDENTIFIER if column == "model" else {}
-            table.add_column(column, justify=justify, **identifier)  # type: ignore[arg-type]
+            whole = identifier((t.name for t in shown), others=3, width=out.width)
+            options = whole if column == "model" else {}
+            table.add_column(column, justify=justify, **options)  # type: ignore[arg-type]
         shown.sort(key=lambda t: (t.status not in ("failed", "upstream_failed"), -t.seconds))
         for task in shown[:SUMMARY_ROWS]:
             rows = f"{task.rows:,}" if task.rows is not None else ""
@@ -173,7 +174,7 @@ def render_check_summary(
     if not shown:
         return
     table = Table(show_header=True)
-    table.add_column("check", **IDENTIFIER)
+    table.add_column("check", **identifier((c.name for c in shown), others=3, width=out.width))
     for column in ("status", "failing", "message"):
         table.add_column(column)
     for check in shown:
@@ -269,7 +270,7 @@ def render_run_detail(out: RichTerminal, run: RunRecord) -> None:
         f"{_duration(run.started_at, run.ended_at)} s, published: {'yes' if run.published else 'no'}"
     )
     table = Table()
-    table.add_column("model", **IDENTIFIER)
+    table.add_column("model", **identifier((t.name for t in run.tasks), others=5, width=out.width))
     for column in ("kind", "status", "rows", "seconds", "error"):
         table.add_column(column)
     for task in run.tasks:
@@ -288,7 +289,8 @@ def render_run_detail(out: RichTerminal, run: RunRecord) -> None:
 
 def render_status(out: RichTerminal, status: EnvironmentStatus) -> None:
     table = Table(title=f"{status.environment}", title_justify="left")
-    table.add_column("model", **IDENTIFIER)
+    names = (m.name for m in status.models)
+    table.add_column("model", **identifier(names, others=5, width=out.width))
     for column in ("kind", "materialized", "state", "rows", "published"):
         table.add_column(column)
     for model in status.models:

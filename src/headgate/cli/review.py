@@ -9,7 +9,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from headgate.cli import common
-from headgate.cli.common import IDENTIFIER, EnvOption, JsonOption, out, print_json
+from headgate.cli.common import EnvOption, JsonOption, identifier, out, print_json
 
 if TYPE_CHECKING:  # the plan machinery (sqlglot lineage) loads only when `plan` runs
     from headgate.plan.review import Review
@@ -60,7 +60,8 @@ def render_review(review: Review) -> None:
         _warn(review.warnings)
         return
     table = Table(title=f"plan for {review.environment}{where}", title_justify="left")
-    table.add_column("model", **IDENTIFIER)
+    names = (i.name for i in review.impacts)
+    table.add_column("model", **identifier(names, others=5, width=out.width))
     for column in ("change", "breaking", "columns changed", "rebuild", "rows"):
         table.add_column(column)
     for impact in review.impacts:

@@ -1,0 +1,59 @@
+"""What short commands print: whole names in narrow tables, suggestions from the environment
+queried, and who holds a busy warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support import cli, write_project
+
+LONG_NAMES = {
+    "models/marts/customer_lifetime_value.sql": "select 1 as customer_id, 10.0 as value",
+    "models/marts/customer_lifetime_segments.sql": """
+        /* headgate:
+        columns:
+          customer_id:
+            checks:
+              - accepted_values: {values: [2]}
+                severity: warn
+        */
+        select customer_id, 'new' as segment from marts.customer_lifetime_value
+    """,
+}
+
+
+def rows_naming(text: str, name: str) -> list[str]:
+    """Table rows whose first cell is ``name``, whole."""
+    return [line for line in text.splitlines() if line.startswith(f"│ {name} ")]
+
+
+def first_cells(text: str) -> str:
+    """The first column's text, its folded pieces joined back together."""
+    return "".join(line.split("│")[1].strip() for line in text.splitlines() if line.startswith("│"))
+
+
+def test_narrow_tables_show_model_and_check_names_whole(tmp_path: Path) -> None:
+    root = write_project(tmp_path, LONG_NAMES)
+    names = ("marts.customer_lifetime_value", "marts.customer_lifetime_segments")
+    check = "marts.customer_lifetime_segments.customer_id.accepted_values"
+    # piped output is 80 columns wide: the other columns give way to the names
+    run = cli(root, "run", env={"COLUMNS": "80"}, subprocess=True, check=True).stdout
+    assert len(rows_naming(run, check)) == 1, run
+    for name in names:
+        assert len(rows_naming(run, name)) == 1, run
+    status = cli(root, "status", env={"COLUMNS": "60"}, subprocess=True, check=True).stdout
+    for name in names:
+        assert len(rows_naming(status, name)) == 1, status
+    assert max(len(line) for line in status.splitlines()) <= 60
+
+    # narrower than a name: folded onto more lines, never cut
+    tiny = cli(root, "status", env={"COLUMNS": "30"}, subprocess=True, check=True).stdout
+    assert "…" not in first_cells(tiny)
+    assert first_cells(tiny) == "".join(names), tiny  # in dependency order
+
+    (root / "models/marts/customer_lifetime_value.sql").write_text(
+        "select 1 as customer_id, 20.0 as value"
+    )
+    plan = cli(root, "plan", env={"COLUMNS": "60"}, subprocess=True, check=True).stdout
+    for name in names:
+        assert len(rows_naming(plan, name)) == 1, plan
