@@ -57,3 +57,29 @@ def test_narrow_tables_show_model_and_check_names_whole(tmp_path: Path) -> None:
     plan = cli(root, "plan", env={"COLUMNS": "60"}, subprocess=True, check=True).stdout
     for name in names:
         assert len(rows_naming(plan, name)) == 1, plan
+
+
+def test_an_unknown_table_is_answered_with_names_the_environment_publishes(
+    tmp_path: Path,
+) -> None:
+    root = write_project(
+        tmp_path, {"models/marts/orders.sql": "select 1 as id, 'web' as channel, 10.0 as amount"}
+    )
+    cli(root, "run", check=True)
+    (root / "models/marts/revenue_by_channel.sql").write_text(
+        "select channel, sum(amount) as revenue from marts.orders group by 1"
+    )
+    cli(root, "env", "create", "dev", check=True)
+    cli(root, "run", "--env", "dev", check=True)
+    cli(root, "deploy", "--from", "dev", "--to", "prod", check=True)
+    cli(root, "rollback", "prod", check=True)
+
+    gone = cli(root, "query", "select * from marts.revenue_by_channel")
+    assert gone.returncode == 1
+    assert "prod publishes no model or source named marts.revenue_by_channel" in gone.stderr
+    assert "__dev" not in gone.stderr and "Did you mean" not in gone.stderr
+    typo = cli(root, "query", "select * from marts.revenue_by_chanel", "--env", "dev")
+    assert "did you mean marts.revenue_by_channel?" in typo.stderr
+    assert "__dev" not in typo.stderr
+    short = cli(root, "query", "select o.id from ordrs o")
+    assert "did you mean marts.orders?" in short.stderr

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from headgate.errors import HeadgateError
+from headgate.errors import EngineError, HeadgateError
 from headgate.facade.base import ProjectBase
 from headgate.plan.naming import view_name
 
@@ -41,7 +41,7 @@ class Reading(ProjectBase):
         self, sql: str, environment: str | None = None, *, limit: int | None = None
     ) -> pa.Table:
         """Run a read-only query against an environment's views (models read by their names)."""
-        from headgate.runtime.query import environment_query
+        from headgate.runtime.query import environment_query, unknown_table
 
         environment = self._environment(environment)
         published = self.state.env_models(environment)
@@ -54,7 +54,10 @@ class Reading(ProjectBase):
             sql, {name: view_name(name, environment) for name in published}, limit=limit
         )
         with self._engine(read_only=True) as engine:
-            return engine.session().arrow(rewritten)
+            try:
+                return engine.session().arrow(rewritten)
+            except EngineError as exc:
+                raise unknown_table(str(exc), sql, sorted(published), environment) or exc from None
 
     def runs(self, *, limit: int = 20, environment: str | None = None) -> list[RunRecord]:
         return self.state.list_runs(limit=limit, environment=environment)

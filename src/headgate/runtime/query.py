@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+import re
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
@@ -39,3 +42,40 @@ def environment_query(sql: str, views: dict[str, str], *, limit: int | None = No
     if limit is not None:
         rewritten = f"SELECT * FROM ({rewritten}) AS q LIMIT {int(limit)}"
     return rewritten
+
+
+_MISSING_TABLE = re.compile(r'Table with name "?([^\s"!]+)"? does not exist')
+
+
+def unknown_table(
+    message: str, sql: str, published: list[str], environment: str
+) -> HeadgateError | None:
+    """The engine's "no such table" error said in the environment's terms.
+
+    The engine's own suggestion may name another environment's internal schema (it
+    knows every view in the warehouse); this one names only what ``environment``
+    publishes, by the names users read them by.
+    """
+    found = _MISSING_TABLE.search(message)
+    if found is None:
+        return None
+    missing = found.group(1).lower()
+    try:
+        parsed = sqlglot.parse_one(sql, dialect=DIALECT)
+    except ParseError:
+        parsed = None
+    refs = table_references(parsed)[0] if isinstance(parsed, exp.Query) else []
+    known = set(published)
+    unknown = [r for r in refs if r not in known and f"main.{r}" not in known]
+    name = next((r for r in unknown if r == missing or r.endswith(f".{missing}")), missing)
+    close = difflib.get_close_matches(name, published, n=3, cutoff=0.6)
+    if not close:  # by the table part alone: `ordrs` -> `marts.orders`
+        table = name.rsplit(".", 1)[-1]
+        by_table = {p.rsplit(".", 1)[-1]: p for p in published}
+        close = [by_table[t] for t in difflib.get_close_matches(table, list(by_table), n=3)]
+    return HeadgateError(
+        f"{environment} publishes no model or source named {name}",
+        hint=f"did you mean {', '.join(close)}?"
+        if close
+        else f"see what it publishes: headgate status --env {environment}",
+    )
