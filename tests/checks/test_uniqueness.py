@@ -95,3 +95,18 @@ def test_dense_keys_without_duplicates_pass_with_one_distinct_count(
     assert len(session.queries) == 2 and "COUNT(DISTINCT" in session.queries[1]
     # the engine's setting is back to what it was
     assert session.inner.execute("SELECT current_setting('perfect_ht_threshold')") == [(12,)]
+
+
+def test_a_dense_key_starting_at_zero_reports_its_duplicates(
+    engine: DuckDBEngine, tmp_path: Path
+) -> None:
+    """A key from 0 upward is its own number in the dense path: the sample names it."""
+    session = engine.session()
+    session.create_table_from_arrow(
+        "hp.ids", pa.table({"id": pa.array([0, 1, 2, 2, 3], pa.int64())})
+    )
+    checks = model_checks(tmp_path, "columns:\n  id: {checks: [unique]}\n", ["id"], name="ids")
+    (result,) = run_checks(session, "hp.ids", checks, dialect="duckdb")
+    assert result.status == "fail"
+    assert result.failing_rows == 2
+    assert [(row["id"], row["rows"]) for row in result.sample] == [(2, 2)]

@@ -10,6 +10,7 @@ import pytest
 
 from headgate import Project
 from headgate.errors import ProjectError
+from headgate.plan.versions import Segment, Version
 from headgate.runtime.results import RunResult
 from tests.support import write_project
 
@@ -179,6 +180,10 @@ def test_an_incremental_range_that_fails_its_checks_is_rolled_back(tmp_path: Pat
     assert task(second, "inc.events")["status"] == "failed"
     with Project.load(root) as project:
         assert project.query("select count(*) as n from inc.events").to_pylist() == [{"n": 28}]
-        physical = next(t for t in second.tasks if t.name == "inc.events").physical_table
-        intervals = project.state.intervals(physical)
-    assert max(i.end for i in intervals).day == 8  # the failed range is not recorded as done
+        failed = next(t for t in second.tasks if t.name == "inc.events").physical_table
+        published = project.state.env_models("prod")["inc.events"].physical_table
+        registry = project.state.physical_tables()
+    assert failed != published  # the failed version has a name of its own, never published
+    assert registry[failed].audit_status == "failed"
+    covered = Version("ranges", [Segment.from_json(s) for s in registry[published].segments or []])
+    assert max(end for _, end in covered.covered()).day == 8  # the failed range is not done

@@ -39,6 +39,7 @@ class Building(ProjectBase):
         start: datetime | None = None,
         end: datetime | None = None,
         persist_reuse: bool = False,
+        nonce: str | None = None,
     ) -> Plan:
         restate = [self._model_name(r) for r in restate or []]
         if restate and (start is None or end is None):
@@ -58,7 +59,6 @@ class Building(ProjectBase):
             check_hashes=dict(self.checks.hashes),
         )
         inputs.aliases = self._reused_tables(inputs, environment, engine, persist=persist_reuse)
-        inputs.intervals = self._intervals(inputs)
         request = PlanRequest(
             environment=environment,
             selected=self.select(selection) if selection else None,
@@ -68,19 +68,11 @@ class Building(ProjectBase):
             restate_end=end,
             end=end if not restate else None,
             selection=selection,
+            nonce=nonce or "plan",
         )
         plan = make_plan(self.loaded, inputs, request)
         plan.registry = registry
         return plan
-
-    def _intervals(self, inputs: PlanInputs) -> dict[str, Any]:
-        found = {}
-        for name, model in self.loaded.models.items():
-            if model.options.materialized == "incremental" and model.options.time_column:
-                table = inputs.physical_of(name)
-                if table in inputs.existing:
-                    found[table] = self.state.intervals(table)
-        return found
 
     def review(self, environment: str | None = None, *, selection: str | None = None) -> Review:
         """The plan a person reviews: impact per model and column, builds, checks."""
@@ -340,6 +332,7 @@ class Building(ProjectBase):
                     engine,
                     environment,
                     persist_reuse=True,
+                    nonce=str(run_id),
                     selection=selection,
                     full_refresh=full_refresh,
                     restate=restate,

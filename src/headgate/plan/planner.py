@@ -12,6 +12,16 @@ from typing import Any, Literal
 
 from headgate.plan.intervals import align, as_utc, missing_ranges
 from headgate.plan.naming import physical_table
+from headgate.plan.versions import (
+    Growth,
+    Mode,
+    Segment,
+    Version,
+    derived_name,
+    digest,
+    grow,
+    version_name,
+)
 from headgate.project.loader import LoadedProject
 from headgate.state.records import EnvModel, Interval, PhysicalRecord
 
@@ -35,6 +45,11 @@ class PlannedNode:
     replace: bool = False  # drop what is there and build again (full refresh)
     force: bool = False  # refresh even when inputs look unchanged (restatement)
     missing_upstream: list[str] = field(default_factory=list)  # unselected and never built
+    base_table: str = ""  # the name at this fingerprint, before any data version
+    versioned: bool = False  # named by its data too (segments, or the versions it read)
+    may_change: bool = False  # its name is settled at run time (it follows a source's load)
+    growth: Growth | None = None  # incremental: the version it grows from and how
+    version: Version | None = None  # incremental: the version this plan expects
 
     @property
     def is_work(self) -> bool:
@@ -95,6 +110,7 @@ class PlanRequest:
     restate_end: datetime | None = None
     end: datetime | None = None
     selection: str | None = None
+    nonce: str | None = None  # names what a full refresh or restatement recomputes
 
 
 def make_plan(project: LoadedProject, inputs: PlanInputs, request: PlanRequest) -> Plan:
@@ -131,78 +147,81 @@ def _plan_node(
     restated: bool,
 ) -> PlannedNode:
     fingerprint = inputs.fingerprints[name]
-    physical = inputs.physical_of(name)
+    base = physical_table(inputs.physical_schema, name, fingerprint)
     model = project.models.get(name)
+    source = project.sources.get(name)
     materialized = model.options.materialized if model else "source"
+    upstream = list(project.dag.upstream[name])
+    pointer = inputs.env_models.get(name)
     node = PlannedNode(
         name=name,
         kind="model" if model else "source",
         materialized=materialized,
         fingerprint=fingerprint,
-        physical_table=physical,
-        upstream=list(project.dag.upstream[name]),
+        physical_table=base,
+        upstream=upstream,
         action="unchanged",
         reason="up to date",
-        exists=physical in inputs.existing,
+        base_table=base,
     )
-    pointer = inputs.env_models.get(name)
-    published_here = pointer is not None and pointer.physical_table == physical
+    upstream_names = [planned[u].physical_table for u in upstream]
+    versioned_upstream = any(planned[u].versioned for u in upstream)
+    if (
+        model is not None
+        and model.options.materialized == "incremental"
+        and model.language == "sql"
+    ):
+        _plan_growth(node, model, inputs, request, pointer, restated, upstream_names)
+    elif source is not None and source.external:
+        node.versioned = True
+        node.physical_table = _source_version(node, inputs, pointer)
+    elif versioned_upstream:
+        node.versioned = True
+        node.physical_table = derived_name(base, upstream_names)
+    else:
+        node.physical_table = inputs.physical_of(name)
+    node.exists = node.physical_table in inputs.existing
+    published_here = pointer is not None and pointer.physical_table == node.physical_table
     if selected is not None and name not in selected:
         node.action, node.reason = "excluded", "not selected"
         return node
     node.missing_upstream = [
         u for u in node.upstream if planned[u].action == "excluded" and not planned[u].exists
     ]
+    loading = [u for u in upstream if planned[u].may_change]
+    node.may_change = bool(loading) and node.versioned
+    recompute = request.full_refresh or (restated and materialized != "view")
+    if recompute and node.growth is None and node.exists and not (source and source.external):
+        # rebuilt beside the table readers see, never over it
+        node.physical_table = f"{node.physical_table}__f{digest(request.nonce)}"
+        node.versioned, node.exists = True, node.physical_table in inputs.existing
     if request.full_refresh:
         node.action, node.reason, node.replace = "build", "full refresh", True
-        if (
-            model is not None
-            and model.options.materialized == "incremental"
-            and model.options.time_column
-        ):
-            node.ranges = _due_ranges(model, [], request, inputs)
         return node
-    if not node.exists:
-        node.action = "build"
-        node.reason = "new version" if pointer is not None else "new"
-        if (
-            model is not None
-            and model.options.materialized == "incremental"
-            and model.options.time_column
-        ):
-            node.ranges = _due_ranges(model, [], request, inputs)
-        return node
-    source = project.sources.get(name)
     if source is not None and source.external:
         node.action, node.reason = "incremental", f"read new data from the {source.kind} source"
+        node.may_change = True
         return node
-    if (
-        model is not None
-        and model.options.materialized == "incremental"
-        and model.options.time_column
-    ):
-        done = inputs.intervals.get(physical, [])
-        if restated and request.restate_start and request.restate_end:
-            node.restate = (
-                align(request.restate_start, model.options.interval),
-                align(request.restate_end, model.options.interval),
-            )
-            # a restatement reprocesses exactly the asked range; catching up is a plain run's job
-            node.ranges = _due_ranges(
-                model, _cut(done, *node.restate), request, inputs, node.restate
-            )
-        else:
-            node.ranges = _due_ranges(model, done, request, inputs)
-        if node.ranges:
-            node.action = "incremental"
-            node.reason = "restated range" if node.restate else f"{len(node.ranges)} range(s) due"
-            return node
-    elif materialized != "view" and (restated or _inputs_changed(node, planned, inputs)):
-        node.action, node.reason, node.force = "refresh", "upstream data changed", restated
-        if restated:
-            node.reason = "restated upstream"
+    if node.growth is not None and (not node.exists or restated):
+        node.action = "incremental" if node.exists or node.growth.base_segments else "build"
+        node.reason = _growth_reason(node, pointer)
         return node
-    audit = _audit_reason(name, inputs)
+    if not node.exists or (restated and materialized != "view"):
+        node.action = "build"
+        node.reason = (
+            "restated upstream"
+            if restated
+            else ("new version" if pointer is not None else "new")
+            if not versioned_upstream
+            else "upstream data changed"
+        )
+        node.force = restated
+        return node
+    if loading:
+        # an upstream source may bring new rows: decided when it has loaded
+        node.action, node.reason = "refresh", f"follows {loading[0]} if it loads new data"
+        return node
+    audit = _audit_reason(node.physical_table, name, inputs)
     if audit:
         node.action, node.reason = "audit", audit
     elif not published_here:
@@ -210,9 +229,88 @@ def _plan_node(
     return node
 
 
-def _audit_reason(name: str, inputs: PlanInputs) -> str | None:
+def _growth_reason(node: PlannedNode, pointer: EnvModel | None) -> str:
+    assert node.growth is not None
+    if node.restate:
+        return "restated range"
+    if node.growth.ranges:
+        return f"{len(node.growth.ranges)} range(s) due"
+    if node.growth.new_layer:
+        return "merge new rows by key" if node.growth.base_segments else "new"
+    return "new version" if pointer is not None else "new"
+
+
+def _plan_growth(
+    node: PlannedNode,
+    model: Any,
+    inputs: PlanInputs,
+    request: PlanRequest,
+    pointer: EnvModel | None,
+    restated: bool,
+    upstream_names: list[str],
+) -> None:
+    """An incremental model: the environment's version plus this run's new batches."""
+    options = model.options
+    keys = tuple(options.unique_key_columns)
+    mode: Mode = "keys" if keys else "ranges"
+    base_segments: list[Segment] = []
+    base_record = None
+    if pointer is not None and pointer.fingerprint == node.fingerprint and not request.full_refresh:
+        base_record = inputs.registry.get(pointer.physical_table)
+        if base_record is not None and base_record.segments:
+            base_segments = [Segment.from_json(s) for s in base_record.segments]
+    growth = Growth(mode, base_segments, keys=keys, time_column=options.time_column)
+    if request.full_refresh:
+        growth.nonce = request.nonce
+    if options.time_column:
+        done = [Interval(s, e) for s, e in Version(mode, base_segments).covered()]
+        if restated and request.restate_start and request.restate_end:
+            node.restate = (
+                align(request.restate_start, options.interval),
+                align(request.restate_end, options.interval),
+            )
+            growth.nonce = request.nonce
+            # a restatement reprocesses exactly the asked range; catching up is a plain run's job
+            growth.ranges = _due_ranges(
+                model, _cut(done, *node.restate), request, inputs, node.restate
+            )
+        else:
+            growth.ranges = _due_ranges(model, done, request, inputs)
+    else:
+        used = set(base_record.inputs) if base_record is not None else None
+        growth.new_layer = used != set(upstream_names) or restated or request.full_refresh
+        if restated:
+            growth.nonce = request.nonce
+    node.ranges = growth.ranges
+    node.growth = growth
+    node.versioned = True
+    node.version = grow(node.base_table, growth, upstream_names).version
+    node.physical_table = version_name(node.base_table, node.version)
+
+
+def _source_version(node: PlannedNode, inputs: PlanInputs, pointer: EnvModel | None) -> str:
+    """What a loaded source reads before this run's load: the environment's, else the latest."""
+    if pointer is not None and pointer.fingerprint == node.fingerprint:
+        return pointer.physical_table
+    latest = latest_source_version(inputs.registry, node.name, node.fingerprint)
+    return latest.name if latest is not None else node.base_table
+
+
+def latest_source_version(
+    registry: dict[str, PhysicalRecord], name: str, fingerprint: str
+) -> PhysicalRecord | None:
+    """The newest version of a loaded source at this fingerprint (the head of its load log)."""
+    versions = [
+        r
+        for r in registry.values()
+        if r.model == name and r.fingerprint == fingerprint and r.segments is not None
+    ]
+    return max(versions, key=lambda r: r.data_version, default=None)
+
+
+def _audit_reason(physical: str, name: str, inputs: PlanInputs) -> str | None:
     """Why an already-built table must be checked again before it may be published, if it must."""
-    record = inputs.registry.get(inputs.physical_of(name))
+    record = inputs.registry.get(physical)
     wanted = inputs.check_hashes.get(name)
     status = record.audit_status if record else None
     if wanted is None:
@@ -222,27 +320,6 @@ def _audit_reason(name: str, inputs: PlanInputs) -> str | None:
     if status != "passed":
         return "failed its checks before; audit again"
     return None
-
-
-def _inputs_changed(node: PlannedNode, planned: dict[str, PlannedNode], inputs: PlanInputs) -> bool:
-    """Upstream data changed in place (an incremental load, a refresh) since this table was built."""
-    for parent in node.upstream:
-        upstream = planned[parent]
-        if upstream.action in ("incremental", "refresh"):
-            return True
-    record = inputs.registry.get(node.physical_table)
-    if record is None:
-        return False
-    for parent in node.upstream:
-        parent_physical = planned[parent].physical_table
-        parent_record = inputs.registry.get(parent_physical)
-        if (
-            parent_record
-            and record.inputs.get(parent_physical, parent_record.data_version)
-            != parent_record.data_version
-        ):
-            return True
-    return False
 
 
 def _due_ranges(

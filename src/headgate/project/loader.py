@@ -50,6 +50,11 @@ class SourceTable:
         """Read from a system outside the project (a database, an API, a stream) at each run."""
         return self.kind != "files"
 
+    @property
+    def appends(self) -> bool:
+        """Each load adds rows to what earlier loads brought (a stream, a cursor); else it replaces them."""
+        return self.kind in ("nats", "redis_stream") or bool(getattr(self.config, "cursor", None))
+
 
 @dataclass
 class LoadedProject:

@@ -1,15 +1,17 @@
-"""Loading a source table from a database, an API or a stream into its physical table.
+"""Loading a source table from a database, an API or a stream into a new segment.
 
-Every load is idempotent. A database table with a cursor appends the rows past the
-stored high-water mark, after deleting any rows past it (left by a load that
-committed without recording its mark), and the mark advances only once the rows are
-committed. Without a cursor, and for APIs, the table is replaced whole, in one
-transaction.
+Every load writes a table of its own (a segment, see ``plan/versions.py``), never into
+one a reader may see. A database table with a cursor reads the rows past the previous
+segment's high-water mark; without a cursor, and for APIs, the whole table is read. A
+stream's micro-batches are committed into the segment one by one, each recorded in the
+source's log before its messages are acknowledged, so a crash loses nothing and a
+message delivered twice is kept once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -20,48 +22,62 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from headgate.project.loader import SourceTable
-    from headgate.state.store import StateStore
 
 
-def load_external(
+@dataclass
+class LoadedSegment:
+    rows: int
+    cursor: dict[str, Any] | None = None  # the high-water mark after this load, encoded
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def load_segment(
     session: EngineSession,
-    store: StateStore,
     source: SourceTable,
-    target: str,
+    segment: str,
     *,
-    fresh: bool,
+    after: dict[str, Any] | None,
+    seen: list[str],
     root: Any,
     progress: Callable[[int], None] | None = None,
-) -> tuple[int, bool, dict[str, Any]]:
-    """Load ``source`` into ``target``; returns (rows in the table, whether it changed, detail).
+    on_commit: Callable[[], None] | None = None,
+) -> LoadedSegment:
+    """Load ``source`` into the new table ``segment``.
 
-    ``progress`` hears the rows read so far after each batch of a database or API read.
+    ``after`` is the previous load's encoded cursor (None: read everything); ``seen``
+    the segments a stream's redelivered messages may already be in; ``on_commit`` runs
+    after each committed stream batch, before it is acknowledged; ``progress`` hears the
+    rows read so far after each batch of a database or API read.
     """
     if source.kind in ("postgres", "mysql", "sqlite"):
-        return _load_database(
-            session, store, source, target, fresh=fresh, root=root, progress=progress
-        )
+        return _load_database(session, source, segment, after=after, root=root, progress=progress)
     if source.kind in ("nats", "redis_stream"):
-        return _load_stream(session, source, target, root=root)
+        return _load_stream(session, source, segment, seen=seen, root=root, on_commit=on_commit)
     if source.kind == "http":
         from headgate.sources.http import read_endpoint
 
         pages = read_endpoint(
             source.source_config, source.table, project_dir=root, source_name=source.source
         )
-        rows = _replace(session, target, _reporting(pages, progress))
-        return rows, True, {"loaded": rows}
+        rows = _create(session, segment, _reporting(pages, progress))
+        return LoadedSegment(rows, detail={"loaded": rows})
     raise ValueError(f"no loader for source type {source.kind}")
 
 
 def _load_stream(
-    session: EngineSession, source: SourceTable, target: str, *, root: Any
-) -> tuple[int, bool, dict[str, Any]]:
-    """Micro-batches until the stream is idle; each committed, then acknowledged.
+    session: EngineSession,
+    source: SourceTable,
+    segment: str,
+    *,
+    seen: list[str],
+    root: Any,
+    on_commit: Callable[[], None] | None,
+) -> LoadedSegment:
+    """Micro-batches until the stream is idle; each committed, logged, then acknowledged.
 
-    A batch's rows are inserted only if their message id is not in the table yet, in
-    the same transaction as its rejects, so a crash between commit and ack (the
-    messages come again) neither loses nor doubles a row.
+    A batch's rows are inserted only if their message id is in neither this segment nor
+    the previous one, in the same transaction as its rejects, so a crash between commit
+    and ack (the messages come again) neither loses nor doubles a row.
     """
     from headgate.sources.streams import read_stream
 
@@ -72,25 +88,27 @@ def _load_stream(
         for batch in read:
             try:
                 with session.transaction():
-                    loaded += _insert_new(session, target, batch.table)
+                    loaded += _insert_new(session, segment, batch.table, seen)
                     rejects = batch.rejects_table()
                     if rejects.num_rows:
-                        rejected += _insert_new(session, f"{target}__rejects", rejects)
+                        rejected += _insert_new(session, f"{segment}__rejects", rejects, [])
+                if on_commit is not None:
+                    on_commit()
             except BaseException:
                 batch.nack()
                 raise
             batch.ack()
             batches += 1
-    if not session.table_exists(target):  # an empty stream still publishes an (empty) table
+    if not session.table_exists(segment):  # an empty stream still publishes an (empty) table
         session.execute(
-            f"CREATE TABLE {quote(target)} (_message_id VARCHAR, _received_at TIMESTAMPTZ)"
+            f"CREATE TABLE {quote(segment)} (_message_id VARCHAR, _received_at TIMESTAMPTZ)"
         )
     detail = {"batches": batches, "loaded": loaded, "rejected": rejected}
-    return session.row_count(target), bool(loaded or rejected), detail
+    return LoadedSegment(loaded + rejected, detail=detail)
 
 
-def _insert_new(session: EngineSession, target: str, data: pa.Table) -> int:
-    """Rows whose ``_message_id`` the table does not hold yet; new columns are added first."""
+def _insert_new(session: EngineSession, target: str, data: pa.Table, seen: list[str]) -> int:
+    """Rows whose ``_message_id`` is not in ``target`` nor ``seen``; new columns are added first."""
     staged = f"{target}__incoming"
     session.create_table_from_arrow(staged, data)
     try:
@@ -102,9 +120,14 @@ def _insert_new(session: EngineSession, target: str, data: pa.Table) -> int:
         for name, kind in session.columns_of(staged):
             if name not in present:
                 session.execute(f"ALTER TABLE {quote(target)} ADD COLUMN {quote(name)} {kind}")
+        known = " ".join(
+            f"AND NOT EXISTS (SELECT 1 FROM {quote(t)} AS p WHERE p._message_id = s._message_id)"
+            for t in seen
+            if session.table_exists(t)
+        )
         inserted = session.execute(
             f"INSERT INTO {quote(target)} BY NAME SELECT * FROM {quote(staged)} AS s WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {quote(target)} AS t WHERE t._message_id = s._message_id)"
+            f"(SELECT 1 FROM {quote(target)} AS t WHERE t._message_id = s._message_id) {known}"
         )
     finally:
         session.execute(f"DROP TABLE IF EXISTS {quote(staged)}")
@@ -113,41 +136,32 @@ def _insert_new(session: EngineSession, target: str, data: pa.Table) -> int:
 
 def _load_database(
     session: EngineSession,
-    store: StateStore,
     source: SourceTable,
-    target: str,
+    segment: str,
     *,
-    fresh: bool,
+    after: dict[str, Any] | None,
     root: Any,
     progress: Callable[[int], None] | None,
-) -> tuple[int, bool, dict[str, Any]]:
+) -> LoadedSegment:
     from headgate.sources.databases import read_table
 
     cursor_column = getattr(source.config, "cursor", None)
-    stored = None if fresh or not cursor_column else store.source_cursor(target)
-    after = _decode(stored) if stored else None
+    mark_before = _decode(after) if after and cursor_column else None
     read = read_table(
         source.source_config,
         source.table,
         project_dir=root,
-        cursor_after=after,
+        cursor_after=mark_before,
         source_name=source.source,
     )
     with read:
-        batches = _reporting(read, progress)
-        if cursor_column is None or after is None:
-            rows = _replace(session, target, batches, schema=read.schema)
-            loaded = rows
-        else:
-            loaded = _append(session, target, batches, cursor_column, after)
-            rows = session.row_count(target)
+        loaded = _create(session, segment, _reporting(read, progress), schema=read.schema)
         mark = read.max_cursor if cursor_column else None
-    if cursor_column and mark is not None:
-        store.set_source_cursor(target, _encode(mark))
     detail: dict[str, Any] = {"loaded": loaded}
     if cursor_column:
-        detail["cursor"] = str(mark if mark is not None else after)
-    return rows, bool(loaded) or after is None, detail
+        detail["cursor"] = str(mark if mark is not None else mark_before)
+    final = mark if mark is not None else mark_before
+    return LoadedSegment(loaded, _encode(final) if final is not None else None, detail)
 
 
 def _reporting(batches: Iterable[Any], progress: Callable[[int], None] | None) -> Iterable[Any]:
@@ -165,10 +179,10 @@ def _reporting(batches: Iterable[Any], progress: Callable[[int], None] | None) -
     return passed_on()
 
 
-def _replace(
+def _create(
     session: EngineSession, target: str, batches: Iterable[Any], schema: pa.Schema | None = None
 ) -> int:
-    """Swap in a table holding all the batches, in one transaction.
+    """A new table holding all the batches, created in one statement.
 
     With a known schema (a database read) the batches stream into the engine as they
     arrive; otherwise (API pages, whose columns may differ) they are combined first.
@@ -177,48 +191,12 @@ def _replace(
 
     if schema is not None:
         reader = pa.RecordBatchReader.from_batches(schema, iter(batches))
-        with session.transaction():
-            return session.create_table_from_arrow(target, reader)
+        return session.create_table_from_arrow(target, reader)
     collected = [
         pa.Table.from_batches([b]) if isinstance(b, pa.RecordBatch) else b for b in batches
     ]
-    if collected:
-        table = pa.concat_tables(collected, promote_options="permissive")
-    else:
-        table = pa.table({}) if schema is None else schema.empty_table()
-    with session.transaction():
-        rows = session.create_table_from_arrow(target, table)
-    return rows
-
-
-def _append(
-    session: EngineSession, target: str, batches: Iterable[Any], cursor: str, after: Any
-) -> int:
-    """Rows past the mark, appended in one transaction that first clears anything past it."""
-    import pyarrow as pa
-
-    loaded = 0
-    with session.transaction():
-        session.execute(f"DELETE FROM {quote(target)} WHERE {quote(cursor)} > {_literal(after)}")
-        for batch in batches:
-            table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-            if table.num_rows:
-                loaded += session.append_arrow(target, table)
-    return loaded
-
-
-def _literal(value: Any) -> str:
-    if isinstance(value, bool | int | float | Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return (
-            f"TIMESTAMPTZ '{value.isoformat()}'"
-            if value.tzinfo
-            else f"TIMESTAMP '{value.isoformat()}'"
-        )
-    if isinstance(value, date):
-        return f"DATE '{value.isoformat()}'"
-    return "'" + str(value).replace("'", "''") + "'"
+    table = pa.concat_tables(collected, promote_options="permissive") if collected else pa.table({})
+    return session.create_table_from_arrow(target, table)
 
 
 def _encode(value: Any) -> dict[str, Any]:

@@ -51,7 +51,9 @@ class Recorder:
         self._queue.put(("call", function))
 
     def close(self) -> None:
-        """Write everything queued, then stop; re-raises the first write error."""
+        """Write everything queued, then stop; re-raises the first write error. Idempotent."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._thread.join()
         self._flush()

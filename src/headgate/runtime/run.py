@@ -48,14 +48,12 @@ def execute_plan(
     started = time.perf_counter()
     engine.ensure_schema(project.config.physical_schema)
     recorder = Recorder(store)
-    versions = {name: record.data_version for name, record in registry.items()}
     ctx = BuildContext(
         project,
         plan,
         engine,
         recorder,
         run_id,
-        versions,
         registry,
         checks,
         progress=console.task_progress,
@@ -84,6 +82,8 @@ def execute_plan(
         ]
         failed = [r for r in ordered if r.status in (FAILED, UPSTREAM_FAILED)]
         published = 0
+        # every version's record is written before any environment may point at it
+        recorder.close()
         if not failed or options.publish_partial:
             published = _publish(ctx, store, {r.name for r in failed}, options.actor)
     finally:
@@ -105,9 +105,7 @@ def _adopt_unregistered(ctx: BuildContext) -> None:
     """Tables the warehouse holds but the store does not know (a crash between the two): keep them."""
     for node in ctx.plan.nodes.values():
         if node.exists and node.physical_table not in ctx.registry:
-            inputs = {
-                ctx.physical_of(u): ctx.versions.get(ctx.physical_of(u), 1) for u in node.upstream
-            }
+            inputs = {ctx.physical_of(u): 1 for u in node.upstream}
             record = PhysicalRecord(
                 name=node.physical_table,
                 model=node.name,
@@ -116,9 +114,9 @@ def _adopt_unregistered(ctx: BuildContext) -> None:
                 data_version=1,
                 inputs=inputs,
                 run_id=ctx.run_id,
+                segments=node.version.to_json() if node.version is not None else None,
             )
             ctx.registry[node.physical_table] = record
-            ctx.versions[node.physical_table] = 1
             ctx.recorder.physical(record)
 
 

@@ -7,32 +7,32 @@ after a crash neither loses nor doubles rows.
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from headgate.engines.base import Engine, EngineSession, quote
-from headgate.errors import EngineError, HeadgateError
+from headgate.engines.base import Engine, EngineSession
+from headgate.errors import HeadgateError
 from headgate.plan.planner import Plan, PlannedNode
 from headgate.plan.rewrite import reference_targets, rewrite_references
+from headgate.plan.versions import (
+    derived_name,
+)
 from headgate.project.loader import LoadedProject
 from headgate.project.models import ParsedModel
 from headgate.project.pinning import pin_columns
 from headgate.runtime.audit import AuditFailed, ProjectChecks, audit_table
 from headgate.runtime.files import build_file_source, file_table
-from headgate.runtime.ingest import load_external
+from headgate.runtime.growing import build_version, load_source_version
+from headgate.runtime.python_models import run_python_model
 from headgate.runtime.recorder import Recorder
 from headgate.runtime.results import BUILT, FAILED, SKIPPED, TaskResult
 from headgate.state.records import ModelVersion, PhysicalRecord, TaskRecord
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from headgate.checks.results import CheckResult
 
 
@@ -45,7 +45,6 @@ class BuildContext:
     engine: Engine
     recorder: Recorder
     run_id: int
-    versions: dict[str, int]  # physical table -> data version, updated as the run goes
     registry: dict[str, PhysicalRecord]
     checks: ProjectChecks | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -72,20 +71,14 @@ def run_node(ctx: BuildContext, node: PlannedNode) -> TaskResult:
     detail: dict[str, Any] = {}
     checked: list[CheckResult] = []
     rows: int | None
+    if not _resolve_name(ctx, session, node):
+        return skipped_result(ctx, node)
     try:
         if node.kind == "source" and ctx.project.sources[node.name].external:
             source = ctx.project.sources[node.name]
-            fresh = node.replace or not node.exists
-            rows, changed, loaded = load_external(
-                session,
-                ctx.recorder.store,
-                source,
-                node.physical_table,
-                fresh=fresh,
-                root=ctx.project.root,
-                progress=_reporter(ctx, node.name),
+            rows, changed = load_source_version(
+                ctx, session, node, source, detail, _reporter(ctx, node.name)
             )
-            detail.update(loaded)
         elif node.kind == "source":
             rows, changed = _load_files(ctx, session, node, detail)
         elif node.action == "audit":
@@ -97,10 +90,9 @@ def run_node(ctx: BuildContext, node: PlannedNode) -> TaskResult:
         if node.action == "audit":
             checked.extend(_audit(ctx, session, node))
     except AuditFailed as failure:
-        if node.materialized != "incremental" and (not node.exists or node.action == "audit"):
-            # the failed table is kept for inspection and never published; a refresh that
-            # failed was built aside and dropped, so the table readers see stays as it was
-            _register(ctx, node, None, audit="failed", bump=False)
+        # the failed table is kept for inspection and never published: it has a name of
+        # its own, so what readers see stays as it was
+        _register(ctx, node, None, audit="failed", bump=False)
         _record_checks(ctx, node, failure.results)
         return _result(
             ctx,
@@ -219,14 +211,13 @@ def _result(
 def _register(
     ctx: BuildContext, node: PlannedNode, rows: int | None, *, audit: str | None, bump: bool
 ) -> None:
-    """Record the physical table: its data version (bumped when its data changed) and verdict."""
+    """Record the physical table: what it was built from and its verdict.
+
+    Its data never changes under this name (a change makes a new name), so the record is
+    written once; an audit updates only its verdict.
+    """
     previous = ctx.registry.get(node.physical_table)
-    with ctx.lock:
-        version = ctx.versions.get(node.physical_table, 0) + (1 if bump else 0)
-        ctx.versions[node.physical_table] = max(version, 1)
-        inputs = {
-            ctx.physical_of(u): ctx.versions.get(ctx.physical_of(u), 1) for u in node.upstream
-        }
+    inputs = {ctx.physical_of(u): 1 for u in node.upstream}
     if node.kind == "source" and not ctx.project.sources[node.name].external:
         # a file source's view reads one table per file: they live as long as it does
         inputs = {
@@ -235,17 +226,19 @@ def _register(
         }
     if not bump and previous is not None:
         rows, inputs = previous.rows if rows is None else rows, previous.inputs
+    sequence = previous.data_version if previous is not None else 1  # a source's log position
     record = PhysicalRecord(
         name=node.physical_table,
         model=node.name,
         fingerprint=node.fingerprint,
         kind=node.materialized,
         rows=rows,
-        data_version=max(version, 1),
+        data_version=sequence,
         inputs=inputs,
         run_id=ctx.run_id,
         audit_status=audit,
         audit_hash=ctx.checks.hash_of(node.name) if ctx.checks else None,
+        segments=node.version.to_json() if node.version is not None else None,
     )
     ctx.registry[node.physical_table] = record
     ctx.recorder.physical(record)
@@ -285,45 +278,50 @@ def _build_model(
     detail: dict[str, Any],
     checked: list[CheckResult],
 ) -> tuple[int | None, bool]:
-    """Build the model's table; audited before it can replace anything a reader sees."""
-    if node.action == "refresh" and not node.force and not _inputs_changed(ctx, node):
-        return None, False
+    """Build the model's table under a name of its own, audited before anything may point at it."""
     if model.options.materialized == "incremental" and model.language == "sql":
-        audit = lambda: checked.extend(_audit(ctx, session, node))  # noqa: E731
-        return _build_incremental(
-            ctx, session, model, node, _physical_sql(ctx, model), detail, audit
+        sql = _physical_sql(ctx, model)
+        grown_rows, changed, results = build_version(
+            ctx, session, node, sql, detail, lambda: _audit(ctx, session, node)
         )
-    # A table readers may already see (a refresh) is built aside, audited, then swapped in.
-    target = f"{node.physical_table}__staging" if node.exists else node.physical_table
-    try:
-        if model.language == "python":
-            rows: int | None = session.create_table_from_arrow(
-                target, _run_python(ctx, session, model)
-            )
-        elif model.options.materialized == "view":
-            session.create_view_as(target, _physical_sql(ctx, model))
-            rows = None
-        else:
-            rows = session.create_table_as(target, _physical_sql(ctx, model), replace=True)
-        checked.extend(_audit(ctx, session, node, target))
-    except BaseException:
-        if target != node.physical_table:
-            session.drop_relation(target, view=model.options.materialized == "view")
-        raise
-    if target != node.physical_table:
-        session.swap_in(target, node.physical_table, view=model.options.materialized == "view")
+        checked.extend(results)
+        return grown_rows, changed
+    target = node.physical_table
+    if model.language == "python":
+        rows: int | None = session.create_table_from_arrow(
+            target, run_python_model(ctx, session, model)
+        )
+    elif model.options.materialized == "view":
+        session.create_view_as(target, _physical_sql(ctx, model))
+        rows = None
+    else:
+        rows = session.create_table_as(target, _physical_sql(ctx, model), replace=True)
+    checked.extend(_audit(ctx, session, node, target))
     return rows, True
 
 
-def _inputs_changed(ctx: BuildContext, node: PlannedNode) -> bool:
-    record = ctx.registry.get(node.physical_table)
-    if record is None:
+def _resolve_name(ctx: BuildContext, session: EngineSession, node: PlannedNode) -> bool:
+    """Name the node by the versions its upstream really has now; False when nothing is left to do.
+
+    A plan names tables by the versions it expects upstream; a source that loaded new rows
+    (or none) decides at run time, so names that depend on it are settled here.
+    """
+    if node.growth is not None or node.replace or not node.versioned or node.kind == "source":
         return True
-    with ctx.lock:
-        return any(
-            record.inputs.get(ctx.physical_of(u)) != ctx.versions.get(ctx.physical_of(u))
-            for u in node.upstream
-        )
+    name = derived_name(node.base_table, [ctx.physical_of(u) for u in node.upstream])
+    if name != node.physical_table:
+        node.physical_table = name
+        node.exists = session.table_exists(name)
+    if node.action != "refresh":
+        return True
+    if not node.exists:
+        node.action, node.reason = "build", "upstream data changed"
+        return True
+    record = ctx.registry.get(name)
+    if record is not None and record.audit_status == "failed":
+        node.action = "audit"
+        return True
+    return False
 
 
 def _physical_sql(ctx: BuildContext, model: ParsedModel) -> str:
@@ -332,102 +330,5 @@ def _physical_sql(ctx: BuildContext, model: ParsedModel) -> str:
     return rewrite_references(model.normalized, targets, dialect=ctx.engine.capabilities.dialect)
 
 
-def _build_incremental(
-    ctx: BuildContext,
-    session: EngineSession,
-    model: ParsedModel,
-    node: PlannedNode,
-    sql: str,
-    detail: dict[str, Any],
-    audit: Callable[[], object],
-) -> tuple[int | None, bool]:
-    options = model.options
-    target = node.physical_table
-    if node.replace:
-        session.execute(f"DROP TABLE IF EXISTS {quote(target)}")
-        ctx.recorder.call(lambda: ctx.recorder.store.clear_intervals(target))
-    session.create_empty_like(target, sql)
-    keys = options.unique_key_columns
-    if not options.time_column:
-        deleted, inserted = session.merge_by_key(target, sql, keys, audit)
-        detail.update(deleted=deleted, inserted=inserted)
-        return session.row_count(target), True
-    if node.restate:
-        start, end = node.restate
-        ctx.recorder.call(lambda: ctx.recorder.store.remove_interval(target, start, end))
-    changed = node.replace or not node.exists
-    processed = []
-    for start, end in node.ranges:
-        deleted, inserted = session.replace_time_range(
-            target, sql, options.time_column, start, end, keys, audit
-        )
-        ctx.recorder.add_interval(target, start, end)
-        processed.append(
-            {"start": _iso(start), "end": _iso(end), "deleted": deleted, "inserted": inserted}
-        )
-        changed = changed or bool(deleted or inserted)
-    detail["ranges"] = processed
-    return session.row_count(target), changed
-
-
 def _iso(value: datetime) -> str:
     return value.isoformat()
-
-
-class ModelContext:
-    """What a Python model's ``model(ctx)`` receives."""
-
-    def __init__(self, session: EngineSession, targets: dict[str, str], environment: str) -> None:
-        self._session = session
-        self._targets = targets
-        self.environment = environment
-
-    def ref(self, name: str) -> pa.Table:
-        """The whole of an upstream model or source, as an Arrow table."""
-        target = self._targets.get(name.lower())
-        if target is None:
-            raise HeadgateError(
-                f"ctx.ref('{name}'): not an upstream of this model",
-                hint=f"upstream: {', '.join(sorted(self._targets))}",
-            )
-        return self._session.arrow(f"SELECT * FROM {quote(target)}")
-
-    def sql(self, query: str) -> pa.Table:
-        """Run a query that reads upstream models by name; returns an Arrow table."""
-        return self._session.arrow(rewrite_references(query, self._targets))
-
-
-def _run_python(ctx: BuildContext, session: EngineSession, model: ParsedModel) -> pa.Table:
-    path = ctx.project.root / model.path
-    spec = importlib.util.spec_from_file_location(
-        f"headgate_model_{model.name.replace('.', '_')}", path
-    )
-    if spec is None or spec.loader is None:
-        raise HeadgateError(f"{path}: cannot load Python model")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    targets = {name: ctx.physical_of(name) for name in ctx.project.dag.upstream[model.name]}
-    value = module.model(ModelContext(session, targets, ctx.plan.environment))
-    return to_arrow(value, path)
-
-
-def to_arrow(value: object, path: Path) -> pa.Table:
-    import pyarrow as pa
-
-    if isinstance(value, pa.Table):
-        return value
-    if isinstance(value, pa.RecordBatchReader):
-        return value.read_all()
-    if isinstance(value, pa.RecordBatch):
-        return pa.Table.from_batches([value])
-    module = type(value).__module__
-    if module.startswith("pandas"):
-        return pa.Table.from_pandas(value, preserve_index=False)
-    if module.startswith("polars"):
-        table = value.to_arrow()  # type: ignore[attr-defined]
-        assert isinstance(table, pa.Table)
-        return table
-    raise EngineError(
-        f"{path}: model() returned {type(value).__name__}; return a pyarrow Table, "
-        "a pandas DataFrame or a polars DataFrame"
-    )

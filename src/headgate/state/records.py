@@ -61,6 +61,7 @@ class PhysicalRecord:
     run_id: int | None = None
     audit_status: str | None = None  # "passed" | "failed" | None when no checks ran
     audit_hash: str | None = None  # fingerprint of the checks behind the verdict
+    segments: list[dict[str, Any]] | None = None  # a version's segments (plan/versions.py)
 
 
 @dataclass

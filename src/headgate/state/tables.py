@@ -88,6 +88,7 @@ physical_tables = Table(
     Column("run_id", Integer),
     Column("audit_status", String(10)),  # "passed" | "failed" | None (no checks ran)
     Column("audit_hash", String(64)),  # the checks the verdict was reached with
+    Column("segments", json_type()),  # a version's segments: what its view reads
 )
 
 environments = Table(

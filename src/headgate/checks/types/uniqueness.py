@@ -175,8 +175,10 @@ class _DenseKeys:
         counted = _count_alias(self.keys)
         present = exp.not_(exp.Is(this=number.copy(), expression=exp.null()))
         found = run.records(sql.render(_grouped(sql, [number], both(where, present), counted)))
+        # a key whose values start at 0 is its own number: the grouping names it as it is
+        named = number.name if isinstance(number, exp.Column) else KEY_NUMBER
         rows = [
-            {**self.decode(int(row[KEY_NUMBER])), counted: row[counted], FAILING: row[FAILING]}
+            {**self.decode(int(row[named])), counted: row[counted], FAILING: row[FAILING]}
             for row in found
         ]
         readable = sql.render(_duplicates(sql, self.keys, where))
