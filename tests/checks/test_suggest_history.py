@@ -63,16 +63,23 @@ def test_volume_and_freshness_block_with_thresholds_from_the_build_history(
             "metric": "row_count",
             "rows": "added",
             "direction": "drop",
+            "method": "mean",
             "rules": [1],
         }
     }
     assert checks[("sold_at", "freshness")] == {"freshness": {"max_age": "12 hours"}}  # 2 x 4 h
     assert checks[("amount", "monitor")] == {
-        "monitor": {"metric": "mean", "rows": "added", "rules": [1]}
+        "monitor": {"metric": "mean", "rows": "added", "method": "mean", "rules": [1]}
     }
     coupon = [s.check for s in suggestions if s.column == "coupon" and s.type == "monitor"]
     assert {
-        "monitor": {"metric": "null_fraction", "rows": "added", "direction": "growth", "rules": [1]}
+        "monitor": {
+            "metric": "null_fraction",
+            "rows": "added",
+            "direction": "growth",
+            "method": "mean",
+            "rules": [1],
+        }
     } in coupon
     # every suggestion is an error check (blocks publishing)
     assert not [s for s in suggestions if isinstance(s.check, dict) and "severity" in s.check]

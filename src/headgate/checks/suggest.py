@@ -5,7 +5,8 @@ structural rules the data keeps (``not_null``, ``unique``, a range, a pattern, a
 with headroom) with the default severity ``error``. Volume, freshness and monitors are
 ``error`` too, with thresholds set so clean batches do not trip them: a volume check
 judges drops only, freshness allows twice the lag seen at earlier builds, and a monitor
-blocks only on a point beyond 3 sigma (Western Electric rule 1). On a table that only
+blocks only on a point beyond 3 sigma (Western Electric rule 1) of limits from the
+mean and standard deviation of its history. On a table that only
 grows (its row count never fell over the recorded builds) monitors judge the rows each
 build added, not the totals, which drift by construction. A rule the
 data *almost* keeps is the interesting case: 80 nulls in 120,150 rows, 150 duplicated ids,
@@ -42,6 +43,9 @@ MAX_DROP = 0.5  # ...and at most this one (and this without history)
 APPEND_ONLY_DROP = 0.1  # what a table that only grew may lose before it is a defect
 FRESH_HISTORY = 3  # earlier builds' lags needed before freshness is an error check
 MONITOR_RULES = [1]  # a blocking monitor fires on a point beyond 3 sigma, not on drifts
+# Limits from the mean and standard deviation: a refused build never enters the history, so
+# robustness to outliers matters less than seeing the whole spread (weekends, say).
+BLOCKING = {"method": "mean", "rules": MONITOR_RULES}
 RECENT = 7 * 86_400  # a time column whose newest value is older was not loaded lately
 UNIQUE_APPROXIMATE = 0.97  # approximate distinct share from which an id is taken as a key
 MEAN_SHIFT = 0.5  # baseline standard deviations a mean must move to be called a shift
@@ -378,7 +382,7 @@ def _volume(
         )
     drop = {"row_count": {"max_change": allowed, "direction": "drop"}}
     suggestions = [Suggestion(None, drop, reason, outside)]
-    watched: dict[str, Any] = {"metric": "row_count", "direction": "drop", "rules": MONITOR_RULES}
+    watched: dict[str, Any] = {"metric": "row_count", "direction": "drop", **BLOCKING}
     if history.append_only:
         watched = {"metric": "row_count", "rows": "added", **watched}
         added = [b - a for a, b in pairwise(counts)]
@@ -426,7 +430,7 @@ def _monitors(
         shifted = old is not None and abs(nulls - old) >= max(RARE, 0.5 * old)
         monitor("null_fraction", f"{column.name} is {nulls:.1%} null",
                 f"{old:.1%}" if shifted else None,
-                **added, direction="growth", rules=MONITOR_RULES)  # fmt: skip
+                **added, direction="growth", **BLOCKING)  # fmt: skip
     share, old = column.distinct_fraction, before.distinct_fraction if before else None
     few = column.value_counts is not None and len(column.value_counts) <= ACCEPTED_VALUES_MAX
     if (
@@ -453,7 +457,7 @@ def _monitors(
         spread = f", sd {column.stddev:,.4g}" if column.stddev else ""
         monitor("mean", f"mean {mean:,.4g}{spread}",
                 f"{before.mean:,.4g} ({moved:+.1f} sd)" if shifted and before else None,
-                **added, rules=MONITOR_RULES)  # fmt: skip
+                **added, **BLOCKING)  # fmt: skip
     return found
 
 
