@@ -3,9 +3,12 @@ queried, and who holds a busy warehouse."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
-from tests.support import cli, write_project
+from tests.support import cli, cli_json, write_project
 
 LONG_NAMES = {
     "models/marts/customer_lifetime_value.sql": "select 1 as customer_id, 10.0 as value",
@@ -83,3 +86,85 @@ def test_an_unknown_table_is_answered_with_names_the_environment_publishes(
     assert "__dev" not in typo.stderr
     short = cli(root, "query", "select o.id from ordrs o")
     assert "did you mean marts.orders?" in short.stderr
+
+
+HOLD_READING = """
+import sys, time
+from pathlib import Path
+import duckdb
+
+connection = duckdb.connect(sys.argv[1], read_only=True)
+print("holding", flush=True)
+deadline = time.monotonic() + 120
+while not Path(sys.argv[2]).exists() and time.monotonic() < deadline:
+    time.sleep(0.05)
+connection.close()
+"""
+GATED_MODEL = """
+import time
+from pathlib import Path
+import pyarrow as pa
+
+def model(ctx):
+    deadline = time.monotonic() + 120
+    while not Path({gate!r}).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pa.table({{"n": [1]}})
+"""
+
+
+def headgate(root: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "headgate.cli.main", "-p", str(root), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def said_until_busy(process: subprocess.Popen[str]) -> str:
+    assert process.stderr is not None
+    said = ""
+    while "waiting" not in said:
+        line = process.stderr.readline()
+        if not line:
+            break
+        said += line
+    return " ".join(said.split())  # as one line, however the terminal wrapped it
+
+
+def test_a_busy_warehouse_names_the_process_holding_it(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "project", {"models/a.sql": "select 1 as n"})
+    cli(root, "run", check=True)
+    warehouse = root / ".headgate/warehouse.duckdb"
+
+    # a reader (a notebook, say) holds the file: a run waits and says who, and that it reads
+    gate = tmp_path / "reader-gate"
+    reader = subprocess.Popen(
+        [sys.executable, "-c", HOLD_READING, str(warehouse), str(gate)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert reader.stdout is not None and reader.stdout.readline() == "holding\n"
+    run = headgate(root, "run", "--full-refresh")
+    said = said_until_busy(run)
+    gate.touch()
+    reader.wait(timeout=60)
+    assert run.wait(timeout=120) == 0, said
+    assert f"(PID {reader.pid}) is reading warehouse.duckdb" in said, said
+    assert "writing" not in said and "another headgate process" not in said
+
+    # a headgate run holds it: a query says which run it waits for
+    gate = tmp_path / "run-gate"
+    (root / "models/slow.py").write_text(GATED_MODEL.format(gate=str(gate)))
+    writer = headgate(root, "run")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and cli_json(root, "runs")["runs"][0]["status"] != "running":
+        time.sleep(0.1)
+    query = headgate(root, "query", "select n from a")
+    said = said_until_busy(query)
+    gate.touch()
+    assert writer.wait(timeout=120) == 0
+    assert query.wait(timeout=120) == 0, said
+    assert f"(PID {writer.pid}) is using warehouse.duckdb" in said, said
+    assert "(it is headgate run 3 in prod, started by " in said, said

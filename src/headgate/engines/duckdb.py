@@ -141,9 +141,11 @@ class DuckDBEngine(Engine):
                         hint="wait for the running command to finish, then try again",
                     ) from exc
                 if on_wait and not told:
-                    on_wait(
-                        f"warehouse busy: another headgate process is writing {path.name}, waiting…"
-                    )
+                    # DuckDB names the holder: "... lock is held in /usr/bin/python3 (PID 41)."
+                    held = str(exc).partition("lock is held in ")[2].partition(")")[0]
+                    holder = f"{held})" if held else "another process"
+                    doing = "reading" if "read-only mode" in str(exc) else "using"
+                    on_wait(f"warehouse busy: {holder} is {doing} {path.name}, waiting…")
                     told = True
                 time.sleep(0.25)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
+import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -146,12 +148,27 @@ class ProjectBase:
         from headgate.engines import open_engine
 
         engine = open_engine(
-            self.loaded.config.engine, self.root, read_only=read_only, on_wait=self.console.waiting
+            self.loaded.config.engine, self.root, read_only=read_only, on_wait=self._warehouse_busy
         )
         try:
             yield engine
         finally:
             engine.close()
+
+    def _warehouse_busy(self, text: str) -> None:
+        """Say who holds the warehouse: the process the engine names and, when it is a
+        headgate command the metadata store recorded, which one."""
+        found = re.search(r"\(PID (\d+)\)", text)
+        pid = int(found.group(1)) if found else None
+        host = socket.gethostname()
+        runs = self.state.list_runs(limit=50) if pid is not None else []
+        run = next(
+            (r for r in runs if r.status == "running" and (r.pid, r.host) == (pid, host)), None
+        )
+        if run is not None:
+            by = f", started by {run.user}" if run.user else ""
+            text += f" (it is headgate {run.command} {run.id} in {run.environment}{by})"
+        self.console.waiting(text)
 
 
 def _user() -> str:
