@@ -30,6 +30,9 @@ class Capabilities:
     reads_files: bool  # the engine itself reads CSV/Parquet/JSON files
 
 
+LEDGER = "headgate_meta.publishes"  # publish ids, written with the views they swapped
+
+
 def quote(qualified: str) -> str:
     """``a.b`` -> ``"a"."b"`` (each part quoted; names are headgate-made, never user SQL)."""
     return ".".join('"' + part.replace('"', '""') + '"' for part in qualified.split("."))
@@ -227,12 +230,21 @@ class Engine(ABC):
     def ensure_schema(self, schema: str) -> None:
         self.session().execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
 
-    def publish_views(self, views: Sequence[ViewSpec], drops: Sequence[str]) -> None:
-        """Point every view at its target, and drop others, in one transaction: readers see all or none."""
+    def publish_views(
+        self, views: Sequence[ViewSpec], drops: Sequence[str], *, publish_id: int | None = None
+    ) -> None:
+        """Point every view at its target, and drop others, in one transaction: readers see all or none.
+
+        ``publish_id`` (the metadata store's deployment id) is written to the warehouse's
+        publish ledger in the same transaction, so whether this publish happened can be
+        read back from the warehouse itself, whatever happened to the process after it.
+        """
         session = self.session()
         schemas = sorted({v.view.rsplit(".", 1)[0] for v in views})
         for schema in schemas:
             self.ensure_schema(schema)
+        if publish_id is not None:
+            self._ensure_ledger()
         with session.transaction():
             for name in drops:
                 session.execute(f"DROP VIEW IF EXISTS {quote(name)}")
@@ -240,6 +252,24 @@ class Engine(ABC):
                 session.execute(
                     f"CREATE OR REPLACE VIEW {quote(spec.view)} AS SELECT * FROM {quote(spec.target)}"
                 )
+            if publish_id is not None:
+                session.execute(f"INSERT INTO {quote(LEDGER)} VALUES ({int(publish_id)})")
+
+    def _ensure_ledger(self) -> None:
+        self.ensure_schema(LEDGER.split(".")[0])
+        self.session().execute(
+            f"CREATE TABLE IF NOT EXISTS {quote(LEDGER)} (publish_id BIGINT NOT NULL)"
+        )
+
+    def published(self, publish_ids: Sequence[int]) -> set[int]:
+        """Which of these publishes the warehouse committed (read from its publish ledger)."""
+        if not publish_ids or not self.session().table_exists(LEDGER):
+            return set()
+        listed = ", ".join(str(int(i)) for i in publish_ids)
+        rows = self.session().execute(
+            f"SELECT publish_id FROM {quote(LEDGER)} WHERE publish_id IN ({listed})"
+        )
+        return {int(row[0]) for row in rows}
 
     def drop_relations(self, names: Sequence[str]) -> None:
         """Drop tables or views by qualified name, whichever each is."""

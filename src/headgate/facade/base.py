@@ -146,11 +146,14 @@ class ProjectBase:
     @contextmanager
     def _engine(self, *, read_only: bool) -> Iterator[Engine]:
         from headgate.engines import open_engine
+        from headgate.plan.environments import reconcile
 
         engine = open_engine(
             self.loaded.config.engine, self.root, read_only=read_only, on_wait=self._warehouse_busy
         )
         try:
+            # a publish the warehouse committed is one the store records, before anything reads
+            reconcile(engine, self.state)
             yield engine
         finally:
             engine.close()

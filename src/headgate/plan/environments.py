@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from headgate.engines.base import Engine, ViewSpec
 from headgate.errors import HeadgateError
+from headgate.faults import step
 from headgate.plan.naming import PRODUCTION, valid_environment, view_name
 from headgate.state.records import DeploymentRecord, EnvModel
 
@@ -72,22 +73,59 @@ def apply_pointers(
     if not changes and not removed and not always_record:
         return result
     views = [ViewSpec(view_name(c.model, environment), c.physical_table) for c in changes]
-    engine.publish_views(views, [view_name(name, environment) for name in removed])
-    store.publish(environment, changes, removed, run_id)
-    result.deployment_id = store.record_deployment(
-        DeploymentRecord(
-            environment=environment,
-            kind=kind,
-            pointers={m: [fp, phys] for m, (fp, phys) in sorted(target.items())},
-            from_environment=from_environment,
-            username=actor.user,
-            git_commit=actor.git_commit,
-            run_id=run_id,
-            rolled_back_to=rolled_back_to,
-            plan=plan or {},
-        )
+    record = DeploymentRecord(
+        environment=environment,
+        kind=kind,
+        pointers={m: [fp, phys] for m, (fp, phys) in sorted(target.items())},
+        from_environment=from_environment,
+        username=actor.user,
+        git_commit=actor.git_commit,
+        run_id=run_id,
+        rolled_back_to=rolled_back_to,
+        plan=plan or {},
+        state="pending",
     )
+    # Two steps over two databases, made safe by the warehouse's ledger: the store first
+    # records the change as pending, the warehouse swaps the views and writes the ledger
+    # in one transaction, then the store takes the pointers. A process killed between the
+    # two is completed by the next one to open the warehouse (see ``reconcile``).
+    deployment_id = store.record_deployment(record)
+    step("publish: pending")
+    engine.publish_views(
+        views, [view_name(name, environment) for name in removed], publish_id=deployment_id
+    )
+    step("publish: views swapped")
+    store.complete_deployment(deployment_id, environment, changes, removed, run_id)
+    step("publish: recorded")
+    result.deployment_id = deployment_id
     return result
+
+
+def reconcile(engine: Engine, store: StateStore) -> list[int]:
+    """Finish the publishes the warehouse committed but the store never heard of; their ids.
+
+    Publishes still pending that the warehouse has no trace of are left alone: they either
+    are under way in another process, or never happened (and never will: their views were
+    not swapped, so nobody reads them).
+    """
+    pending = store.pending_deployments()
+    if not pending:
+        return []
+    done = engine.published([p.id for p in pending if p.id is not None])
+    finished = []
+    for record in pending:
+        if record.id not in done:
+            continue
+        current = store.env_models(record.environment)
+        changes = [
+            EnvModel(record.environment, model, fingerprint, physical, run_id=record.run_id)
+            for model, (fingerprint, physical) in sorted(record.pointers.items())
+            if model not in current or current[model].physical_table != physical
+        ]
+        removed = sorted(set(current) - set(record.pointers))
+        store.complete_deployment(record.id, record.environment, changes, removed, record.run_id)
+        finished.append(record.id)
+    return finished
 
 
 def create_environment(

@@ -18,7 +18,7 @@ from headgate.state import intervals as interval_math
 from headgate.state.database import Database
 from headgate.state.records import EnvironmentRecord, EnvModel, Interval, PhysicalRecord
 from headgate.state.sqltypes import as_utc, now
-from headgate.state.tables import env_models, environments, physical_tables
+from headgate.state.tables import deployments, env_models, environments, physical_tables
 from headgate.state.tables import intervals as intervals_table
 
 CHUNK = 500
@@ -130,8 +130,11 @@ def publish(
     models: Sequence[EnvModel],
     removed: Sequence[str],
     run_id: int | None,
+    deployment_id: int | None = None,
 ) -> None:
     """Repoint ``models`` and drop ``removed`` in ONE transaction: all of it or none.
+
+    With ``deployment_id``, the pending deployment is marked complete in the same one.
 
     Records are stored under ``environment`` whatever their own ``environment`` field says,
     so pointers read from one environment can be published into another as they are.
@@ -149,6 +152,10 @@ def publish(
         for model in {model.model: model for model in models}.values()  # the last one wins
     ]
     with db.write(f"publishing environment {environment}") as conn:
+        if deployment_id is not None:
+            conn.execute(
+                update(deployments).where(deployments.c.id == deployment_id).values(state=None)
+            )
         _ensure(db, conn, environment, stamp=stamp)
         db.upsert(conn, env_models, ("environment", "model"), rows)
         for chunk in _chunks(list(removed)):

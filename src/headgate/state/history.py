@@ -27,10 +27,17 @@ def list_deployments(
     db: Database, *, environment: str | None, limit: int, since: datetime | None = None
 ) -> list[DeploymentRecord]:
     query = select(deployments).order_by(deployments.c.id.desc()).limit(limit)
+    query = query.where(deployments.c.state.is_(None))  # what happened, not what may yet
     if environment is not None:
         query = query.where(deployments.c.environment == environment)
     if since is not None:
         query = query.where(deployments.c.created_at >= since)
+    with db.read() as conn:
+        return [_record(row) for row in conn.execute(query).all()]
+
+
+def pending_deployments(db: Database) -> list[DeploymentRecord]:
+    query = select(deployments).where(deployments.c.state == "pending").order_by(deployments.c.id)
     with db.read() as conn:
         return [_record(row) for row in conn.execute(query).all()]
 

@@ -130,6 +130,7 @@ class DeploymentRecord:
     plan: dict[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
     id: int | None = None
+    state: str | None = None  # "pending" until the store has the pointers; None once done
 
 
 @dataclass

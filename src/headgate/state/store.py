@@ -166,6 +166,21 @@ class StateStore:
         """Repoint ``models``, delete ``removed`` and stamp the environment, atomically."""
         catalog.publish(self._db, environment, models, removed, run_id)
 
+    def complete_deployment(
+        self,
+        deployment_id: int,
+        environment: str,
+        models: list[EnvModel],
+        removed: list[str],
+        run_id: int | None,
+    ) -> None:
+        """The pointers of a pending deployment, and its completion, in one transaction."""
+        catalog.publish(self._db, environment, models, removed, run_id, deployment_id)
+
+    def pending_deployments(self) -> list[DeploymentRecord]:
+        """Deployments begun (the views may or may not have been swapped) but not completed."""
+        return history.pending_deployments(self._db)
+
     def delete_environment(self, name: str) -> None:
         catalog.delete_environment(self._db, name)
 

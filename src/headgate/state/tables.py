@@ -204,6 +204,9 @@ deployments = Table(
     Column("pointers", json_type(), nullable=False),  # model -> [fingerprint, physical table]
     Column("plan", json_type(), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # "pending" from just before the warehouse swaps the views until the store has the new
+    # pointers; NULL once complete. A pending one the warehouse's ledger holds happened.
+    Column("state", String(10)),
     # an environment's history, newest first; retention scans by time
     Index(None, "environment", "id"),
     Index(None, "created_at"),

@@ -1,4 +1,7 @@
-"""Versions: a physical view over immutable segments records which segments it reads.
+"""Versions and two-step publishes.
+
+A physical view over immutable segments records which segments it reads; a deployment
+is recorded as pending before the warehouse swaps the views and completed after.
 
 Revision ID: 0008
 Revises: 0007
@@ -28,8 +31,11 @@ def _schema() -> str | None:
 def upgrade() -> None:
     json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
     op.add_column("physical_tables", sa.Column("segments", json), schema=_schema())
+    op.add_column("deployments", sa.Column("state", sa.String(10)), schema=_schema())
 
 
 def downgrade() -> None:
     with op.batch_alter_table("physical_tables", schema=_schema()) as batch:
         batch.drop_column("segments")
+    with op.batch_alter_table("deployments", schema=_schema()) as batch:
+        batch.drop_column("state")
