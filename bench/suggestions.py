@@ -54,6 +54,7 @@ class Clock:
     """The simulated moment the checks, metrics and profiles read instead of the wall clock."""
 
     now: datetime | None = None
+    threads: int | None = None  # the run's --threads
 
 
 def install_clock() -> None:
@@ -93,7 +94,7 @@ def run_day(root: Path, shop: data.Shop, day: int, rows: data.Rows, columns: Any
     Clock.now = shop.lands_at(day)
     with Project.load(root, console=Console()) as project:
         try:
-            result = project.run()
+            result = project.run(threads=Clock.threads)
         except HeadgateError as exc:
             return Day(day, False, error=exc.render().splitlines()[0])
         outcome = Day(day, result.status != "failed")
@@ -106,7 +107,7 @@ def run_day(root: Path, shop: data.Shop, day: int, rows: data.Rows, columns: Any
                 elif check.status == "warn":
                     outcome.warned.append(f"{check.name}: {check.message}")
             if task.kind == "source":
-                outcome.rejected_rows += int(task.detail.get("rejected_rows") or 0)
+                outcome.rejected_rows += int(task.detail.get("rejected") or 0)
         if outcome.published:
             keep_metrics(project, result)
     return outcome
@@ -160,9 +161,11 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=14, help="clean days before suggesting")
     parser.add_argument("--clean", type=int, default=20, help="clean days judged after it")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=None, help="a run's --threads")
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "suggestions.json")
     options = parser.parse_args()
     install_clock()
+    Clock.threads = options.threads
     started = time.perf_counter()
     shutil.rmtree(WORK, ignore_errors=True)
     base = WORK / "base"
@@ -219,6 +222,7 @@ def main() -> None:
     caught = sum(1 for t in trials if t["caught"])
     summary = {
         "history_days": options.history,
+        "threads": options.threads,
         "clean_days": len(clean),
         "false_alarm_rate": len(alarms) / len(clean) if clean else None,
         "warning_rate": len(warned) / len(clean) if clean else None,

@@ -132,5 +132,6 @@ def test_orphan_keys_are_found_by_name_and_one_query_per_pair(tmp_path: Path) ->
         "order_id"
     ]["checks"]
     assert "would FAIL now: 1 of 2,000 rows have a order_id not found in staging.orders" in shown
+    assert "relationships" not in str(orders["columns"]["order_id"])  # its own key
     customers = yaml.safe_load(cli(root, "checks", "suggest", "staging.customers").stdout)
     assert "relationships" not in str(customers)  # its id is nobody's reference

@@ -4,7 +4,8 @@ A profile sees one table; an orphan key needs two. Trying every column against e
 other table would cost a join each, so candidates are chosen by name and type first: a
 column named like a key (``customer_id``, ``product_code``) is tried against tables
 that have a column of the same name, and against tables named after it
-(``customers``, ``dim_customer``) that have an ``id``. Each candidate pair costs one
+(``customers``, ``dim_customer``) that have an ``id``; a table's own key (``order_id``
+of ``orders``) is not tried. Each candidate pair costs one
 query, which also confirms that the other column is a key (no value repeats there).
 At most :data:`TRIED_PER_COLUMN` pairs are tried per column, the likeliest first.
 """
@@ -48,10 +49,13 @@ def candidates(
     """
     found: list[Candidate] = []
     schema = model.rsplit(".", 1)[0] if "." in model else ""
+    own = model.rsplit(".", 1)[-1].lower()
     for column in profile.columns:
         stem = _stem(column.name)
         if stem is None or column.kind not in ("integer", "string") or not column.nonnull:
             continue
+        if own in _table_names(stem):
+            continue  # the table's own key (order_id of orders): it references nothing
         ranked: list[tuple[tuple[int, int], Candidate]] = []
         for name, (physical, columns) in tables.items():
             if name == model:
