@@ -198,6 +198,8 @@ def janitor(
         physical = registry.get(name)
         if physical is not None and physical.kind == "source":
             keep.update(physical.inputs)
+        if physical is not None and physical.segments:  # a version's segments
+            keep.update(str(segment["table"]) for segment in physical.segments)
     keep.update({f"{name}__rejects" for name in keep})
     existing = engine.existing_tables(physical_schema)
     doomed = sorted(name for name in existing if name not in keep)

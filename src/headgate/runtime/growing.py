@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from headgate.engines.base import EngineSession, literal_time, quote
+from headgate.faults import step
 from headgate.plan.planner import PlannedNode, latest_source_version
 from headgate.plan.versions import (
     GrownVersion,
@@ -163,6 +164,7 @@ def _finish_version(
     if name not in existing:
         session.create_view_as(name, _sql(version))
         existing.add(name)
+        step("version view created")
     return name
 
 
@@ -202,6 +204,7 @@ def write_segment(
     else:
         segment.rows = session.create_table_as(segment.table, select_sql)
         existing.add(segment.table)
+        step("segment written")
     segment.columns = session.columns_of(segment.table)
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from headgate.console import Console
 from headgate.engines.base import Engine
+from headgate.faults import step
 from headgate.plan.environments import Actor, apply_pointers, current_pointers
 from headgate.plan.planner import REJECTS_SUFFIX, Plan, PlannedNode
 from headgate.project.loader import LoadedProject
@@ -84,6 +85,7 @@ def execute_plan(
         published = 0
         # every version's record is written before any environment may point at it
         recorder.close()
+        step("records written")
         if not failed or options.publish_partial:
             published = _publish(ctx, store, {r.name for r in failed}, options.actor)
     finally:

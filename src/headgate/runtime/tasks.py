@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from headgate.engines.base import Engine, EngineSession
 from headgate.errors import HeadgateError
+from headgate.faults import step
 from headgate.plan.planner import Plan, PlannedNode
 from headgate.plan.rewrite import reference_targets, rewrite_references
 from headgate.plan.versions import (
@@ -104,6 +105,7 @@ def run_node(ctx: BuildContext, node: PlannedNode) -> TaskResult:
             detail,
             failure.results,
         )
+    step("task done")
     audit = "passed" if ctx.checks and ctx.checks.hash_of(node.name) else None
     if changed or node.action == "audit":
         _register(ctx, node, rows, audit=audit, bump=changed)
