@@ -45,3 +45,21 @@ def test_a_custom_check_on_two_models_has_a_result_for_each(tmp_path: Path) -> N
     assert sorted(r["model"] for r in both["results"]) == ["customers", "orders"]
     one = cli_json(root, "failures", "orders_have_customers@orders")
     assert one["model"] == "orders" and one["sample"] == [{"order_id": 2, "customer_id": 99}]
+
+
+def test_the_models_a_models_checks_read_are_known(tmp_path: Path) -> None:
+    from headgate import Project
+
+    root = write_project(
+        tmp_path,
+        {
+            **FILES,
+            "models/orders.yml": (
+                "columns:\n  customer_id:\n    checks:\n"
+                "      - relationships: {to: customers, column: customer_id}\n"
+            ),
+        },
+    )
+    with Project.load(root) as project:
+        assert project.checks.reads("orders") == ["customers"]
+        assert project.checks.reads("customers") == ["orders"]  # the custom check reads it

@@ -80,6 +80,23 @@ class ProjectChecks:
     def hash_of(self, model: str) -> str | None:
         return self.hashes.get(model)
 
+    def reads(self, model: str) -> list[str]:
+        """Other models the checks of ``model`` read: relationships' ``to``, custom SQL's tables.
+
+        A run that builds one of them must audit ``model`` after that build, or the check
+        reads a table that does not exist yet.
+        """
+        from headgate.checks.types.custom_sql import CustomSqlParams
+        from headgate.checks.types.relationships import RelationshipsParams
+
+        found: list[str] = []
+        for check in self.of(model):
+            if isinstance(check.params, RelationshipsParams):
+                found.append(check.params.to.lower())
+            elif isinstance(check.params, CustomSqlParams):
+                found += [name.lower() for name in check.params.reads]
+        return sorted({name for name in found if name != model})
+
 
 def audit_table(
     session: EngineSession,
