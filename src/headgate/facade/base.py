@@ -20,42 +20,90 @@ from typing import TYPE_CHECKING, Self
 
 from headgate.console import Console
 from headgate.errors import HeadgateError
-from headgate.plan.fingerprint import fingerprints
+from headgate.facade.snapshots import (
+    ProjectOutline,
+    StoreReads,
+    keep_outline,
+    outline_of,
+    project_stamp,
+    read_outline,
+)
 from headgate.plan.naming import valid_environment
-from headgate.project.loader import LoadedProject, find_root, load_project
-from headgate.project.selection import select
+from headgate.project.root import find_root
 
 if TYPE_CHECKING:
     from headgate.engines.base import Engine
+    from headgate.project.loader import LoadedProject
     from headgate.runtime.audit import ProjectChecks
     from headgate.state.store import Lock, StateStore
 
 
 class ProjectBase:
-    """A loaded project and the resources its operations share."""
+    """A loaded project and the resources its operations share.
+
+    A project whose files did not change since a command last loaded it starts from that
+    command's outline (names, kinds, fingerprints; see :mod:`headgate.facade.snapshots`)
+    and is parsed only when an operation needs more: status and query never do.
+    """
 
     def __init__(
-        self, loaded: LoadedProject, *, console: Console | None = None, state_url: str | None = None
+        self,
+        loaded: LoadedProject | None,
+        *,
+        console: Console | None = None,
+        state_url: str | None = None,
+        outline: ProjectOutline | None = None,
     ) -> None:
-        self.loaded = loaded
+        if loaded is None and outline is None:
+            raise ValueError("a project needs its loaded files or their outline")
+        self._loaded = loaded
+        self._outline = outline
         self.revision: str | None = (
             None  # the git revision the project was read at, if not the work tree
         )
         self.console = console or Console()
-        self._state_url = state_url or loaded.config.state_url
+        self._state_url = state_url or self.outline.state_url
+        self._reads = StoreReads(self.root, self._state_url, lambda: self.state)
 
     @classmethod
     def load(
         cls, path: str | Path = ".", *, console: Console | None = None, state_url: str | None = None
     ) -> Self:
         """Load the project at ``path`` or the nearest folder above it holding headgate.yml."""
-        return cls(load_project(find_root(Path(path))), console=console, state_url=state_url)
+        root = find_root(Path(path))
+        outline = read_outline(root)
+        if outline is not None:
+            return cls(None, console=console, state_url=state_url, outline=outline)
+        from headgate.plan.fingerprint import fingerprints
+        from headgate.project.loader import load_project
+
+        before = project_stamp(root, [])
+        loaded = load_project(root)
+        outline = outline_of(loaded, fingerprints(loaded))
+        keep_outline(outline, before)
+        return cls(loaded, console=console, state_url=state_url, outline=outline)
+
+    @property
+    def loaded(self) -> LoadedProject:
+        """The parsed project (parsed now if the command started from its outline)."""
+        if self._loaded is None:
+            from headgate.project.loader import load_project
+
+            self._loaded = load_project(self.root)
+        return self._loaded
+
+    @property
+    def outline(self) -> ProjectOutline:
+        if self._outline is None:
+            self._outline = outline_of(self.loaded, self.fingerprints)
+        return self._outline
 
     @classmethod
     def load_revision(
         cls, path: str | Path, revision: str, *, console: Console | None = None
     ) -> Self:
         """The project as committed at ``revision`` (data and local state from the work tree)."""
+        from headgate.project.loader import load_project
         from headgate.project.revision import materialize
 
         root = find_root(Path(path))
@@ -65,14 +113,18 @@ class ProjectBase:
 
     @property
     def root(self) -> Path:
-        return self.loaded.root
+        return self._outline.root if self._outline else self.loaded.root
 
     @property
     def name(self) -> str:
-        return self.loaded.config.name
+        return self.outline.name
 
     @cached_property
     def fingerprints(self) -> dict[str, str]:
+        if self._outline is not None:
+            return self._outline.fingerprints
+        from headgate.plan.fingerprint import fingerprints
+
         return fingerprints(self.loaded)
 
     @cached_property
@@ -86,13 +138,14 @@ class ProjectBase:
     def state(self) -> StateStore:
         from headgate.state.store import StateStore
 
-        schema = os.environ.get("HEADGATE_STATE_SCHEMA") or self.loaded.config.state_schema
+        schema = os.environ.get("HEADGATE_STATE_SCHEMA") or self.outline.state_schema
         return StateStore.open(self._state_url, project_dir=self.root, schema=schema)
 
     def close(self) -> None:
         if "state" in self.__dict__:
             self.state.close()
             del self.__dict__["state"]
+        self._reads.keep()
 
     def __enter__(self) -> Self:
         return self
@@ -103,13 +156,15 @@ class ProjectBase:
     # --- selection and planning -------------------------------------------------------
 
     def select(self, expression: str) -> set[str]:
+        from headgate.project.selection import select
+
         tags = {name: m.options.tags for name, m in self.loaded.models.items()}
         paths = {name: str(m.path.with_suffix("")) for name, m in self.loaded.models.items()}
         paths.update({name: f"sources/{s.source}" for name, s in self.loaded.sources.items()})
         return select(self.loaded.dag, expression, tags=tags, paths=paths)
 
     def _environment(self, environment: str | None) -> str:
-        name = environment or self.loaded.config.default_environment
+        name = environment or self.outline.default_environment
         if not valid_environment(name):
             raise HeadgateError(
                 f"'{name}' is not a valid environment name",
@@ -157,6 +212,16 @@ class ProjectBase:
             yield engine
         finally:
             engine.close()
+
+    def _settle_publishes(self) -> None:
+        """Before reading what environments publish: finish a publish a killed process left.
+
+        The warehouse may have swapped views that the store has not recorded yet; opening
+        it settles that (see ``reconcile``). Costs one store query when nothing is pending.
+        """
+        if self._reads.get(("pending",), lambda store: bool(store.pending_deployments())):
+            with self._engine(read_only=True):
+                pass
 
     def _warehouse_busy(self, text: str) -> None:
         """Say who holds the warehouse: the process the engine names and, when it is a

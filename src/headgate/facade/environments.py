@@ -6,12 +6,11 @@ from typing import TYPE_CHECKING
 
 from headgate.errors import HeadgateError
 from headgate.facade.base import ProjectBase, _git_commit, _user
-from headgate.plan.environments import Actor, create_environment, delete_environment
 
 if TYPE_CHECKING:
     from headgate.plan.datadiff import DataDiff
     from headgate.plan.deployments import DeployResult, JanitorResult
-    from headgate.plan.environments import PointerChange
+    from headgate.plan.environments import Actor, PointerChange
     from headgate.state.records import DeploymentRecord, EnvironmentRecord
 
 
@@ -23,6 +22,8 @@ class Environments(ProjectBase):
             self._environment_lock(name, doing="env create"),
             self._engine(read_only=False) as engine,
         ):
+            from headgate.plan.environments import create_environment
+
             return create_environment(engine, self.state, name, source=source, actor=self._actor())
 
     def env_list(self) -> list[EnvironmentRecord]:
@@ -31,6 +32,8 @@ class Environments(ProjectBase):
     def env_delete(self, name: str) -> int:
         """Drop the environment's views; its tables stay while anything else points at them."""
         with self._environment_lock(name), self._engine(read_only=False) as engine:
+            from headgate.plan.environments import delete_environment
+
             return delete_environment(engine, self.state, name)
 
     def deploy(
@@ -72,6 +75,7 @@ class Environments(ProjectBase):
     def deployments(
         self, environment: str | None = None, *, limit: int = 20
     ) -> list[DeploymentRecord]:
+        self._settle_publishes()
         return self.state.deployments(environment=environment, limit=limit)
 
     def janitor(self, *, retention_days: float = 7.0, dry_run: bool = False) -> JanitorResult:
@@ -115,4 +119,6 @@ class Environments(ProjectBase):
             return diff_tables(engine.session(), name, tables[0], tables[1], list(columns))
 
     def _actor(self) -> Actor:
+        from headgate.plan.environments import Actor
+
         return Actor(_user(), _git_commit(self.root))

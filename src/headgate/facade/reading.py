@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from headgate.errors import EngineError, HeadgateError
 from headgate.facade.base import ProjectBase
-from headgate.plan.naming import view_name
+from headgate.facade.quickread import QueryRows, select_directly
+from headgate.plan.naming import PRODUCTION, view_name
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from headgate.state.records import RunRecord
+    from headgate.state.records import EnvModel, RunRecord
+    from headgate.state.store import StateStore
 
 
 @dataclass
@@ -44,12 +47,7 @@ class Reading(ProjectBase):
         from headgate.runtime.query import environment_query, unknown_table
 
         environment = self._environment(environment)
-        published = self.state.env_models(environment)
-        if not published:
-            raise HeadgateError(
-                f"environment {environment} has nothing published yet",
-                hint=f"build it first: headgate run --env {environment}",
-            )
+        published = self._published(environment)
         rewritten = environment_query(
             sql, {name: view_name(name, environment) for name in published}, limit=limit
         )
@@ -57,7 +55,42 @@ class Reading(ProjectBase):
             try:
                 return engine.session().arrow(rewritten)
             except EngineError as exc:
-                raise unknown_table(str(exc), sql, sorted(published), environment) or exc from None
+                raise unknown_table(str(exc), sql, published, environment) or exc from None
+
+    def query_rows(
+        self, sql: str, environment: str | None = None, *, limit: int | None = None
+    ) -> QueryRows:
+        """:meth:`query`'s rows as Python values, as the CLI prints them.
+
+        In production a single SELECT is read straight from the warehouse file (no SQL
+        parser, no Arrow: a fraction of the time); anything else goes through :meth:`query`.
+        """
+        environment = self._environment(environment)
+        published = self._published(environment)
+        if environment == PRODUCTION:  # its views carry the models' own names
+            self._settle_publishes()
+            try:
+                quick = select_directly(self.outline.engine, self.root, sql, limit)
+            except EngineError as exc:
+                from headgate.runtime.query import unknown_table
+
+                raise unknown_table(str(exc), sql, published, environment) or exc from None
+            if quick is not None:
+                return quick
+        data = self.query(sql, environment, limit=limit)
+        return QueryRows(data.column_names, [tuple(r.values()) for r in data.to_pylist()])
+
+    def _published(self, environment: str) -> list[str]:
+        """The names ``environment`` publishes; an error when it publishes nothing yet."""
+        published: list[str] = self._reads.get(
+            ("published", environment), lambda store: sorted(store.env_models(environment))
+        )
+        if not published:
+            raise HeadgateError(
+                f"environment {environment} has nothing published yet",
+                hint=f"build it first: headgate run --env {environment}",
+            )
+        return published
 
     def runs(self, *, limit: int = 20, environment: str | None = None) -> list[RunRecord]:
         return self.state.list_runs(limit=limit, environment=environment)
@@ -71,11 +104,13 @@ class Reading(ProjectBase):
     def status(self, environment: str | None = None) -> EnvironmentStatus:
         """Each model's state in an environment: up to date, changed since published, or not published."""
         environment = self._environment(environment)
-        pointers = self.state.env_models(environment)
-        registry = self.state.physical_tables()
+        self._settle_publishes()
+        pointers, rows, last_run = self._reads.get(
+            ("status", environment), _published_state(environment)
+        )
         models = []
-        for name in self.loaded.dag.order:
-            model = self.loaded.models.get(name)
+        for name in self.outline.order:
+            kind, materialized = self.outline.kinds[name]
             pointer = pointers.get(name)
             current = self.fingerprints[name]
             state = (
@@ -83,22 +118,41 @@ class Reading(ProjectBase):
                 if pointer is None
                 else ("up to date" if pointer.fingerprint == current else "changed")
             )
-            record = registry.get(pointer.physical_table) if pointer else None
             models.append(
                 ModelStatus(
                     name=name,
-                    kind="model" if model else "source",
-                    materialized=model.options.materialized if model else "source",
+                    kind=kind,
+                    materialized=materialized,
                     state=state,
                     fingerprint=current,
                     published_fingerprint=pointer.fingerprint if pointer else None,
-                    rows=record.rows if record else None,
+                    rows=rows.get(pointer.physical_table) if pointer else None,
                     published_at=pointer.published_at if pointer else None,
                 )
             )
         counts: dict[str, int] = {}
         for m in models:
             counts[m.state] = counts.get(m.state, 0) + 1
-        return EnvironmentStatus(environment, models, self.state.last_run(environment), counts)
+        return EnvironmentStatus(environment, models, last_run, counts)
 
     # --- helpers ------------------------------------------------------------------------
+
+
+def _published_state(
+    environment: str,
+) -> Callable[[StateStore], tuple[dict[str, EnvModel], dict[str, int | None], RunRecord | None]]:
+    """What status reads from the store: the pointers, their tables' rows, the last run."""
+
+    def read(
+        store: StateStore,
+    ) -> tuple[dict[str, EnvModel], dict[str, int | None], RunRecord | None]:
+        pointers = store.env_models(environment)
+        registry = store.physical_tables()
+        rows = {
+            p.physical_table: record.rows
+            for p in pointers.values()
+            if (record := registry.get(p.physical_table)) is not None
+        }
+        return pointers, rows, store.last_run(environment)
+
+    return read
