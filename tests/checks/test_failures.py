@@ -29,22 +29,43 @@ def test_an_errored_custom_check_says_it_errored_and_why(tmp_path: Path) -> None
     assert "not row-level" not in shown
 
 
-def test_a_custom_check_on_two_models_has_a_result_for_each(tmp_path: Path) -> None:
+def test_a_custom_check_on_two_models_built_together_runs_once_after_both(
+    tmp_path: Path,
+) -> None:
     root = write_project(tmp_path, FILES)
     report = cli_json(root, "run")
     assert report["status"] == "failed"  # the orphan order blocks publishing
     names = {(c["name"], m["name"]) for m in report["models"] for c in m.get("checks", [])}
-    assert {
-        ("orders_have_customers@orders", "orders"),
-        ("orders_have_customers@customers", "customers"),
-    } <= names
+    # both models are new: the check waits for the second and reads this run's tables once
+    assert ("orders_have_customers@orders", "orders") in names  # orders is built second
+    assert ("orders_have_customers@customers", "customers") not in names
     shown = cli(root, "failures", "orders_have_customers", check=True).stdout
     assert "orders_have_customers@orders on orders: fail" in shown
-    assert "orders_have_customers@customers on customers: fail" in shown
-    both = cli_json(root, "failures", "orders_have_customers")
-    assert sorted(r["model"] for r in both["results"]) == ["customers", "orders"]
     one = cli_json(root, "failures", "orders_have_customers@orders")
     assert one["model"] == "orders" and one["sample"] == [{"order_id": 2, "customer_id": 99}]
+
+
+def test_a_custom_check_on_two_models_has_a_result_for_each_model_it_audits(
+    tmp_path: Path,
+) -> None:
+    files = {**FILES, "models/customers.sql": "select * from (values (10), (99)) as t(customer_id)"}
+    root = write_project(tmp_path, files)
+    assert cli_json(root, "run")["status"] == "success"
+    (root / "models/orders.sql").write_text(
+        "select * from (values (1, 10), (2, 98)) as t(order_id, customer_id)"
+    )
+    assert cli_json(root, "run")["status"] == "failed"
+    (root / "models/customers.sql").write_text(
+        "select * from (values (10), (98), (97)) as t(customer_id)"
+    )
+    (root / "models/orders.sql").write_text(
+        "select * from (values (1, 10), (2, 96)) as t(order_id, customer_id)"
+    )
+    cli_json(root, "run", "--select", "customers")
+    both = cli_json(root, "failures", "orders_have_customers")
+    assert sorted(r["model"] for r in both["results"]) == ["customers", "orders"]
+    shown = cli(root, "failures", "orders_have_customers", check=True).stdout
+    assert "orders_have_customers@orders on orders: fail" in shown
 
 
 def test_the_models_a_models_checks_read_are_known(tmp_path: Path) -> None:

@@ -152,6 +152,44 @@ def test_custom_sql_checks_audit_the_models_they_read(root: Path) -> None:
     assert "no_big_orders" in str(task(result, "staging.orders")["error"])
 
 
+def test_a_check_reading_two_models_built_in_one_run_reads_this_runs_tables(
+    tmp_path: Path,
+) -> None:
+    """Both models are new on the first build: the check waits for both and reads them."""
+    files = {
+        "models/staging/orders.sql": "select range as order_id, range * 10 as amount from range(50)",
+        "models/staging/payments.sql": (
+            "select range as order_id, range * 10 as paid from range(50) "
+            "union all select 1000, 5 from range(1) where {bad}"
+        ),
+        "checks/payments_match_orders.sql": """
+            select p.order_id from staging.payments p
+            left join staging.orders o using (order_id)
+            where o.order_id is null or o.amount <> p.paid
+        """,
+    }
+    root = write_project(
+        tmp_path,
+        {
+            **files,
+            "models/staging/payments.sql": files["models/staging/payments.sql"].format(bad="false"),
+        },
+    )
+    first = run(root, threads=4)
+    assert first.status == "success", [(t.name, t.error) for t in first.tasks]
+    (root / "models/staging/orders.sql").write_text(
+        "select range as order_id, range * 10 as amount from range(60)"
+    )
+    (root / "models/staging/payments.sql").write_text(
+        files["models/staging/payments.sql"].format(bad="true")
+    )
+    second = run(root, threads=4)
+    failed = [t for t in second.tasks if t.status == "failed"]
+    assert [t.name for t in failed] == ["staging.payments"]
+    assert "payments_match_orders" in str(failed[0].error)
+    assert "does not exist" not in str(failed[0].error)
+
+
 INCREMENTAL = {
     "models/raw/events.sql": """
         select id, TIMESTAMP '2024-01-01' + (id * INTERVAL 6 HOUR) as ts,

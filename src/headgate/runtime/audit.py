@@ -111,8 +111,13 @@ def audit_table(
     store: StateStore | None = None,
     run_id: int | None = None,
     record: bool = True,
+    deferred: Callable[[Check], bool] | None = None,
 ) -> list[CheckResult]:
-    """Run ``model``'s checks on ``table``; raises AuditFailed when an error-severity check fails."""
+    """Run ``model``'s checks on ``table``; raises AuditFailed when an error-severity check fails.
+
+    ``deferred`` picks checks run elsewhere: a custom check over several models that this
+    run builds is run once, by the last of them to be built.
+    """
     from headgate.checks.parse import parse_model_checks
     from headgate.checks.runner import run_checks
 
@@ -121,6 +126,8 @@ def audit_table(
         columns = session.arrow(f"SELECT * FROM {quote(table)} LIMIT 0").column_names
         declared = parse_model_checks(project.models[model], project.root, columns)
     to_run = declared + checks.custom.get(model, [])
+    if deferred is not None:
+        to_run = [check for check in to_run if not deferred(check)]
     if not to_run:
         return []
     previous = {model: previous_rows} if previous_rows is not None else None

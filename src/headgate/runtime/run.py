@@ -64,7 +64,7 @@ def execute_plan(
         tasks = {
             node.name: Task(
                 name=node.name,
-                upstream=node.upstream,
+                upstream=_waits_for(ctx, node),
                 run=lambda node=node: run_node(ctx, node),  # type: ignore[misc]
                 failed=lambda status, error, node=node: failed_result(ctx, node, status, error),  # type: ignore[misc]
             )
@@ -95,6 +95,29 @@ def execute_plan(
     result = RunResult(run_id, plan.environment, status, published > 0, ordered, seconds)
     result.published_models = published
     return result
+
+
+def _waits_for(ctx: BuildContext, node: PlannedNode) -> list[str]:
+    """Its upstream, and the models its checks read that this run builds too.
+
+    A relationships or custom SQL check reads other models: it must read the tables this
+    run will publish with it, so it waits for them (never for what reads this node, which
+    would be a cycle; such a check reads the other model's published version).
+    """
+    waits = list(node.upstream)
+    if ctx.checks is None or node.kind != "model":
+        return waits
+    downstream = ctx.project.dag.descendants({node.name})
+    order = ctx.project.dag.order
+    for other in ctx.checks.reads(node.name):
+        planned = ctx.plan.nodes.get(other)
+        if planned is None or not planned.is_work or other in downstream:
+            continue
+        mutual = node.name in ctx.checks.reads(other)
+        if not mutual or order.index(other) < order.index(node.name):
+            waits.append(other)
+    ctx.waits[node.name] = set(waits)
+    return waits
 
 
 def _final_result(

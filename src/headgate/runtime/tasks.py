@@ -35,6 +35,7 @@ from headgate.state.records import ModelVersion, PhysicalRecord, TaskRecord
 
 if TYPE_CHECKING:
     from headgate.checks.results import CheckResult
+    from headgate.checks.spec import Check
 
 
 @dataclass
@@ -50,6 +51,7 @@ class BuildContext:
     checks: ProjectChecks | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     progress: Callable[[str, int], None] | None = None  # (task, rows so far) of long loads
+    waits: dict[str, set[str]] = field(default_factory=dict)  # what each task waits for
 
     def physical_of(self, name: str) -> str:
         return self.plan.nodes[name].physical_table
@@ -110,10 +112,34 @@ def run_node(ctx: BuildContext, node: PlannedNode) -> TaskResult:
     if changed or node.action == "audit":
         _register(ctx, node, rows, audit=audit, bump=changed)
         _record_checks(ctx, node, checked)
+    if changed and node.kind == "model":
+        _record_build_metrics(ctx, session, node)
     if changed:
         _record_version(ctx, session, node)
     status = BUILT if changed else SKIPPED
     return _result(ctx, node, status, rows, time.perf_counter() - started, None, detail, checked)
+
+
+def _record_build_metrics(ctx: BuildContext, session: EngineSession, node: PlannedNode) -> None:
+    """Every column's metrics from the first build on, so a monitor added later judges at once."""
+    if node.materialized == "view":
+        return
+    from headgate.checks.metrics import collect_metrics
+
+    dialect = ctx.engine.capabilities.dialect
+    if ctx.checks is not None and any(c.type == "monitor" for c in ctx.checks.of(node.name)):
+        # the audit's monitors recorded this run's metrics: the store is asked what is missing
+        from headgate.runtime.monitoring import record_build_metrics
+
+        store = ctx.recorder.store
+        record_build_metrics(
+            session, store, node.name, node.physical_table, ctx.run_id, dialect=dialect
+        )
+        return
+    metrics = collect_metrics(session, node.physical_table, dialect=dialect)
+    columns = {k: v for k, v in metrics.items() if k != "row_count"}
+    if columns:
+        ctx.recorder.metrics(ctx.run_id, node.name, node.physical_table, columns)
 
 
 def _record_version(ctx: BuildContext, session: EngineSession, node: PlannedNode) -> None:
@@ -142,7 +168,22 @@ def _audit(
         previous_rows=store.previous_row_count(node.name),
         store=store,
         run_id=ctx.run_id,
+        deferred=lambda check: _runs_later(ctx, node, check),
     )
+
+
+def _runs_later(ctx: BuildContext, node: PlannedNode, check: Check) -> bool:
+    """A custom check over models this run also builds after this one: they run it."""
+    from headgate.checks.types.custom_sql import CustomSqlParams
+
+    if not isinstance(check.params, CustomSqlParams):
+        return False
+    waits = ctx.waits.get(node.name, set())
+    for name in check.params.reads:
+        other = ctx.plan.nodes.get(name.lower())
+        if other is not None and other.is_work and other.name not in (node.name, *waits):
+            return True
+    return False
 
 
 def _record_checks(ctx: BuildContext, node: PlannedNode, results: list[CheckResult]) -> None:
