@@ -99,10 +99,11 @@ def _run_in_process(
     stdout, stderr = io.StringIO(), io.StringIO()
     files_before = _open_files()
     argv = [str(Path(sys.executable).with_name("headgate")), *arguments]
+    environment = {"COLUMNS": COLUMNS, **env}
     with (
         _IN_PROCESS,
-        _environment({"COLUMNS": COLUMNS, **env}),
-        _fresh_terminals(),
+        _environment(environment),
+        _fresh_terminals(int(environment["COLUMNS"])),
         _hang_guard(timeout),
         _swapped(sys, "argv", argv),
         _swapped(sys, "excepthook", sys.excepthook),
@@ -172,8 +173,8 @@ def _swapped(owner: object, name: str, value: object) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _fresh_terminals() -> Iterator[None]:
-    """The CLI's shared state as a new process has it: default options, plain 200-column output.
+def _fresh_terminals(columns: int) -> Iterator[None]:
+    """The CLI's shared state as a new process has it: default options, plain output ``columns`` wide.
 
     The Rich terminals are made once, at import; a process with its output in a pipe has
     no colours and takes its width from COLUMNS, so each command gets exactly that.
@@ -185,7 +186,7 @@ def _fresh_terminals() -> Iterator[None]:
     terminals = (common.out, common.err)
     saved = [(t._width, t._color_system, t._force_terminal) for t in terminals]
     for terminal in terminals:
-        terminal.width = int(COLUMNS)
+        terminal.width = columns
         terminal._color_system = None
         terminal._force_terminal = False  # a pipe, as in a process whose output is captured
     try:
