@@ -40,24 +40,24 @@ def test_narrow_tables_show_model_and_check_names_whole(tmp_path: Path) -> None:
     names = ("marts.customer_lifetime_value", "marts.customer_lifetime_segments")
     check = "marts.customer_lifetime_segments.customer_id.accepted_values"
     # piped output is 80 columns wide: the other columns give way to the names
-    run = cli(root, "run", env={"COLUMNS": "80"}, subprocess=True, check=True).stdout
+    run = cli(root, "run", env={"COLUMNS": "80"}, check=True).stdout
     assert len(rows_naming(run, check)) == 1, run
     for name in names:
         assert len(rows_naming(run, name)) == 1, run
-    status = cli(root, "status", env={"COLUMNS": "60"}, subprocess=True, check=True).stdout
+    status = cli(root, "status", env={"COLUMNS": "60"}, check=True).stdout
     for name in names:
         assert len(rows_naming(status, name)) == 1, status
     assert max(len(line) for line in status.splitlines()) <= 60
 
     # narrower than a name: folded onto more lines, never cut
-    tiny = cli(root, "status", env={"COLUMNS": "30"}, subprocess=True, check=True).stdout
+    tiny = cli(root, "status", env={"COLUMNS": "30"}, check=True).stdout
     assert "…" not in first_cells(tiny)
     assert first_cells(tiny) == "".join(names), tiny  # in dependency order
 
     (root / "models/marts/customer_lifetime_value.sql").write_text(
         "select 1 as customer_id, 20.0 as value"
     )
-    plan = cli(root, "plan", env={"COLUMNS": "60"}, subprocess=True, check=True).stdout
+    plan = cli(root, "plan", env={"COLUMNS": "60"}, check=True).stdout
     for name in names:
         assert len(rows_naming(plan, name)) == 1, plan
 
