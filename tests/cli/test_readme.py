@@ -17,6 +17,8 @@ import pytest
 
 from tests.support import cli, cli_json
 
+# one worker builds the demo once for every test here
+pytestmark = pytest.mark.xdist_group("readme")
 README = Path(__file__).resolve().parents[2] / "README.md"
 DEMO_ORDERS = "1000"
 
@@ -56,6 +58,7 @@ def test_every_command_in_the_readme_table_exists(tmp_path: Path) -> None:
         assert "Usage:" in done.stdout and "--help" in done.stdout
 
 
+@pytest.mark.slow
 def test_the_python_example_builds_the_demo_and_prints_the_status_and_count(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -75,6 +78,7 @@ def test_the_python_example_builds_the_demo_and_prints_the_status_and_count(
     assert [r["status"] for r in built] == ["success"]  # the example's run, and only it
 
 
+@pytest.mark.slow
 def test_the_demo_says_what_it_built_and_where_to_look(demo_run: tuple[Path, str]) -> None:
     demo, printed = demo_run
     assert "1,0" in printed and "orders" in printed  # about 1,000 orders written
@@ -97,6 +101,7 @@ def where_to_look(printed: str, demo: Path) -> dict[str, list[str]]:
     return commands
 
 
+@pytest.mark.slow
 def test_the_demo_s_suggested_commands_print_what_it_promises(demo_run: tuple[Path, str]) -> None:
     demo, printed = demo_run
     commands = where_to_look(printed, demo)

@@ -9,7 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support import cli_json, write_project
+
+pytestmark = pytest.mark.slow  # real headgate processes, started and stopped
 
 FILES = {
     "models/raw/events.sql": "select i as id, TIMESTAMP '2024-01-01' + (i * INTERVAL 1 HOUR) as ts from range(96) t(i)",

@@ -12,8 +12,11 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from tests.support import cli_json, write_project
+
+pytestmark = pytest.mark.slow  # real headgate processes, started and stopped
 
 SLOW_MODEL = """
 import time

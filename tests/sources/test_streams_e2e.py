@@ -29,7 +29,7 @@ from headgate.sources.streams import (
 )
 from tests.sources.conftest_streams import NatsStream, RedisKey, load_batch
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 MESSAGES = 30
