@@ -8,9 +8,11 @@ never passes by silently skipping.
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import os
 import re
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any, NoReturn
@@ -82,6 +84,21 @@ def pg_schema(postgres_url: str) -> Iterator[str]:
     yield name
     with psycopg.connect(libpq_url(postgres_url), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+TEST_HANG_LIMIT = 300.0  # seconds; the slowest test takes a few
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    """A test that hangs (a deadlock, a server that never answers) stops its worker with every
+    thread's stack on stderr, instead of holding the whole suite forever. Not a measure of
+    speed: no test comes near the limit."""
+    faulthandler.dump_traceback_later(TEST_HANG_LIMIT, exit=True, file=sys.__stderr__ or sys.stderr)
+    try:
+        return (yield)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 TIER_MARKERS = {"services", "slow", "spark", "browser"}

@@ -11,7 +11,6 @@ one: the installed entry point, exit codes as the shell sees them, signals.
 from __future__ import annotations
 
 import contextlib
-import faulthandler
 import io
 import json
 import os
@@ -51,8 +50,8 @@ def cli(
     """Run ``headgate -p root ARGS`` and return its exit code, stdout and stderr.
 
     In this process by default; ``subprocess=True`` starts ``python -m headgate.cli.main``.
-    ``timeout`` ends a hung command: the process is killed, or (in process) the test
-    worker is stopped with every thread's stack on stderr.
+    ``timeout`` ends a hung process; in this process, a hung command is stopped by the
+    limit every test has (``TEST_HANG_LIMIT`` in tests/conftest.py).
     """
     arguments = ["-p", str(root), *args]
     if subprocess:
@@ -65,7 +64,7 @@ def cli(
             check=False,
         )
     else:
-        completed = _run_in_process(arguments, env or {}, timeout)
+        completed = _run_in_process(arguments, env or {})
     if check and completed.returncode != 0:
         raise AssertionError(
             f"headgate {' '.join(args)} exited {completed.returncode}\n"
@@ -92,7 +91,7 @@ def statuses(result: dict[str, Any]) -> dict[str, str]:
 
 
 def _run_in_process(
-    arguments: list[str], env: dict[str, str], timeout: float
+    arguments: list[str], env: dict[str, str]
 ) -> subprocesses.CompletedProcess[str]:
     from headgate.cli import main as entry
 
@@ -104,7 +103,6 @@ def _run_in_process(
         _IN_PROCESS,
         _environment(environment),
         _fresh_terminals(int(environment["COLUMNS"])),
-        _hang_guard(timeout),
         _swapped(sys, "argv", argv),
         _swapped(sys, "excepthook", sys.excepthook),
         contextlib.redirect_stdout(stdout),
@@ -195,13 +193,3 @@ def _fresh_terminals(columns: int) -> Iterator[None]:
         common.OPTIONS.project, common.OPTIONS.debug = saved_options
         for terminal, (width, colors, force) in zip(terminals, saved, strict=True):
             terminal._width, terminal._color_system, terminal._force_terminal = width, colors, force
-
-
-@contextlib.contextmanager
-def _hang_guard(timeout: float) -> Iterator[None]:
-    """Stop the test worker, with every thread's stack, if one command runs past ``timeout``."""
-    faulthandler.dump_traceback_later(timeout, exit=True, file=sys.__stderr__ or sys.stderr)
-    try:
-        yield
-    finally:
-        faulthandler.cancel_dump_traceback_later()
