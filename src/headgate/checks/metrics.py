@@ -272,6 +272,9 @@ def build_scan(
     return Scan(query.sql(dialect.name), keys)
 
 
+_PLACEHOLDER = "headgate_scan.headgate_scanned_table"
+_SCANS: dict[tuple[str, tuple[tuple[str, str], ...]], Scan] = {}
+
 METRICS = ("row_count", "null_fraction", "distinct_fraction", "mean", "min", "max", "freshness_lag")
 
 
@@ -282,8 +285,12 @@ def collect_metrics(
     dialect: str = "duckdb",
     time_columns: list[str] | None = None,
     now: datetime | None = None,
+    columns: Sequence[tuple[str, str]] | None = None,
 ) -> dict[str, float]:
     """The run's metrics of ``table`` from one aggregate query.
+
+    ``columns`` (name, type), when the caller already read them from the catalog, spare
+    the query that describes the table.
 
     Keys are ``row_count`` and ``<metric>:<column>``: ``null_fraction`` and
     ``distinct_fraction`` (approximate distinct values over non-null values) for every
@@ -294,7 +301,11 @@ def collect_metrics(
     """
     flavor = dialect_named(dialect)
     clock = utc(now)
-    infos = describe_columns(session, table, flavor)
+    infos = (
+        [ColumnInfo(name, kind, column_kind(kind)) for name, kind in columns]
+        if columns
+        else describe_columns(session, table, flavor)
+    )
     by_name = {info.name: info for info in infos}
     wanted = (
         [i.name for i in infos if i.kind == "temporal"] if time_columns is None else time_columns
@@ -319,7 +330,15 @@ def collect_metrics(
             found["max"] = exp.TimeToUnix(this=exp.Max(this=x.copy()))
         return found
 
-    scan = build_scan(table, infos, flavor, aggregates)
+    # the same columns make the same query: written once per process, not per table
+    shape = (dialect, tuple((i.name, i.type) for i in infos))
+    cached = _SCANS.get(shape)
+    if cached is None:
+        cached = _SCANS[shape] = build_scan(_PLACEHOLDER, infos, flavor, aggregates)
+    here = table_expression(table).sql(flavor.name)
+    scan = Scan(
+        cached.sql.replace(table_expression(_PLACEHOLDER).sql(flavor.name), here), cached.keys
+    )
     rows, stats = scan.read(session.execute(scan.sql)[0], len(infos))
     metrics: dict[str, float] = {"row_count": float(rows)}
     for info, found in zip(infos, stats, strict=True):

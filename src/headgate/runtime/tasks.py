@@ -112,15 +112,18 @@ def run_node(ctx: BuildContext, node: PlannedNode) -> TaskResult:
     if changed or node.action == "audit":
         _register(ctx, node, rows, audit=audit, bump=changed)
         _record_checks(ctx, node, checked)
-    if changed and node.kind == "model":
-        _record_build_metrics(ctx, session, node)
     if changed:
-        _record_version(ctx, session, node)
+        columns = session.columns_of(node.physical_table)
+        _record_version(ctx, node, columns)
+        if node.kind == "model":
+            _record_build_metrics(ctx, session, node, columns)
     status = BUILT if changed else SKIPPED
     return _result(ctx, node, status, rows, time.perf_counter() - started, None, detail, checked)
 
 
-def _record_build_metrics(ctx: BuildContext, session: EngineSession, node: PlannedNode) -> None:
+def _record_build_metrics(
+    ctx: BuildContext, session: EngineSession, node: PlannedNode, columns: list[tuple[str, str]]
+) -> None:
     """Every column's metrics from the first build on, so a monitor added later judges at once."""
     if node.materialized == "view":
         return
@@ -136,18 +139,18 @@ def _record_build_metrics(ctx: BuildContext, session: EngineSession, node: Plann
             session, store, node.name, node.physical_table, ctx.run_id, dialect=dialect
         )
         return
-    metrics = collect_metrics(session, node.physical_table, dialect=dialect)
-    columns = {k: v for k, v in metrics.items() if k != "row_count"}
-    if columns:
-        ctx.recorder.metrics(ctx.run_id, node.name, node.physical_table, columns)
+    metrics = collect_metrics(session, node.physical_table, dialect=dialect, columns=columns)
+    per_column = {k: v for k, v in metrics.items() if k != "row_count"}
+    if per_column:
+        ctx.recorder.metrics(ctx.run_id, node.name, node.physical_table, per_column)
 
 
-def _record_version(ctx: BuildContext, session: EngineSession, node: PlannedNode) -> None:
+def _record_version(ctx: BuildContext, node: PlannedNode, columns: list[tuple[str, str]]) -> None:
     """The query and columns behind this fingerprint, for plans to diff against later."""
     model = ctx.project.models.get(node.name)
-    columns = [[name, kind] for name, kind in session.columns_of(node.physical_table)]
+    listed = [[name, kind] for name, kind in columns]
     query = model.normalized if model is not None and model.language == "sql" else None
-    ctx.recorder.model_version(ModelVersion(node.fingerprint, node.name, query, columns))
+    ctx.recorder.model_version(ModelVersion(node.fingerprint, node.name, query, listed))
 
 
 def _audit(
