@@ -21,15 +21,14 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-import sqlglot
 from pydantic import BaseModel, ConfigDict, field_validator
 from sqlglot import exp
-from sqlglot.errors import ParseError
 
 from headgate.checks.spec import Check, MaxFailures, Severity
 from headgate.checks.types.custom_sql import CustomSqlParams
 from headgate.errors import Location, ProjectError, ProjectErrors
-from headgate.project.models import DIALECT, table_references
+from headgate.project.models import DIALECT, syntax_error, table_references
+from headgate.project.sqlsyntax import SqlSyntaxError, parse_statements
 from headgate.project.yamlfile import parse_yaml
 
 _HEADER = re.compile(r"\A\s*/\*\s*headgate:[ \t]*\n?(?P<body>.*?)\*/", re.DOTALL)
@@ -141,16 +140,9 @@ def _parse_file(
 
 def _parse_query(text: str, path: Path) -> exp.Query:
     try:
-        statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
-    except ParseError as exc:
-        first = exc.errors[0] if exc.errors else {}
-        description = str(first.get("description") or exc).split("\n")[0]
-        if "Required keyword" in description or "<class" in description:
-            description = "the query is incomplete here (a clause or expression is missing)"
-        line, column = int(first.get("line") or 0), int(first.get("col") or 0)
-        raise ProjectError(
-            f"SQL syntax error: {description}", Location(path, line, column)
-        ) from None
+        statements = parse_statements(text, dialect=DIALECT)
+    except SqlSyntaxError as exc:
+        raise syntax_error(exc.problem, path) from None
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         found = (
             statements[0].key.upper() if len(statements) == 1 else f"{len(statements)} statements"

@@ -19,6 +19,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 
 from headgate.checks.spec import Check
+from headgate.project.sqlsyntax import WAREHOUSE_DIALECT, expression_syntax_problem, in_text
 
 SAMPLE_LIMIT = 20
 """At most this many failing rows are fetched for a failed check."""
@@ -38,14 +39,25 @@ def parse_snippet(text: str, dialect: str) -> exp.Expr:
         if "Required keyword" in detail or "<class" in detail:
             detail = "the expression is incomplete"
         raise SnippetError(f"not a valid SQL expression: {detail}") from None
-    except SqlglotError as exc:
+    except SqlglotError as exc:  # an unterminated string or quoted name: DuckDB says where
+        _refuse_what_the_warehouse_refuses(text, dialect)
         raise SnippetError(f"not a valid SQL expression: {exc}") from None
     if len(parsed) != 1:
         raise SnippetError("write one SQL expression, without ';'")
     expression = parsed[0]
     if isinstance(expression, exp.Query | exp.DDL | exp.DML | exp.Command):
         raise SnippetError("write a boolean expression (like a WHERE condition), not a statement")
+    _refuse_what_the_warehouse_refuses(text, dialect)
     return expression
+
+
+def _refuse_what_the_warehouse_refuses(text: str, dialect: str) -> None:
+    """sqlglot reads some broken SQL leniently (``x in (select y from t join u on)``)."""
+    if dialect != WAREHOUSE_DIALECT:
+        return
+    problem = expression_syntax_problem(text)
+    if problem is not None:
+        raise SnippetError(f"not a valid SQL expression: {in_text(problem)}")
 
 
 def referenced_columns(expression: exp.Expr) -> list[str]:

@@ -37,17 +37,26 @@ app = typer.Typer(
 )
 
 
+def _print_version(asked: bool) -> None:
+    """``--version`` is eager: it answers before Click asks for a command."""
+    if asked:
+        out.print(f"headgate {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _global(
     project: Annotated[
         Path, typer.Option("--project", "-p", help="Project folder (default: here or above).")
     ] = Path("."),
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
 ) -> None:
-    if version:
-        out.print(f"headgate {__version__}")
-        raise typer.Exit()
     OPTIONS.project = project
     OPTIONS.debug = debug
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
 
 from headgate.engines.base import quote
 from headgate.errors import HeadgateError
 from headgate.plan.rewrite import rewrite_references
 from headgate.project.models import DIALECT, table_references
+from headgate.project.sqlsyntax import SqlSyntaxError, in_text, parse_statements
 
 Resolver = Callable[[str], str]
 
@@ -25,13 +24,9 @@ Resolver = Callable[[str], str]
 def parse_query(sql: str) -> exp.Query:
     """The one SELECT in ``sql``; a ``ValueError`` says what is wrong (config validation shows it)."""
     try:
-        statements = [s for s in sqlglot.parse(sql, dialect=DIALECT) if s is not None]
-    except ParseError as exc:
-        first = exc.errors[0] if exc.errors else {}
-        raise ValueError(
-            f"SQL syntax error at line {first.get('line')}, column {first.get('col')}: "
-            f"{first.get('description') or exc}"
-        ) from None
+        statements = parse_statements(sql, dialect=DIALECT)
+    except SqlSyntaxError as exc:
+        raise ValueError(in_text(exc.problem)) from None
     if len(statements) != 1:
         raise ValueError("give exactly one query")
     statement = statements[0]

@@ -281,7 +281,17 @@ def _build_dag(
                         hint=hint,
                     )
                 )
-            elif target != name:
+            elif target == name:
+                errors.append(
+                    ProjectError(
+                        f"model '{name}' reads itself ('{ref}'): its table does not exist "
+                        "while it is being built",
+                        Location(root / model.path, model.reference_lines.get(ref, 0)),
+                        hint="read the models and sources it is built from; to keep its "
+                        "old rows and add new ones, make it materialized: incremental",
+                    )
+                )
+            else:
                 parents.append(target)
         upstream[name] = sorted(set(parents))
     if errors:

@@ -15,17 +15,21 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
-from sqlglot.errors import ParseError
 
 from headgate.errors import Location, ProjectError
 from headgate.project.config import ModelOptions
+from headgate.project.sqlsyntax import (
+    SYNTAX_HINT,
+    SqlSyntaxError,
+    SqlSyntaxProblem,
+    parse_statements,
+)
 from headgate.project.yamlfile import YamlDocument, parse_yaml
 
 DIALECT = "duckdb"
-PARSE_FORMAT = "2"  # bump when ParsedModel changes shape: old caches are then ignored
+PARSE_FORMAT = "3"  # bump when ParsedModel changes shape: old caches are then ignored
 _GENERATOR_DIALECT = Dialect.get_or_raise(DIALECT)
 _SQL_HEADER = re.compile(r"\A\s*/\*\s*headgate:[ \t]*\n?(?P<body>.*?)\*/", re.DOTALL)
 
@@ -91,9 +95,9 @@ def parse_model_file(root: Path, relative: Path, text: str, sidecar: str | None)
 def parse_sql(text: str, path: Path) -> tuple[str, list[str], dict[str, int]]:
     """Normalized SQL and the tables it reads. Syntax errors name file, line, column and text."""
     try:
-        statements = [s for s in sqlglot.parse(text, dialect=DIALECT) if s is not None]
-    except ParseError as exc:
-        raise _syntax_error(exc, path) from None
+        statements = parse_statements(text, dialect=DIALECT)
+    except SqlSyntaxError as exc:
+        raise syntax_error(exc.problem, path) from None
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         found = (
             statements[0].key.upper() if len(statements) == 1 else f"{len(statements)} statements"
@@ -130,18 +134,10 @@ def qualified_name(table: exp.Table) -> str:
     return ".".join(p for p in (table.catalog, table.db, table.name) if p).lower()
 
 
-def _syntax_error(exc: ParseError, path: Path) -> ProjectError:
-    first = exc.errors[0] if exc.errors else {}
-    line, column = int(first.get("line") or 0), int(first.get("col") or 0)
-    text = str(first.get("highlight") or "").strip()
-    description = str(first.get("description") or exc).split("\n")[0]
-    if "Required keyword" in description or "<class" in description:
-        description = "the query is incomplete here (a clause or expression is missing)"
-    context = (str(first.get("start_context") or "") + text).strip().splitlines()
-    near = f" near '{context[-1].strip()}'" if context else ""
+def syntax_error(problem: SqlSyntaxProblem, path: Path) -> ProjectError:
+    """A SQL syntax problem in a project file, at its line and column."""
     return ProjectError(
-        f"SQL syntax error{near}: {description}",
-        Location(path, line, max(column - len(text) + 1, 1) if column else 0),
+        problem.message(), Location(path, problem.line, problem.column), hint=SYNTAX_HINT
     )
 
 
@@ -224,5 +220,13 @@ def _ctx_references(node: ast.AST, path: Path) -> list[tuple[str, int]]:
     value: str = node.args[0].value
     if node.func.attr == "ref":
         return [(value.lower(), node.lineno)]
-    _, refs, _ = parse_sql(value, path)
+    try:
+        _, refs, _ = parse_sql(value, path)
+    except ProjectError as exc:
+        # the SQL's own line counts from the line its string starts on
+        inner = exc.location.line if exc.location else 0
+        line = node.args[0].lineno + max(inner - 1, 0)
+        raise ProjectError(
+            f"in ctx.sql(...): {exc.bare_message}", Location(path, line), hint=exc.hint
+        ) from None
     return [(r, node.lineno) for r in refs]

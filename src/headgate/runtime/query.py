@@ -7,11 +7,12 @@ import re
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import SqlglotError
 
 from headgate.errors import HeadgateError
 from headgate.plan.rewrite import reference_targets, rewrite_references
 from headgate.project.models import DIALECT, table_references
+from headgate.project.sqlsyntax import SYNTAX_HINT, SqlSyntaxError, in_text, parse_statements
 
 READ_ONLY = (exp.Query, exp.Describe, exp.Show, exp.Pragma)
 
@@ -19,13 +20,9 @@ READ_ONLY = (exp.Query, exp.Describe, exp.Show, exp.Pragma)
 def environment_query(sql: str, views: dict[str, str], *, limit: int | None = None) -> str:
     """The SQL to run: only reading statements, model names swapped for the environment's views."""
     try:
-        statements = [s for s in sqlglot.parse(sql, dialect=DIALECT) if s is not None]
-    except ParseError as exc:
-        first = exc.errors[0] if exc.errors else {}
-        raise HeadgateError(
-            f"SQL syntax error at line {first.get('line')}, column {first.get('col')}: "
-            f"{first.get('description') or exc}"
-        ) from None
+        statements = parse_statements(sql, dialect=DIALECT)
+    except SqlSyntaxError as exc:
+        raise HeadgateError(in_text(exc.problem), hint=SYNTAX_HINT) from None
     if len(statements) != 1:
         raise HeadgateError("give exactly one query")
     statement = statements[0]
@@ -62,7 +59,7 @@ def unknown_table(
     missing = found.group(1).lower()
     try:
         parsed = sqlglot.parse_one(sql, dialect=DIALECT)
-    except ParseError:
+    except SqlglotError:
         parsed = None
     refs = table_references(parsed)[0] if isinstance(parsed, exp.Query) else []
     known = set(published)
