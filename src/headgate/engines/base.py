@@ -201,6 +201,9 @@ class EngineSession(ABC):
             audit()
         return deleted, inserted
 
+    def interrupt(self) -> None:  # noqa: B027 - an engine that cannot stop a query waits
+        """Stop the query this session is running, from another thread (a task's timeout)."""
+
     def close(self) -> None:  # noqa: B027 - sessions without resources need nothing
         pass
 

@@ -93,6 +93,9 @@ class DuckDBSession(EngineSession):
             self.cursor.unregister(name)
         return int(data.num_rows)
 
+    def interrupt(self) -> None:
+        self.cursor.interrupt()
+
     def close(self) -> None:
         self.cursor.close()
 

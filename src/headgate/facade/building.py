@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from headgate.errors import HeadgateError
 from headgate.facade.base import ProjectBase, _git_commit, _user
-from headgate.plan.environments import Actor
-from headgate.plan.impact import ImpactInputs, ModelImpact, analyse
-from headgate.plan.planner import Plan, PlanInputs, PlanRequest, make_plan
-from headgate.plan.review import Review
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the plan machinery (sqlglot) loads when a command plans, not for every one
     from headgate.engines.base import Engine
+    from headgate.plan.impact import ImpactInputs, ModelImpact
+    from headgate.plan.planner import Plan, PlanInputs
+    from headgate.plan.review import Review
+    from headgate.runtime.executor import RetryPolicy
     from headgate.runtime.results import RunResult
     from headgate.state.records import ModelVersion
 
@@ -41,6 +41,8 @@ class Building(ProjectBase):
         persist_reuse: bool = False,
         nonce: str | None = None,
     ) -> Plan:
+        from headgate.plan.planner import PlanInputs, PlanRequest, make_plan
+
         restate = [self._model_name(r) for r in restate or []]
         if restate and (start is None or end is None):
             raise HeadgateError(
@@ -78,6 +80,7 @@ class Building(ProjectBase):
         """The plan a person reviews: impact per model and column, builds, checks."""
         from headgate.plan.deployments import state_hash
         from headgate.plan.environments import current_pointers
+        from headgate.plan.review import Review
 
         environment = self._environment(environment)
         impacts = self.impact(environment)
@@ -198,11 +201,15 @@ class Building(ProjectBase):
 
     def impact(self, environment: str | None = None) -> list[ModelImpact]:
         """The impact review of the project against what ``environment`` publishes."""
+        from headgate.plan.impact import analyse
+
         environment = self._environment(environment)
         with self._engine(read_only=True) as engine:
             return analyse(self.loaded, self._impact_inputs(environment, engine))
 
     def _impact_inputs(self, environment: str, engine: Engine) -> ImpactInputs:
+        from headgate.plan.impact import ImpactInputs
+
         pointers = self.state.env_models(environment)
         wanted = list(self.fingerprints.values()) + [p.fingerprint for p in pointers.values()]
         versions = self.state.model_versions(wanted)
@@ -247,6 +254,7 @@ class Building(ProjectBase):
         Their fingerprint changed only because something upstream changed in columns they
         do not read: the published table is kept under the new fingerprint, not rebuilt.
         """
+        from headgate.plan.impact import analyse
         from headgate.plan.naming import physical_table
         from headgate.state.records import ModelVersion
 
@@ -304,7 +312,9 @@ class Building(ProjectBase):
         publish_partial: bool = False,
     ) -> RunResult:
         """Build what changed, check nothing failed, then publish ``environment`` in one swap."""
-        from headgate.runtime.run import RunOptions, execute_plan
+        from headgate.plan.environments import Actor
+        from headgate.runtime.run import RunOptions
+        from headgate.runtime.service import RunService
 
         environment = self._environment(environment)
         self.checks  # noqa: B018 - invalid checks stop the run before anything is built
@@ -344,18 +354,11 @@ class Building(ProjectBase):
                     threads=threads or self.default_threads,
                     publish_partial=publish_partial,
                     actor=Actor(_user(), _git_commit(self.root)),
+                    policy=self.retry_policy,
                 )
-                result = execute_plan(
-                    self.loaded,
-                    plan,
-                    engine,
-                    store,
-                    run_id,
-                    options,
-                    self.console,
-                    plan.registry,
-                    self.checks,
-                )
+                service = RunService(self.loaded, store, self.console, self.checks)
+                service.submit(plan, run_id)
+                result = service.carry_out(engine, run_id, options)
                 lock.heartbeat()
             except BaseException as exc:
                 store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
@@ -374,6 +377,16 @@ class Building(ProjectBase):
             result.deliveries = self._deliver(environment, result, run_id)
         self.console.run_finished(result)
         return result
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """``retries`` and ``task_timeout`` from headgate.yml."""
+        from headgate.runtime.executor import RetryPolicy
+
+        config = self.loaded.config
+        return RetryPolicy(
+            attempts=config.retries + 1, backoff=config.retry_backoff, timeout=config.task_timeout
+        )
 
     @property
     def default_threads(self) -> int:

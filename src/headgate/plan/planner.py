@@ -50,6 +50,8 @@ class PlannedNode:
     may_change: bool = False  # its name is settled at run time (it follows a source's load)
     growth: Growth | None = None  # incremental: the version it grows from and how
     version: Version | None = None  # incremental: the version this plan expects
+    query: str | None = None  # a SQL model's normalized query, as planned
+    references: list[str] = field(default_factory=list)  # the tables that query names
 
     @property
     def is_work(self) -> bool:
@@ -164,6 +166,8 @@ def _plan_node(
         reason="up to date",
         base_table=base,
     )
+    if model is not None and model.language == "sql":
+        node.query, node.references = model.normalized, list(model.references)
     upstream_names = [planned[u].physical_table for u in upstream]
     versioned_upstream = any(planned[u].versioned for u in upstream)
     if (

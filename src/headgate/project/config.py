@@ -34,6 +34,9 @@ class ProjectConfig(StrictModel):
     )
     default_environment: str = "prod"
     threads: int | None = Field(default=None, ge=1, le=256)
+    retries: int = Field(default=2, ge=0, le=20, description="tries again after a transient error")
+    retry_backoff: float = Field(default=1.0, ge=0, description="seconds before the first retry")
+    task_timeout: float | None = Field(default=None, gt=0, description="seconds a task may run")
     physical_schema: str = "headgate_physical"
     description: str | None = None
 

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from headgate.console import Console
-from headgate.engines.base import Engine
+from headgate.engines.base import Engine, EngineSession
 from headgate.faults import step
 from headgate.plan.environments import Actor, apply_pointers, current_pointers
 from headgate.plan.planner import REJECTS_SUFFIX, Plan, PlannedNode
 from headgate.project.loader import LoadedProject
 from headgate.runtime.audit import ProjectChecks
-from headgate.runtime.executor import Task, execute
+from headgate.runtime.executor import RetryPolicy, Task, execute
 from headgate.runtime.files import rejects_table
 from headgate.runtime.recorder import Recorder
 from headgate.runtime.results import FAILED, UPSTREAM_FAILED, RunResult, TaskResult
@@ -33,6 +33,7 @@ class RunOptions:
     threads: int
     publish_partial: bool = False
     actor: Actor = field(default_factory=Actor)
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 def execute_plan(
@@ -61,20 +62,13 @@ def execute_plan(
     )
     try:
         _adopt_unregistered(ctx)
-        tasks = {
-            node.name: Task(
-                name=node.name,
-                upstream=_waits_for(ctx, node),
-                run=lambda node=node: run_node(ctx, node),  # type: ignore[misc]
-                failed=lambda status, error, node=node: failed_result(ctx, node, status, error),  # type: ignore[misc]
-            )
-            for node in plan.work
-        }
+        tasks = {node.name: _task(ctx, node) for node in plan.work}
         results = execute(
             tasks,
             threads=options.threads,
             on_start=console.task_started,
             on_finish=console.task_finished,
+            policy=options.policy,
         )
         ordered = [
             _final_result(ctx, node, results)
@@ -95,6 +89,25 @@ def execute_plan(
     result = RunResult(run_id, plan.environment, status, published > 0, ordered, seconds)
     result.published_models = published
     return result
+
+
+def _task(ctx: BuildContext, node: PlannedNode) -> Task:
+    """The executor's handle on one node: run it, fail it, interrupt its running query."""
+    sessions: list[EngineSession] = []
+
+    def run() -> TaskResult:
+        sessions.append(ctx.engine.session())  # the worker thread's own session
+        return run_node(ctx, node, attempt=len(task.attempts) + 1)
+
+    def failed(status: str, error: str) -> TaskResult:
+        return failed_result(ctx, node, status, error, attempt=len(task.attempts) + 1)
+
+    def interrupt() -> None:
+        for session in sessions:
+            session.interrupt()
+
+    task = Task(node.name, _waits_for(ctx, node), run, failed, interrupt)
+    return task
 
 
 def _waits_for(ctx: BuildContext, node: PlannedNode) -> list[str]:

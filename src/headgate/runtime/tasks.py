@@ -31,6 +31,7 @@ from headgate.runtime.growing import build_version, load_source_version
 from headgate.runtime.python_models import run_python_model
 from headgate.runtime.recorder import Recorder
 from headgate.runtime.results import BUILT, FAILED, SKIPPED, TaskResult
+from headgate.runtime.specs import node_to_spec
 from headgate.state.records import ModelVersion, PhysicalRecord, TaskRecord
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ class BuildContext:
     lock: threading.Lock = field(default_factory=threading.Lock)
     progress: Callable[[str, int], None] | None = None  # (task, rows so far) of long loads
     waits: dict[str, set[str]] = field(default_factory=dict)  # what each task waits for
+    attempts: dict[str, int] = field(default_factory=dict)  # each task's current attempt
 
     def physical_of(self, name: str) -> str:
         return self.plan.nodes[name].physical_table
@@ -62,8 +64,9 @@ def _reporter(ctx: BuildContext, name: str) -> Callable[[int], None] | None:
     return None if report is None else lambda rows: report(name, rows)
 
 
-def run_node(ctx: BuildContext, node: PlannedNode) -> TaskResult:
+def run_node(ctx: BuildContext, node: PlannedNode, *, attempt: int = 1) -> TaskResult:
     started = time.perf_counter()
+    ctx.attempts[node.name] = attempt
     if node.missing_upstream:
         first = node.missing_upstream[0]
         raise HeadgateError(
@@ -147,10 +150,8 @@ def _record_build_metrics(
 
 def _record_version(ctx: BuildContext, node: PlannedNode, columns: list[tuple[str, str]]) -> None:
     """The query and columns behind this fingerprint, for plans to diff against later."""
-    model = ctx.project.models.get(node.name)
     listed = [[name, kind] for name, kind in columns]
-    query = model.normalized if model is not None and model.language == "sql" else None
-    ctx.recorder.model_version(ModelVersion(node.fingerprint, node.name, query, listed))
+    ctx.recorder.model_version(ModelVersion(node.fingerprint, node.name, node.query, listed))
 
 
 def _audit(
@@ -197,7 +198,10 @@ def _record_checks(ctx: BuildContext, node: PlannedNode, results: list[CheckResu
     ctx.recorder.call(lambda: store.record_check_results(run_id, records))
 
 
-def failed_result(ctx: BuildContext, node: PlannedNode, status: str, error: str) -> TaskResult:
+def failed_result(
+    ctx: BuildContext, node: PlannedNode, status: str, error: str, *, attempt: int = 1
+) -> TaskResult:
+    ctx.attempts[node.name] = attempt
     return _result(ctx, node, status, None, 0.0, error, {}, [])
 
 
@@ -249,6 +253,8 @@ def _result(
             seconds=seconds,
             error=error,
             detail=detail,
+            spec=node_to_spec(node),
+            attempts=ctx.attempts.get(node.name, 1),
         )
     )
     return result
@@ -326,7 +332,7 @@ def _build_model(
 ) -> tuple[int | None, bool]:
     """Build the model's table under a name of its own, audited before anything may point at it."""
     if model.options.materialized == "incremental" and model.language == "sql":
-        sql = _physical_sql(ctx, model)
+        sql = _physical_sql(ctx, node)
         grown_rows, changed, results = build_version(
             ctx, session, node, sql, detail, lambda: _audit(ctx, session, node)
         )
@@ -338,10 +344,10 @@ def _build_model(
             target, run_python_model(ctx, session, model)
         )
     elif model.options.materialized == "view":
-        session.create_view_as(target, _physical_sql(ctx, model))
+        session.create_view_as(target, _physical_sql(ctx, node))
         rows = None
     else:
-        rows = session.create_table_as(target, _physical_sql(ctx, model), replace=True)
+        rows = session.create_table_as(target, _physical_sql(ctx, node), replace=True)
     checked.extend(_audit(ctx, session, node, target))
     return rows, True
 
@@ -370,10 +376,12 @@ def _resolve_name(ctx: BuildContext, session: EngineSession, node: PlannedNode) 
     return False
 
 
-def _physical_sql(ctx: BuildContext, model: ParsedModel) -> str:
-    resolve = {name: ctx.physical_of(name) for name in ctx.project.dag.upstream[model.name]}
-    targets = reference_targets(model.references, resolve)
-    return rewrite_references(model.normalized, targets, dialect=ctx.engine.capabilities.dialect)
+def _physical_sql(ctx: BuildContext, node: PlannedNode) -> str:
+    """The node's query as planned, reading this run's physical tables."""
+    assert node.query is not None, node.name
+    resolve = {name: ctx.physical_of(name) for name in node.upstream}
+    targets = reference_targets(node.references, resolve)
+    return rewrite_references(node.query, targets, dialect=ctx.engine.capabilities.dialect)
 
 
 def _iso(value: datetime) -> str:

@@ -23,6 +23,8 @@ class TaskRecord:
     seconds: float | None = None
     error: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)  # e.g. intervals processed
+    spec: dict[str, Any] | None = None  # what the task does (runtime/specs.py)
+    attempts: int | None = None
 
 
 @dataclass

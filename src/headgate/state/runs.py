@@ -63,6 +63,27 @@ def finish_run(db: Database, run_id: int, status: str, error: str | None, publis
         raise StateError(f"no run {run_id} in the metadata store")
 
 
+def save_plan(db: Database, run_id: int, plan: dict[str, Any]) -> None:
+    with db.write("saving a run's plan") as conn:
+        conn.execute(update(runs).where(runs.c.id == run_id).values(plan=plan))
+
+
+def plan_of(db: Database, run_id: int) -> dict[str, Any] | None:
+    with db.read() as conn:
+        found = conn.execute(select(runs.c.plan).where(runs.c.id == run_id)).scalar()
+    return dict(found) if found else None
+
+
+def reopen_run(db: Database, run_id: int, *, host: str, pid: int) -> None:
+    """A run carried on by another process (a resumed or handed-over run) is running again."""
+    with db.write("resuming a run") as conn:
+        conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id)
+            .values(status="running", host=host, pid=pid, ended_at=None)
+        )
+
+
 def record_tasks(db: Database, records: Sequence[TaskRecord]) -> None:
     """Upsert tasks by (run, name) in one transaction: a resumed run overwrites, never duplicates.
 

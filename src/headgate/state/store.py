@@ -117,6 +117,16 @@ class StateStore:
         """Newest first, with task counts per status but without the tasks themselves."""
         return runs.list_runs(self._db, limit, environment)
 
+    def save_run_plan(self, run_id: int, plan: dict[str, Any]) -> None:
+        """The run's plan as data (runtime/specs.py), for whichever process carries it out."""
+        runs.save_plan(self._db, run_id, plan)
+
+    def run_plan(self, run_id: int) -> dict[str, Any] | None:
+        return runs.plan_of(self._db, run_id)
+
+    def reopen_run(self, run_id: int, *, host: str, pid: int) -> None:
+        runs.reopen_run(self._db, run_id, host=host, pid=pid)
+
     def get_run(self, run_id: int) -> RunRecord | None:
         """The run with its tasks in start order, or None if there is no such run."""
         return runs.get_run(self._db, run_id)

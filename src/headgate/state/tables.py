@@ -49,6 +49,7 @@ runs = Table(
     Column("published", Boolean, nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
     Column("ended_at", UTCDateTime),
+    Column("plan", json_type()),  # the run's plan as data (its tasks hold their specs)
     Index(None, "environment", "id"),
     Index(None, "status"),
     # Run ids are shown to users: never hand out the id of a deleted run again.
@@ -71,6 +72,8 @@ tasks = Table(
     Column("seconds", Float),
     Column("error", Text),
     Column("detail", json_type(), nullable=False),
+    Column("spec", json_type()),  # what the task does: runtime/specs.py
+    Column("attempts", Integer),
     UniqueConstraint("run_id", "name"),
 )
 

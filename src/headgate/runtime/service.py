@@ -1,0 +1,105 @@
+"""The runtime service: runs kept as task specs in the metadata store, carried out by any process.
+
+``submit`` writes a plan down as data: the run's plan and one spec per task, each
+``pending``. ``carry_out`` reads them back (in this process or another: the hub, its
+scheduler, an agent) and executes them; tasks a previous attempt at the same run
+finished are not done again, so a run handed over or resumed picks up where it stopped.
+The command line is one client among others: ``Project.run`` submits, then carries out.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import TYPE_CHECKING
+
+from headgate.errors import HeadgateError
+from headgate.plan.planner import Plan
+from headgate.runtime.results import BUILT, SKIPPED
+from headgate.runtime.specs import node_from_spec, node_to_spec, plan_from_spec, plan_to_spec
+from headgate.state.records import TaskRecord
+
+if TYPE_CHECKING:
+    from headgate.console import Console
+    from headgate.engines.base import Engine
+    from headgate.project.loader import LoadedProject
+    from headgate.runtime.audit import ProjectChecks
+    from headgate.runtime.results import RunResult
+    from headgate.runtime.run import RunOptions
+    from headgate.state.store import StateStore
+
+PENDING = "pending"
+
+
+class RunService:
+    def __init__(
+        self,
+        project: LoadedProject,
+        store: StateStore,
+        console: Console,
+        checks: ProjectChecks | None = None,
+    ) -> None:
+        self.project = project
+        self.store = store
+        self.console = console
+        self.checks = checks
+
+    def submit(self, plan: Plan, run_id: int) -> None:
+        """Write the plan down: the run's plan, and a pending spec for every task."""
+        data = plan_to_spec(plan)
+        data["nodes"] = {n.name: node_to_spec(n) for n in plan.nodes.values() if not n.is_work}
+        self.store.save_run_plan(run_id, data)
+        self.store.record_tasks(
+            [
+                TaskRecord(
+                    run_id=run_id,
+                    name=node.name,
+                    kind=node.kind,
+                    status=PENDING,
+                    fingerprint=node.fingerprint,
+                    physical_table=node.physical_table,
+                    spec=node_to_spec(node),
+                    attempts=0,
+                )
+                for node in plan.work
+            ]
+        )
+
+    def load(self, run_id: int) -> Plan:
+        """The run's plan as the store holds it; tasks already done are done."""
+        data = self.store.run_plan(run_id)
+        run = self.store.get_run(run_id)
+        if data is None or run is None:
+            raise HeadgateError(
+                f"run {run_id} has no plan in the metadata store",
+                hint="only runs submitted to the runtime can be carried out or resumed",
+            )
+        nodes = {name: node_from_spec(spec) for name, spec in data.get("nodes", {}).items()}
+        for task in run.tasks:
+            if task.spec is None:
+                continue
+            node = node_from_spec(task.spec)
+            if task.status in (BUILT, SKIPPED):
+                node.action, node.reason = "reuse", f"done by run {run_id} already"
+                node.exists = True
+            nodes[node.name] = node
+        return plan_from_spec(data, nodes)
+
+    def carry_out(self, engine: Engine, run_id: int, options: RunOptions) -> RunResult:
+        """Execute the run's pending tasks, then publish (see ``runtime/run.py``)."""
+        from headgate.runtime.run import execute_plan
+
+        plan = self.load(run_id)
+        self.store.reopen_run(run_id, host=socket.gethostname(), pid=os.getpid())
+        registry = self.store.physical_tables()
+        return execute_plan(
+            self.project,
+            plan,
+            engine,
+            self.store,
+            run_id,
+            options,
+            self.console,
+            registry,
+            self.checks,
+        )
