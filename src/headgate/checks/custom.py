@@ -29,6 +29,7 @@ from headgate.checks.types.custom_sql import CustomSqlParams
 from headgate.errors import Location, ProjectError, ProjectErrors
 from headgate.project.models import DIALECT, syntax_error, table_references
 from headgate.project.sqlsyntax import SqlSyntaxError, parse_statements
+from headgate.project.textfile import read_text
 from headgate.project.yamlfile import parse_yaml
 
 _HEADER = re.compile(r"\A\s*/\*\s*headgate:[ \t]*\n?(?P<body>.*?)\*/", re.DOTALL)
@@ -92,10 +93,7 @@ def parse_custom_checks(root: Path, *, models: Collection[str] | None = None) ->
 def _parse_file(
     root: Path, folder: Path, path: Path, models: Collection[str] | None
 ) -> list[Check]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProjectError(f"cannot read file: {exc.strerror}", Location(path)) from None
+    text = read_text(path)
     header = CustomCheckHeader()
     body = text
     match = _HEADER.match(text)

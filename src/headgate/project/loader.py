@@ -23,6 +23,7 @@ from headgate.errors import HeadgateError, Location, ProjectError, ProjectErrors
 from headgate.project.config import SOURCE_TYPES, FilesSourceConfig, ProjectConfig
 from headgate.project.dag import CycleError, Dag
 from headgate.project.models import PARSE_FORMAT, ParsedModel, content_hash, parse_model_file
+from headgate.project.textfile import read_text
 from headgate.project.yamlfile import load_yaml_file
 
 CONFIG_FILE = "headgate.yml"
@@ -184,9 +185,13 @@ def _load_models(root: Path, errors: list[ProjectError]) -> dict[str, ParsedMode
     cache: dict[str, tuple[str, ParsedModel]] = _read_cache(root, CACHE_FILE)
     files: list[tuple[Path, str, str | None, str]] = []
     for relative in _model_files(root):
-        text = (root / relative).read_text(encoding="utf-8")
         sidecar_path = root / relative.with_suffix(".yml")
-        sidecar = sidecar_path.read_text(encoding="utf-8") if sidecar_path.is_file() else None
+        try:
+            text = read_text(root / relative)
+            sidecar = read_text(sidecar_path) if sidecar_path.is_file() else None
+        except ProjectError as exc:  # not UTF-8, or unreadable
+            errors.append(exc)
+            continue
         files.append((relative, text, sidecar, content_hash(text, sidecar or "")))
     misses = [f for f in files if cache.get(str(f[0]), ("",))[0] != f[3]]
     parsed_now = _parse_all(root, misses)

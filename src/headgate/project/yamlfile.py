@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from headgate.errors import Location, ProjectError
+from headgate.project.textfile import read_text
 
 KeyPath = tuple[str | int, ...]
 
@@ -67,11 +68,7 @@ def parse_yaml(text: str, path: Path, *, line_offset: int = 0) -> YamlDocument:
 
 
 def load_yaml_file(path: Path) -> YamlDocument:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProjectError(f"cannot read file: {exc.strerror}", Location(path)) from None
-    return parse_yaml(text, path)
+    return parse_yaml(read_text(path), path)
 
 
 def _construct(

@@ -139,12 +139,19 @@ def _load_secrets_file(path: Path) -> dict[str, str] | None:
     """
     import yaml
 
+    from headgate.project.textfile import UTF8_HINT, decode_problem
+
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise SourceError(f"cannot read secrets file {path}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:  # the message names the byte, never the content around it
+        problem = decode_problem(data, exc)
+        raise SourceError(f"secrets file {path}: {problem.describe()}", hint=UTF8_HINT) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
