@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -314,7 +313,7 @@ class Building(ProjectBase):
         """Build what changed, check nothing failed, then publish ``environment`` in one swap."""
         from headgate.plan.environments import Actor
         from headgate.runtime.run import RunOptions
-        from headgate.runtime.service import RunService
+        from headgate.runtime.service import RunService, recorded_run
 
         environment = self._environment(environment)
         self.checks  # noqa: B018 - invalid checks stop the run before anything is built
@@ -328,16 +327,15 @@ class Building(ProjectBase):
             self._environment_lock(environment, doing="a run") as lock,
             self._engine(read_only=False) as engine,
         ):
-            run_id = store.start_run(
+            recorded = recorded_run(
+                store,
                 environment=environment,
                 command="run",
                 selection=selection,
                 user=_user(),
-                host=socket.gethostname(),
-                pid=os.getpid(),
                 git_commit=_git_commit(self.root),
             )
-            try:
+            with recorded as (run_id, outcome):
                 plan = self._plan(
                     engine,
                     environment,
@@ -360,19 +358,13 @@ class Building(ProjectBase):
                 service.submit(plan, run_id)
                 result = service.carry_out(engine, run_id, options)
                 lock.heartbeat()
-            except BaseException as exc:
-                store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
-                raise
-            result.message = _run_message(result)
-            errors = [
-                f"{t.name}: {t.error}" for t in result.tasks if t.error and t.status == "failed"
-            ]
-            store.finish_run(
-                run_id,
-                "failed" if result.status == "failed" else "success",
-                error="\n".join(errors)[:4000] or None,
-                published=result.published,
-            )
+                result.message = _run_message(result)
+                errors = [
+                    f"{t.name}: {t.error}" for t in result.tasks if t.error and t.status == "failed"
+                ]
+                outcome.status = "failed" if result.status == "failed" else "success"
+                outcome.error = "\n".join(errors) or None
+                outcome.published = result.published
         if result.published and self.deliveries:
             result.deliveries = self._deliver(environment, result, run_id)
         self.console.run_finished(result)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from typing import TYPE_CHECKING
 
 from headgate.errors import HeadgateError
@@ -21,39 +19,34 @@ class Quality(ProjectBase):
     def test(self, environment: str | None = None, *, selection: str | None = None) -> CheckReport:
         """Run the checks of what ``environment`` publishes, building nothing; recorded as a run."""
         from headgate.runtime.checking import check_environment
+        from headgate.runtime.service import recorded_run
 
         environment = self._environment(environment)
         checks = self.checks
         models = self.select(selection) if selection else None
         store = self.state
-        run_id = store.start_run(
+        recorded = recorded_run(
+            store,
             environment=environment,
             command="test",
             selection=selection,
             user=_user(),
-            host=socket.gethostname(),
-            pid=os.getpid(),
             git_commit=_git_commit(self.root),
         )
-        try:
-            with self._engine(read_only=True) as engine:
-                result = check_environment(
-                    self.loaded,
-                    checks,
-                    engine,
-                    store,
-                    environment=environment,
-                    models=models,
-                    run_id=run_id,
-                )
-        except BaseException as exc:
-            store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        failed = [f"{r.name}: {r.message}" for r in result.results if r.blocking]
-        failed += [f"{m}: {e}" for m, e in result.errors.items()]
-        store.finish_run(
-            run_id, "success" if result.ok else "failed", error="\n".join(failed)[:4000] or None
-        )
+        with recorded as (run_id, outcome), self._engine(read_only=True) as engine:
+            result = check_environment(
+                self.loaded,
+                checks,
+                engine,
+                store,
+                environment=environment,
+                models=models,
+                run_id=run_id,
+            )
+            failed = [f"{r.name}: {r.message}" for r in result.results if r.blocking]
+            failed += [f"{m}: {e}" for m, e in result.errors.items()]
+            outcome.status = "success" if result.ok else "failed"
+            outcome.error = "\n".join(failed) or None
         return result
 
     def failures(self, check_name: str) -> CheckResultRecord:

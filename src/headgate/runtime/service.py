@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from headgate.errors import HeadgateError
@@ -103,3 +106,47 @@ class RunService:
             registry,
             self.checks,
         )
+
+
+@dataclass
+class RunOutcome:
+    """How a recorded run ended; set by whoever carries it out, written when it closes."""
+
+    status: str = "success"  # "success" | "failed"
+    error: str | None = None
+    published: bool = False
+
+
+@contextmanager
+def recorded_run(
+    store: StateStore,
+    *,
+    environment: str,
+    command: str,
+    selection: str | None,
+    user: str | None,
+    git_commit: str | None,
+) -> Iterator[tuple[int, RunOutcome]]:
+    """A run's record from start to end: ``running``, then its outcome or ``failed``.
+
+    One lifecycle for every kind of run (``run``, ``test``, a scheduled run, an agent's):
+    an exception, even an interrupt, ends the record as failed with the error, and is
+    raised again.
+    """
+    run_id = store.start_run(
+        environment=environment,
+        command=command,
+        selection=selection,
+        user=user,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        git_commit=git_commit,
+    )
+    outcome = RunOutcome()
+    try:
+        yield run_id, outcome
+    except BaseException as exc:
+        store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    error = outcome.error[:4000] if outcome.error else None
+    store.finish_run(run_id, outcome.status, error=error, published=outcome.published)
