@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from headgate import __version__
-from headgate.errors import HeadgateError, Location, ProjectError, ProjectErrors
+from headgate.errors import Location, ProjectError, ProjectErrors
 from headgate.project.config import SOURCE_TYPES, FilesSourceConfig, ProjectConfig
 from headgate.project.dag import CycleError, Dag
 from headgate.project.models import PARSE_FORMAT, ParsedModel, content_hash, parse_model_file
+from headgate.project.root import CONFIG_FILE
 from headgate.project.textfile import read_text
 from headgate.project.yamlfile import load_yaml_file
 
-CONFIG_FILE = "headgate.yml"
 CACHE_FILE = f".headgate/cache/models-{__version__}-{PARSE_FORMAT}.pickle"
 FILE_HASHES = f".headgate/cache/files-{__version__}.pickle"
 HASH_CHUNK = 1 << 20
@@ -64,18 +64,6 @@ class LoadedProject:
     models: dict[str, ParsedModel]
     sources: dict[str, SourceTable]
     dag: Dag
-
-
-def find_root(start: Path) -> Path:
-    """The nearest folder at or above ``start`` holding headgate.yml."""
-    start = start.resolve()
-    for folder in (start, *start.parents):
-        if (folder / CONFIG_FILE).is_file():
-            return folder
-    raise HeadgateError(
-        f"no {CONFIG_FILE} in {start} or any folder above it",
-        hint="run inside a project, pass --project DIR, or create one with `headgate init DIR`",
-    )
 
 
 def load_project(root: Path) -> LoadedProject:
