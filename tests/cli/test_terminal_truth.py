@@ -168,3 +168,30 @@ def test_a_busy_warehouse_names_the_process_holding_it(tmp_path: Path) -> None:
     assert query.wait(timeout=120) == 0, said
     assert f"(PID {writer.pid}) is using warehouse.duckdb" in said, said
     assert "(it is headgate run 3 in prod, started by " in said, said
+
+
+def test_a_query_prints_the_same_rows_in_every_environment_and_form(tmp_path: Path) -> None:
+    root = write_project(
+        tmp_path,
+        {
+            "models/marts/days.sql": (
+                "select d::date as day, i as n, i * 1.5 as amount from range(5) t(i), "
+                "(select date '2024-01-01' as d)"
+            )
+        },
+    )
+    cli(root, "run", check=True)
+    cli(root, "env", "create", "dev", check=True)
+    sql = "select day, n, amount from marts.days order by n"
+    prod = cli_json(root, "query", sql, "--limit", "3")  # read straight from the warehouse
+    dev = cli_json(root, "query", sql, "--limit", "3", "--env", "dev")  # rewritten to dev's views
+    assert prod == dev
+    assert prod["columns"] == ["day", "n", "amount"]
+    assert prod["rows"][0] == {"day": "2024-01-01", "n": 0, "amount": 0.0}
+    assert len(prod["rows"]) == 3
+    csv = cli(root, "query", sql, "--csv", check=True).stdout
+    assert csv.splitlines()[:2] == ["day,n,amount", "2024-01-01,0,0.0"]
+    text = cli(root, "query", sql, check=True).stdout
+    assert "5 row(s)" in text and "2024-01-01" in text
+    refused = cli(root, "query", "delete from marts.days")
+    assert refused.returncode == 1 and "only reads" in refused.stderr

@@ -246,21 +246,21 @@ def query(
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
 ) -> None:
     """Run a read-only query against an environment and print the rows."""
-    from headgate.cli.render import render_arrow
+    from headgate.cli.render import render_rows
 
     with common.project() as project:
-        data = project.query(sql, env, limit=limit)
+        data = project.query_rows(sql, env, limit=limit)
     if as_json:
-        print_json({"columns": data.column_names, "rows": data.to_pylist()})
+        print_json({"columns": data.columns, "rows": data.records()})
     elif as_csv:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(data.column_names)
-        for row in data.to_pylist():
-            writer.writerow(["" if v is None else v for v in row.values()])
+        writer.writerow(data.columns)
+        for row in data.rows:
+            writer.writerow(["" if v is None else v for v in row])
         sys.stdout.write(buffer.getvalue())
     else:
-        render_arrow(out, data)
+        render_rows(out, data.columns, data.rows)
 
 
 @app.command()

@@ -20,8 +20,6 @@ from headgate.cli.common import identifier
 from headgate.console import Console
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from headgate.facade import EnvironmentStatus
     from headgate.plan.planner import Plan
     from headgate.runtime.results import RunResult, TaskResult
@@ -310,15 +308,17 @@ def render_status(out: RichTerminal, status: EnvironmentStatus) -> None:
         out.print(f"last run: {run.id} {styled(run.status)} at {_when(run.started_at)}")
 
 
-def render_arrow(out: RichTerminal, data: pa.Table, *, max_rows: int = 100) -> None:
+def render_rows(
+    out: RichTerminal, columns: list[str], rows: list[tuple[Any, ...]], *, max_rows: int = 100
+) -> None:
     table = Table()
-    for name in data.column_names:
+    for name in columns:
         table.add_column(name)
-    for row in data.slice(0, max_rows).to_pylist():
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    for row in rows[:max_rows]:
+        table.add_row(*("" if v is None else str(v) for v in row))
     out.print(table)
-    more = f" (showing {max_rows})" if data.num_rows > max_rows else ""
-    out.print(f"{data.num_rows:,} row(s){more}")
+    more = f" (showing {max_rows})" if len(rows) > max_rows else ""
+    out.print(f"{len(rows):,} row(s){more}")
 
 
 def _when(value: datetime | None) -> str:
