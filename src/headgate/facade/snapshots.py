@@ -13,8 +13,10 @@ models' names, kinds and fingerprints, and a few rows of the store. Both are kep
   write-ahead log, and the log index's header, which counts every commit). A store on
   PostgreSQL is always asked.
 
-A stale cache cannot be read: anything that changes the files changes the stamp, and a
-mismatch is a full load, exactly as without the cache.
+Anything that changes those files changes the stamp, and a mismatch is a full load,
+exactly as without the cache. As for make and git, an edit that restores both the size
+and the modification time of a file older than two seconds (``touch -d``, an archive
+extracted over it) is not seen; ``rm -r .headgate/cache`` forgets everything kept.
 """
 
 from __future__ import annotations

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, ClassVar, Literal
 
+import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from headgate.project import file_options
 
 
 class StrictModel(BaseModel):
@@ -119,7 +122,8 @@ class FileTableConfig(StrictModel):
     format: FileFormat | None = None
     delimiter: str | None = None
     quote: str | None = None
-    encoding: str | None = None
+    escape: str | None = Field(default=None, description="escapes a quote inside quotes")
+    encoding: str | None = Field(default=None, description="utf-8 (default), utf-16 or latin-1")
     header: bool = True
     description: str | None = None
     columns: dict[str, str] | None = Field(
@@ -140,15 +144,46 @@ class FileTableConfig(StrictModel):
         reject_fraction(value)
         return value
 
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, value: str | None) -> str | None:
+        return None if value is None else file_options.file_encoding(value)
+
+    @field_validator("quote", "escape")
+    @classmethod
+    def _character(cls, value: str | None) -> str | None:
+        return None if value is None else file_options.one_character(value, "a quote or escape")
+
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, value: str | None) -> str | None:
+        return None if value is None else file_options.delimiter_text(value)
+
+    @model_validator(mode="after")
+    def _fits_format(self) -> FileTableConfig:
+        fmt = file_options.format_of(self.path, self.format)
+        if self.encoding and fmt not in file_options.ENCODED_FORMATS:
+            raise ValueError(
+                f"encoding applies to csv and tsv files, not {fmt} (JSON is always UTF-8)"
+            )
+        return self
+
+    @pydantic.model_serializer(mode="wrap")
+    def _without_unset_escape(
+        self, handler: pydantic.SerializerFunctionWrapHandler
+    ) -> dict[str, Any]:
+        # an option added later is left out while unset, so fingerprints stay as they were
+        data: dict[str, Any] = handler(self)
+        if data.get("escape") is None:
+            data.pop("escape", None)
+        return data
+
     @property
     def reject_limit(self) -> float:
         return reject_fraction(self.max_reject_fraction)
 
     def resolved_format(self) -> str:
-        if self.format:
-            return self.format
-        suffix = self.path.rsplit(".", 1)[-1].lower()
-        return {"jsonl": "ndjson", "txt": "csv"}.get(suffix, suffix)
+        return file_options.format_of(self.path, self.format)
 
 
 class FilesSourceConfig(StrictModel):

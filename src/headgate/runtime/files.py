@@ -12,13 +12,20 @@ the files are recorded as loaded only after that.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headgate.engines.base import EngineSession, quote
 from headgate.errors import HeadgateError
+from headgate.project.textfile import DecodeProblem
+from headgate.runtime.csvheader import (
+    FileRefused,
+    first_undecodable,
+    not_in_encoding,
+    read_first_record,
+    read_prefix,
+)
 
 if TYPE_CHECKING:
     from headgate.project.config import FileTableConfig
@@ -81,7 +88,7 @@ def incoming_columns(
     for relative, _, digest in source.files:
         if file_table(view, digest) in existing:
             continue
-        for column, kind in _columns_of(session, source, root / relative).items():
+        for column, kind in _columns_of(session, source, root / relative, relative).items():
             found.setdefault(column, kind)
     return found or None
 
@@ -99,7 +106,7 @@ def refused_files(
     for relative, _, digest in source.files:
         if file_table(view, digest) in existing:
             continue
-        actual = _columns_of(session, source, root / relative)
+        actual = _columns_of(session, source, root / relative, relative)
         added = [c for c in actual if c not in contract]
         missing = [c for c in contract if c not in actual]
         if added or missing:
@@ -184,7 +191,7 @@ def _load_file(
     result: FileLoad,
 ) -> None:
     config: FileTableConfig = source.config
-    actual = _columns_of(session, source, path)
+    actual = _columns_of(session, source, path, relative)
     if not result.contract:
         result.contract, result.contract_changed = dict(actual), True
     added = [c for c in actual if c not in result.contract]
@@ -200,7 +207,7 @@ def _load_file(
             )
         if config.schema_policy == "quarantine":
             # the whole file is set aside (not counted as rejected rows); its table stays empty
-            _quarantine(session, target, path, relative, drift)
+            _quarantine(session, source, target, path, relative, drift)
             result.quarantined.append(relative)
             columns = ", ".join(f"{quote(c)} {t}" for c, t in result.contract.items())
             session.execute(f"CREATE TABLE {quote(target)} ({columns})")
@@ -221,27 +228,28 @@ def _describe(relative: str, added: list[str], missing: list[str]) -> str:
     return f"{relative} drifted from the contract: " + "; ".join(p for p in parts if p)
 
 
-def _columns_of(session: EngineSession, source: SourceTable, path: Path) -> dict[str, str]:
+def _columns_of(
+    session: EngineSession, source: SourceTable, path: Path, relative: str
+) -> dict[str, str]:
     """The file's columns and their inferred types (names from the header itself for CSV).
 
-    Types are sniffed leniently (bad rows do not stop the sniffing; they are rejected at load).
+    A CSV file's first line is read first, within bounds, so a file that is not what it
+    claims fails at once. Types are sniffed leniently (bad rows do not stop the
+    sniffing; they are rejected at load).
     """
+    fmt = source.config.resolved_format()
+    text = fmt in ("csv", "tsv")
+    names = read_first_record(source, path, relative) if text else []
+    if fmt in ("json", "ndjson"):
+        read_prefix(source, path, relative)  # a file that is not UTF-8 fails here, by line
     try:
         rows = session.execute(f"DESCRIBE {_reader(source.config, path, None, lenient=True)}")
     except HeadgateError:
         rows = []
     sniffed = {str(r[0]): str(r[1]) for r in rows}
-    if source.config.resolved_format() not in ("csv", "tsv") or not source.config.header:
+    if not text or not source.config.header:
         return sniffed
-    names = _header(source.config, path)
     return {name: sniffed.get(name, "VARCHAR") for name in names}
-
-
-def _header(config: FileTableConfig, path: Path) -> list[str]:
-    delimiter = config.delimiter or ("\t" if config.resolved_format() == "tsv" else ",")
-    with open(path, encoding=config.encoding or "utf-8", newline="") as handle:
-        first = next(csv.reader(handle, delimiter=delimiter, quotechar=config.quote or '"'), [])
-    return [name.strip() for name in first]
 
 
 def _reader(
@@ -260,14 +268,20 @@ def _reader(
         if lenient:
             options += ["ignore_errors=true", "null_padding=true"]
         if columns is not None:
+            # the dialect as declared, never sniffed: a sniffer that meets an unclosed quote
+            # decides the file has no quoting and loads `"placed` as a value
+            quote_char = config.quote or '"'
             typed = ", ".join(f"{_string(c)}: {_string(t)}" for c, t in columns.items())
             options += [
+                "auto_detect=false",
+                f"quote={_string(quote_char)}" if not config.quote else "",
+                f"escape={_string(config.escape or quote_char)}",
                 f"columns={{{typed}}}",
                 "store_rejects=true",
                 "rejects_table='headgate_rejects'",
                 "rejects_scan='headgate_reject_scans'",
             ]
-        return f"SELECT * FROM read_csv({file}, {', '.join(options)})"
+        return f"SELECT * FROM read_csv({file}, {', '.join(o for o in options if o)})"
     if fmt == "parquet":
         return f"SELECT * FROM read_parquet({file})"
     if fmt in ("ndjson", "json"):
@@ -298,7 +312,13 @@ def _typed_load(
     if fmt in ("csv", "tsv"):
         return _csv_load(session, source, target, path, relative, typed)
     rows = _ndjson_rows(path, typed) if fmt == "ndjson" else _scan_rows(source, path, typed)
-    return _cast_load(session, target, rows, relative, typed)
+    try:
+        return _cast_load(session, target, rows, relative, typed)
+    except HeadgateError as exc:
+        if "not utf-8 encoded" not in str(exc):
+            raise
+        found = first_undecodable(source, path)  # past the prefix checked before the load
+        raise not_in_encoding(source, relative, found or DecodeProblem(0, 0, 0, 0, False)) from None
 
 
 def _csv_load(
@@ -309,16 +329,62 @@ def _csv_load(
     relative: str,
     contract: dict[str, str],
 ) -> tuple[int, int]:
+    """Load the rows that parse and cast; each record that does not is one reject row."""
     select = _reader(source.config, path, contract)
-    loaded = _insert(session, target, select)
-    rejects = session.execute(
-        f"INSERT INTO {quote(rejects_table(target))} "
-        f"SELECT {_string(relative)}, line, column_name, error_type || ': ' || error_message, csv_line, now() "
-        "FROM headgate_rejects"
-    )
-    session.execute("DROP TABLE IF EXISTS headgate_rejects")
-    session.execute("DROP TABLE IF EXISTS headgate_reject_scans")
+    try:
+        loaded = _insert(session, target, select)
+        _refuse_unreadable_records(session, source, path, relative)
+        # the warehouse reports one row per error; a record is rejected once, with all its reasons
+        rejects = session.execute(
+            f"INSERT INTO {quote(rejects_table(target))} "
+            f"SELECT {_string(relative)}, line, string_agg(column_name, ', ' ORDER BY idx), "
+            "string_agg(reason, '; ' ORDER BY idx), any_value(raw), now() "
+            f"FROM ({_REJECT_REASONS}) GROUP BY line"
+        )
+    finally:
+        session.execute("DROP TABLE IF EXISTS headgate_rejects")
+        session.execute("DROP TABLE IF EXISTS headgate_reject_scans")
     return loaded, int(rejects[0][0]) if rejects else 0
+
+
+# One reason per record and kind of error: a short row is reported by the warehouse once
+# for each missing field, a long one once for each extra field; a cast error once per column.
+_REJECT_REASONS = (
+    "SELECT line, min(column_idx) AS idx, any_value(rtrim(csv_line, chr(13) || chr(10))) AS raw, "
+    "CASE WHEN error_type = 'CAST' THEN any_value(column_name) END AS column_name, "
+    "error_type || ': ' || CASE WHEN error_type = 'TOO MANY COLUMNS' "
+    "THEN arg_max(error_message, column_idx) ELSE arg_min(error_message, column_idx) END AS reason "
+    "FROM headgate_rejects "
+    "GROUP BY line, error_type, CASE WHEN error_type = 'CAST' THEN column_idx END"
+)
+
+
+def _refuse_unreadable_records(
+    session: EngineSession, source: SourceTable, path: Path, relative: str
+) -> None:
+    """Errors no reject row can stand for: a file in another encoding, a quote never closed."""
+    bad_encoding = session.execute(
+        "SELECT min(line) FROM headgate_rejects WHERE error_type = 'INVALID ENCODING'"
+    )
+    if bad_encoding and bad_encoding[0][0] is not None:
+        line = int(bad_encoding[0][0])
+        found = first_undecodable(source, path)
+        problem = found or DecodeProblem(0, line, 0, 0, False)
+        raise not_in_encoding(source, relative, problem)
+    unclosed = session.execute(
+        "SELECT line, csv_line FROM headgate_rejects WHERE error_type = 'UNQUOTED VALUE' "
+        "ORDER BY line LIMIT 1"
+    )
+    if unclosed:
+        line, raw = int(unclosed[0][0]), str(unclosed[0][1] or "")
+        swallowed = raw.rstrip("\r\n").count("\n")
+        if swallowed:  # the open quote runs to the end of the file: those lines cannot be read
+            raise FileRefused(
+                f"{relative}:{line}: a quoted value opens on this line and is never closed, so "
+                f"the {swallowed:,} line(s) after it cannot be read; nothing loaded",
+                hint=f"close the quote on line {line} (a quote inside a quoted value is "
+                'written twice: "")',
+            )
 
 
 def _scan_rows(source: SourceTable, path: Path, typed: dict[str, str]) -> str:
@@ -340,7 +406,7 @@ def _ndjson_rows(path: Path, typed: dict[str, str]) -> str:
     return (
         f"(SELECT headgate_line, raw, headgate_valid, {fields} FROM ("
         f"SELECT n AS headgate_line, raw, {valid} AS headgate_valid "
-        f"FROM {_raw_lines(path)} WHERE trim(raw) <> ''))"
+        f"FROM {_raw_lines(path, None)} WHERE trim(raw) <> ''))"
     )
 
 
@@ -348,10 +414,11 @@ def _json_path(column: str) -> str:
     return '$."' + column.replace('"', '\\"') + '"'
 
 
-def _raw_lines(path: Path) -> str:
+def _raw_lines(path: Path, encoding: str | None) -> str:
+    decoding = f", encoding={_string(encoding)}" if encoding else ""
     return (
         f"(SELECT row_number() OVER () AS n, column0 AS raw FROM read_csv({_string(str(path))}, header=false, "
-        "delim=chr(31), quote='', escape='', columns={'column0': 'VARCHAR'}))"
+        f"delim=chr(31), quote='', escape='', columns={{'column0': 'VARCHAR'}}{decoding}))"
     )
 
 
@@ -392,10 +459,12 @@ def _insert(session: EngineSession, target: str, select: str) -> int:
     return int(rows[0][0]) if rows else 0
 
 
-def _quarantine(session: EngineSession, target: str, path: Path, relative: str, drift: str) -> int:
+def _quarantine(
+    session: EngineSession, source: SourceTable, target: str, path: Path, relative: str, drift: str
+) -> int:
     inserted = session.execute(
         f"INSERT INTO {quote(rejects_table(target))} SELECT {_string(relative)}, n, NULL, "
-        f"{_string('quarantined: ' + drift)}, raw, now() FROM {_raw_lines(path)}"
+        f"{_string('quarantined: ' + drift)}, raw, now() FROM {_raw_lines(path, source.config.encoding)}"
     )
     return int(inserted[0][0]) if inserted else 0
 
