@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from headgate.engines.base import Capabilities, Engine, EngineSession
 
-__all__ = ["Capabilities", "Engine", "EngineSession", "open_engine"]
+__all__ = ["Capabilities", "Engine", "EngineSession", "engine_dialect", "open_engine"]
+
+DIALECTS = {"duckdb": "duckdb", "postgres": "postgres"}  # engine type -> the SQL dialect it runs
+
+
+def engine_dialect(config: object) -> str:
+    """The SQL dialect the engine an ``engine:`` block (or its dict) names runs, without opening it."""
+    kind = (
+        config.get("type", "duckdb") if isinstance(config, dict) else getattr(config, "type", None)
+    )
+    return DIALECTS.get(str(kind), "duckdb")
 
 
 def open_engine(config: object, root: object, **kwargs: object) -> Engine:
@@ -12,9 +22,13 @@ def open_engine(config: object, root: object, **kwargs: object) -> Engine:
     from pathlib import Path
 
     kind = getattr(config, "type", None)
+    assert isinstance(root, Path)
     if kind == "duckdb":
         from headgate.engines.duckdb import DuckDBEngine
 
-        assert isinstance(root, Path)
         return DuckDBEngine.open(config, root, **kwargs)  # type: ignore[arg-type]
+    if kind == "postgres":
+        from headgate.engines.postgres import PostgresEngine
+
+        return PostgresEngine.open(config, root, **kwargs)  # type: ignore[arg-type]
     raise ValueError(f"unknown engine type {kind!r}")

@@ -24,10 +24,18 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Capabilities:
-    dialect: str
+    """What differs between engines, as data: the domain reads these instead of asking which engine."""
+
+    dialect: str  # sqlglot's name for the SQL the engine runs
     transactional_ddl: bool  # CREATE/DROP inside a transaction, rolled back together
     concurrent_writes: bool  # several sessions may write different tables at once
     reads_files: bool  # the engine itself reads CSV/Parquet/JSON files
+    identifier_quote: str = '"'
+    replace_view_with_new_columns: bool = True  # CREATE OR REPLACE VIEW may change the columns
+    replace_table: bool = True  # CREATE OR REPLACE TABLE exists
+    union_by_name: bool = True  # UNION ALL BY NAME and INSERT ... BY NAME exist
+    merge: bool = False  # MERGE INTO exists
+    max_identifier_length: int | None = None  # longer names are shortened by the engine
 
 
 LEDGER = "headgate_meta.publishes"  # publish ids, written with the views they swapped
@@ -50,8 +58,44 @@ def literal_time(value: datetime) -> str:
 class EngineSession(ABC):
     """One connection's worth of work; each worker thread has its own."""
 
+    capabilities: Capabilities
+
     @abstractmethod
-    def execute(self, sql: str) -> list[tuple[Any, ...]]: ...
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run one statement: its rows; for INSERT, UPDATE and DELETE one row holding the count."""
+
+    def file_reader(self) -> EngineSession:
+        """A session that reads CSV, Parquet and JSON files with SQL (``read_csv(...)``).
+
+        An engine that reads files itself answers with this very session; another one
+        with a local in-memory DuckDB whose tables :meth:`copy_from` then brings in.
+        """
+        return self
+
+    def union_all_by_name(self, tables: Sequence[str]) -> str:
+        """A SELECT of every row of ``tables``, columns matched by name (NULL where one lacks it)."""
+        if self.capabilities.union_by_name:
+            return " UNION ALL BY NAME ".join(f"SELECT * FROM {quote(t)}" for t in tables)
+        described = [(t, self.columns_of(t)) for t in tables]
+        union: dict[str, str] = {}
+        for _, columns in described:
+            for name, kind in columns:
+                union.setdefault(name, kind)
+        selects = []
+        for table, columns in described:
+            have = {name for name, _ in columns}
+            items = [
+                quote(name) if name in have else f"CAST(NULL AS {kind}) AS {quote(name)}"
+                for name, kind in union.items()
+            ]
+            selects.append(f"SELECT {', '.join(items)} FROM {quote(table)}")
+        return " UNION ALL ".join(selects)
+
+    def copy_from(self, reader: EngineSession, table: str) -> int:
+        """Bring ``table`` from ``reader`` (see :meth:`file_reader`) into this session's warehouse."""
+        if reader is self:
+            return self.row_count(table)
+        return self.create_table_from_arrow(table, reader.arrow(f"SELECT * FROM {quote(table)}"))
 
     @abstractmethod
     def arrow(self, sql: str) -> pa.Table: ...
@@ -186,7 +230,8 @@ class EngineSession(ABC):
         audit: Callable[[], object] | None,
     ) -> tuple[int, int]:
         staged = f"headgate_batch_{threading.get_ident()}"
-        self.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS {batch_sql}")
+        self.execute(f"DROP TABLE IF EXISTS {staged}")
+        self.execute(f"CREATE TEMP TABLE {staged} AS {batch_sql}")
         if keys:
             key_list = ", ".join(quote(k) for k in keys)
             condition = f"({key_list}) IN (SELECT {key_list} FROM {staged})"
@@ -218,6 +263,11 @@ class ViewSpec:
 
 class Engine(ABC):
     capabilities: Capabilities
+    schema_prefix: str = ""  # before every schema headgate creates (PostgreSQL's schema_prefix)
+
+    @property
+    def ledger(self) -> str:
+        return self.schema_prefix + LEDGER
 
     @abstractmethod
     def session(self) -> EngineSession:
@@ -256,21 +306,21 @@ class Engine(ABC):
                     f"CREATE OR REPLACE VIEW {quote(spec.view)} AS SELECT * FROM {quote(spec.target)}"
                 )
             if publish_id is not None:
-                session.execute(f"INSERT INTO {quote(LEDGER)} VALUES ({int(publish_id)})")
+                session.execute(f"INSERT INTO {quote(self.ledger)} VALUES ({int(publish_id)})")
 
     def _ensure_ledger(self) -> None:
-        self.ensure_schema(LEDGER.split(".")[0])
+        self.ensure_schema(self.ledger.split(".")[0])
         self.session().execute(
-            f"CREATE TABLE IF NOT EXISTS {quote(LEDGER)} (publish_id BIGINT NOT NULL)"
+            f"CREATE TABLE IF NOT EXISTS {quote(self.ledger)} (publish_id BIGINT NOT NULL)"
         )
 
     def published(self, publish_ids: Sequence[int]) -> set[int]:
         """Which of these publishes the warehouse committed (read from its publish ledger)."""
-        if not publish_ids or not self.session().table_exists(LEDGER):
+        if not publish_ids or not self.session().table_exists(self.ledger):
             return set()
         listed = ", ".join(str(int(i)) for i in publish_ids)
         rows = self.session().execute(
-            f"SELECT publish_id FROM {quote(LEDGER)} WHERE publish_id IN ({listed})"
+            f"SELECT publish_id FROM {quote(self.ledger)} WHERE publish_id IN ({listed})"
         )
         return {int(row[0]) for row in rows}
 

@@ -32,6 +32,8 @@ CAPABILITIES = Capabilities(
 
 
 class DuckDBSession(EngineSession):
+    capabilities = CAPABILITIES
+
     def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
         self.cursor = cursor
 

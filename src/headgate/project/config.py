@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from headgate.project import file_options
 
@@ -22,8 +30,46 @@ class DuckDBEngineConfig(StrictModel):
     memory_limit: str | None = None
 
 
-# One engine type today; the union grows with engines/ (postgres, spark).
-EngineConfig = DuckDBEngineConfig
+class PostgresEngineConfig(StrictModel):
+    """A PostgreSQL warehouse: physical tables and environment views in schemas of one database."""
+
+    type: Literal["postgres"]
+    url: str = Field(
+        description="postgresql://user@host:port/db; write ${secret:NAME} for passwords"
+    )
+    schema_prefix: str = Field(
+        default="",
+        description="put before every schema headgate creates (projects sharing a database)",
+    )
+    lock_timeout_seconds: float = Field(
+        default=2.0, gt=0, le=600, description="how long a publish waits for readers' locks per try"
+    )
+    publish_attempts: int = Field(default=5, ge=1, le=100)
+
+    @field_validator("schema_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if value and not value.replace("_", "").isalnum():
+            raise ValueError("use letters, digits or '_'")
+        return value.lower()
+
+
+def _engine_type(value: Any) -> str:
+    """The engine block's ``type``; a block without one is DuckDB's, as it always was."""
+    if isinstance(value, dict):
+        return str(value.get("type", "duckdb"))
+    return str(getattr(value, "type", "duckdb"))
+
+
+# The engine block: `type` picks the engine (the union grows with engines/: spark).
+EngineConfig = Annotated[
+    Annotated[DuckDBEngineConfig, Tag("duckdb")] | Annotated[PostgresEngineConfig, Tag("postgres")],
+    Discriminator(
+        _engine_type,
+        custom_error_type="engine_type",
+        custom_error_message="unknown engine type: use duckdb or postgres",
+    ),
+]
 
 
 class ProjectConfig(StrictModel):
@@ -49,6 +95,14 @@ class ProjectConfig(StrictModel):
         if not value or not value.replace("_", "").replace("-", "").isalnum():
             raise ValueError("use letters, digits, '_' or '-'")
         return value
+
+    @model_validator(mode="after")
+    def _prefixed_physical_schema(self) -> ProjectConfig:
+        """A schema prefix applies to every schema headgate creates, the physical one too."""
+        prefix = getattr(self.engine, "schema_prefix", "")
+        if prefix and not self.physical_schema.startswith(prefix):
+            object.__setattr__(self, "physical_schema", prefix + self.physical_schema)
+        return self
 
 
 # A check as written: a bare type name (`not_null`) or a mapping with one type key and
