@@ -41,8 +41,10 @@ def query_references(sql: str) -> list[str]:
     return refs
 
 
-def environment_sql(sql: str, resolve: Resolver) -> str:
+def environment_sql(sql: str, resolve: Resolver, *, dialect: str = DIALECT) -> str:
     """``sql`` with each model it names replaced by the model's table in the environment.
+
+    The query is written in the project's dialect and returned in ``dialect``, the engine's.
 
     ``resolve`` raises ``KeyError`` for a name that is not a model; such a reference
     (a table outside headgate, an ``information_schema`` view) is left as written.
@@ -59,7 +61,7 @@ def environment_sql(sql: str, resolve: Resolver) -> str:
             target = _try_resolve(ref[5:], resolve)  # `main.x` is how DuckDB names model `x`
         if target is not None:
             targets[ref] = target
-    return rewrite_references(query.sql(dialect=DIALECT), targets)
+    return rewrite_references(query.sql(dialect=DIALECT), targets, dialect=dialect)
 
 
 def model_sql(model: str, resolve: Resolver, *, environment: str) -> str:

@@ -145,7 +145,9 @@ def read_section(section: SectionConfig, ctx: DeliveryContext) -> SectionView:
     if section.model:
         sql = model_sql(section.model, ctx.resolve, environment=ctx.environment)
     else:
-        sql = environment_sql(section.query or "", ctx.resolve)
+        sql = environment_sql(
+            section.query or "", ctx.resolve, dialect=ctx.session.capabilities.dialect
+        )
     cap = max(section.limit, CHART_ROWS if section.chart else 0)
     table = ctx.session.arrow(f"SELECT * FROM ({sql}) AS q LIMIT {cap + 1}")
     row_count = table.num_rows

@@ -48,10 +48,15 @@ class Reading(ProjectBase):
 
         environment = self._environment(environment)
         published = self._published(environment)
-        rewritten = environment_query(
-            sql, {name: view_name(name, environment) for name in published}, limit=limit
-        )
         with self._engine(read_only=True) as engine:
+            prefix = engine.schema_prefix
+            rewritten = environment_query(
+                sql,
+                {name: view_name(name, environment, prefix) for name in published},
+                limit=limit,
+                dialect=engine.capabilities.dialect,
+                columns=engine.session().columns_of,
+            )
             try:
                 return engine.session().arrow(rewritten)
             except EngineError as exc:

@@ -11,11 +11,18 @@ import sqlglot
 from sqlglot import exp
 
 from headgate.engines.base import table_expression
+from headgate.engines.transpile import Columns, render
 from headgate.project.models import DIALECT, qualified_name
 
 
-def rewrite_references(sql: str, targets: dict[str, str], *, dialect: str = DIALECT) -> str:
-    """``targets`` maps a reference as written (lower-cased, e.g. ``staging.orders``) to a qualified name."""
+def rewrite_references(
+    sql: str, targets: dict[str, str], *, dialect: str = DIALECT, columns: Columns | None = None
+) -> str:
+    """``targets`` maps a reference as written (lower-cased, e.g. ``staging.orders``) to a qualified name.
+
+    The SQL is read in the project's dialect and rendered in ``dialect`` (the engine's);
+    ``columns`` tells the columns of the tables it reads, for a translation that needs them.
+    """
     query = sqlglot.parse_one(sql, dialect=DIALECT)
     ctes = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
 
@@ -35,7 +42,8 @@ def rewrite_references(sql: str, targets: dict[str, str], *, dialect: str = DIAL
                 replacement.set(key, node.args[key])
         return replacement
 
-    return query.transform(swap, copy=False).sql(dialect=dialect)
+    rewritten = query.transform(swap, copy=False)
+    return render(rewritten, read=DIALECT, write=dialect, columns=columns)
 
 
 def reference_targets(references: list[str], resolve: dict[str, str]) -> dict[str, str]:

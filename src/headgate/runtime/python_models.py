@@ -37,7 +37,11 @@ class ModelContext:
 
     def sql(self, query: str) -> pa.Table:
         """Run a query that reads upstream models by name; returns an Arrow table."""
-        return self._session.arrow(rewrite_references(query, self._targets))
+        session = self._session
+        dialect, columns = session.capabilities.dialect, session.columns_of
+        return session.arrow(
+            rewrite_references(query, self._targets, dialect=dialect, columns=columns)
+        )
 
 
 def run_python_model(ctx: BuildContext, session: EngineSession, model: ParsedModel) -> pa.Table:

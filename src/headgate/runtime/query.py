@@ -9,6 +9,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from headgate.engines.transpile import Columns
 from headgate.errors import HeadgateError
 from headgate.plan.rewrite import reference_targets, rewrite_references
 from headgate.project.models import DIALECT, table_references
@@ -17,8 +18,18 @@ from headgate.project.sqlsyntax import SYNTAX_HINT, SqlSyntaxError, in_text, par
 READ_ONLY = (exp.Query, exp.Describe, exp.Show, exp.Pragma)
 
 
-def environment_query(sql: str, views: dict[str, str], *, limit: int | None = None) -> str:
-    """The SQL to run: only reading statements, model names swapped for the environment's views."""
+def environment_query(
+    sql: str,
+    views: dict[str, str],
+    *,
+    limit: int | None = None,
+    dialect: str = DIALECT,
+    columns: Columns | None = None,
+) -> str:
+    """The SQL to run: only reading statements, model names swapped for the environment's views.
+
+    The query is written in the project's dialect and run in ``dialect``, the engine's.
+    """
     try:
         statements = parse_statements(sql, dialect=DIALECT)
     except SqlSyntaxError as exc:
@@ -35,13 +46,17 @@ def environment_query(sql: str, views: dict[str, str], *, limit: int | None = No
         return statement.sql(dialect=DIALECT)
     refs, _ = table_references(statement)
     targets = reference_targets(refs, views)
-    rewritten = rewrite_references(statement.sql(dialect=DIALECT), targets)
+    rewritten = rewrite_references(
+        statement.sql(dialect=DIALECT), targets, dialect=dialect, columns=columns
+    )
     if limit is not None:
         rewritten = f"SELECT * FROM ({rewritten}) AS q LIMIT {int(limit)}"
     return rewritten
 
 
-_MISSING_TABLE = re.compile(r'Table with name "?([^\s"!]+)"? does not exist')
+_MISSING_TABLE = re.compile(
+    r'Table with name "?([^\s"!]+)"? does not exist|relation "([^"]+)" does not exist'
+)
 
 
 def unknown_table(
@@ -56,7 +71,7 @@ def unknown_table(
     found = _MISSING_TABLE.search(message)
     if found is None:
         return None
-    missing = found.group(1).lower()
+    missing = (found.group(1) or found.group(2)).lower()
     try:
         parsed = sqlglot.parse_one(sql, dialect=DIALECT)
     except SqlglotError:

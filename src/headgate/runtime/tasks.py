@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from headgate.engines.base import Engine, EngineSession
+from headgate.engines.transpile import TranspileError
 from headgate.errors import HeadgateError
 from headgate.faults import step
 from headgate.plan.planner import Plan, PlannedNode
@@ -381,7 +382,13 @@ def _physical_sql(ctx: BuildContext, node: PlannedNode) -> str:
     assert node.query is not None, node.name
     resolve = {name: ctx.physical_of(name) for name in node.upstream}
     targets = reference_targets(node.references, resolve)
-    return rewrite_references(node.query, targets, dialect=ctx.engine.capabilities.dialect)
+    columns = ctx.engine.session().columns_of  # what a translation to the engine's SQL may ask
+    try:
+        return rewrite_references(
+            node.query, targets, dialect=ctx.engine.capabilities.dialect, columns=columns
+        )
+    except TranspileError as exc:
+        raise exc.located(ctx.project.root / ctx.project.models[node.name].path) from None
 
 
 def _iso(value: datetime) -> str:

@@ -1,0 +1,198 @@
+"""Rendering a query written in one SQL dialect as SQL another engine runs.
+
+Models are written in the project's dialect (DuckDB's); an engine of another dialect
+gets them through sqlglot. Where the tables a query reads are known, the query is first
+qualified and typed against them (``columns``): sqlglot then expands ``* EXCLUDE (...)``
+into the columns it leaves, and knows when ``round(x, 2)`` reads a double precision that
+PostgreSQL only rounds as numeric. A few DuckDB functions PostgreSQL lacks are rewritten
+here; a construct with no translation is a :class:`TranspileError` naming it.
+
+On the same dialect nothing changes: the query is rendered as it always was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, OptimizeError, SqlglotError, UnsupportedError
+
+from headgate.errors import HeadgateError, Location, ProjectError
+
+Columns = Callable[[str], list[tuple[str, str]]]  # qualified table -> (name, type) in order
+
+
+class TranspileError(HeadgateError):
+    """A construct of the query has no translation into the engine's dialect."""
+
+    def __init__(self, message: str, construct: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.construct = construct
+
+    def located(self, path: Path, read: str = "duckdb") -> ProjectError:
+        """This error in a model file, at the line where the construct is written."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+        line = construct_line(text, self.construct, read) if text else 0
+        return ProjectError(
+            f"cannot run on this engine: {self.message}", Location(path, line), hint=self.hint
+        )
+
+
+def render(
+    query: exp.Expression,
+    *,
+    read: str,
+    write: str,
+    columns: Columns | None = None,
+) -> str:
+    """``query`` (parsed as ``read``) as SQL in ``write``; the tree is changed in place."""
+    if read == write:
+        return query.sql(dialect=write)
+    if columns is not None:
+        query = _typed(query, read, write, columns)
+    query = _rewritten_functions(query, write)
+    _refuse_untranslatable(query, write)
+    try:
+        return query.sql(dialect=write, unsupported_level=ErrorLevel.RAISE)
+    except UnsupportedError as exc:
+        construct = _construct(query, write)
+        raise TranspileError(
+            f"{_first_line(exc)} (in `{construct}`)",
+            construct,
+            hint=f"write it in a way {write} supports; see what sqlglot makes of it: "
+            f"sqlglot.transpile(sql, read='{read}', write='{write}')",
+        ) from None
+
+
+def _typed(query: exp.Expression, read: str, write: str, columns: Columns) -> exp.Expression:
+    """The query qualified and annotated with the types of the tables it reads, when it can be."""
+    from sqlglot.optimizer.annotate_types import annotate_types
+    from sqlglot.optimizer.qualify import qualify
+    from sqlglot.schema import MappingSchema
+
+    schema = MappingSchema(dialect=write)
+    ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
+    for table in query.find_all(exp.Table):
+        if not table.name or (not table.db and table.name in ctes):
+            continue
+        qualified = f"{table.db}.{table.name}" if table.db else table.name
+        found = columns(qualified)
+        if not found:
+            return query  # a table the engine does not know: leave the query as written
+        table_ref = exp.table_(table.name, db=table.db or None, quoted=True)
+        schema.add_table(table_ref, {name: kind for name, kind in found}, dialect=write)
+    try:
+        qualified_query = qualify(
+            query.copy(),
+            schema=schema,
+            dialect=read,
+            validate_qualify_columns=False,
+            quote_identifiers=True,
+        )
+        typed = annotate_types(qualified_query, schema=schema, dialect=read)
+    except (OptimizeError, SqlglotError, KeyError, ValueError):
+        return query
+    if isinstance(typed, exp.Select):
+        # names qualify invented for unnamed outputs: the engine names those itself
+        for index, projection in enumerate(typed.expressions):
+            if isinstance(projection, exp.Alias) and projection.alias.startswith("_col_"):
+                typed.expressions[index] = projection.this
+    return typed
+
+
+def _rewritten_functions(query: exp.Expression, write: str) -> exp.Expression:
+    if write != "postgres":
+        return query
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.RegexpFullMatch):
+            # DuckDB's whole-string match: PostgreSQL's ~ anchored at both ends
+            return exp.RegexpLike(
+                this=node.this, expression=_wrapped(node.expression, "^(?:", ")$")
+            )
+        if isinstance(node, exp.RegexpExtract) and not node.args.get("parameters"):
+            group = node.args.get("group")
+            number = int(group.name) if isinstance(group, exp.Literal) and group.name else 0
+            pattern = node.expression if number else _wrapped(node.expression, "(", ")")
+            match = exp.Anonymous(this="REGEXP_MATCH", expressions=[node.this, pattern])
+            element = exp.Bracket(
+                this=exp.Paren(this=match),
+                expressions=[exp.Literal.number(max(number, 1))],
+                offset=1,
+            )
+            # DuckDB answers '' where nothing matches; PostgreSQL NULL
+            return exp.Coalesce(this=element, expressions=[exp.Literal.string("")])
+        return node
+
+    return query.transform(rewrite, copy=False)
+
+
+def _wrapped(pattern: exp.Expression, before: str, after: str) -> exp.Expression:
+    if isinstance(pattern, exp.Literal) and pattern.is_string:
+        return exp.Literal.string(before + pattern.this + after)
+    return exp.DPipe(
+        this=exp.DPipe(this=exp.Literal.string(before), expression=pattern.copy()),
+        expression=exp.Literal.string(after),
+    )
+
+
+def _refuse_untranslatable(query: exp.Expression, write: str) -> None:
+    """Constructs sqlglot passes through unchanged although ``write`` cannot run them."""
+    if write != "postgres":
+        return
+    for node in query.find_all(exp.Star, exp.Join):
+        if isinstance(node, exp.Star) and (node.args.get("except") or node.args.get("replace")):
+            construct = node.sql(dialect="duckdb")
+            raise TranspileError(
+                f"PostgreSQL has no `* EXCLUDE` / `* REPLACE` and the columns to expand it into "
+                f"are unknown (in `{construct}`)",
+                construct,
+                hint="list the columns, or build the tables it reads first",
+            )
+        if isinstance(node, exp.Join) and (node.args.get("kind") or "").upper() == "ASOF":
+            construct = "ASOF JOIN"
+            raise TranspileError(
+                "PostgreSQL has no ASOF JOIN", construct, hint="use a LATERAL subquery instead"
+            )
+
+
+def _construct(query: exp.Expression, write: str) -> str:
+    """The smallest part of ``query`` that cannot be rendered in ``write``, as written."""
+    found: exp.Expr = query
+    for node in query.walk(bfs=False):
+        if node is query:
+            continue
+        try:
+            node.sql(dialect=write, unsupported_level=ErrorLevel.RAISE)
+        except UnsupportedError:
+            found = node  # depth-first: a deeper failing node replaces its parent
+        except SqlglotError:
+            continue
+    text = found.sql(dialect="duckdb")
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def construct_line(text: str, construct: str, read: str) -> int:
+    """The 1-based line of ``text`` (a model file) where ``construct`` starts; 0 if not found."""
+    import sqlglot
+
+    try:
+        parsed = sqlglot.parse_one(text, read=read)
+    except SqlglotError:
+        return 0
+    for node in parsed.walk():
+        if node.sql(dialect=read) != construct:
+            continue
+        for leaf in node.walk():
+            line = leaf.meta.get("line") if hasattr(leaf, "meta") else None
+            if isinstance(line, int):
+                return line
+    return 0
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
