@@ -38,7 +38,7 @@ class SqlDialect:
     """How one engine spells what headgate's scans ask; everything else is portable SQL."""
 
     name: str
-    columns_query: str  # {table} qualified and quoted; {schema} and {name} as SQL literals
+    columns_query: str | None  # {table} qualified and quoted; None: the session's catalog
     distinct: Callable[[exp.Expr], exp.Expr]
     distinct_exact: bool
     quantiles: Callable[[exp.Expr, Sequence[float]], exp.Expr]
@@ -60,10 +60,7 @@ DIALECTS: dict[str, SqlDialect] = {
     ),
     "postgres": SqlDialect(
         name="postgres",
-        columns_query=(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = {schema} AND table_name = {name} ORDER BY ordinal_position"
-        ),
+        columns_query=None,  # the engine's own catalog read (it knows the names it shortened)
         distinct=lambda x: exp.Count(this=exp.Distinct(expressions=[x])),
         distinct_exact=True,
         quantiles=lambda x, qs: exp.WithinGroup(
@@ -138,6 +135,11 @@ class ColumnInfo:
 
 def describe_columns(session: EngineSession, table: str, dialect: SqlDialect) -> list[ColumnInfo]:
     """The table's columns and types, as the engine reports them."""
+    if dialect.columns_query is None:
+        found = session.columns_of(table)
+        if not found:
+            raise HeadgateError(f"cannot scan {table}: it does not exist or has no columns")
+        return [ColumnInfo(name, kind, column_kind(kind)) for name, kind in found]
     parts = table.split(".")
     schema = exp.Literal.string(parts[-2]).sql() if len(parts) > 1 else "current_schema()"
     sql = dialect.columns_query.format(

@@ -72,7 +72,8 @@ def apply_pointers(
     result = PointerChange(environment, [c.model for c in changes], removed)
     if not changes and not removed and not always_record:
         return result
-    views = [ViewSpec(view_name(c.model, environment), c.physical_table) for c in changes]
+    prefix = engine.schema_prefix
+    views = [ViewSpec(view_name(c.model, environment, prefix), c.physical_table) for c in changes]
     record = DeploymentRecord(
         environment=environment,
         kind=kind,
@@ -92,7 +93,7 @@ def apply_pointers(
     deployment_id = store.record_deployment(record)
     step("publish: pending")
     engine.publish_views(
-        views, [view_name(name, environment) for name in removed], publish_id=deployment_id
+        views, [view_name(name, environment, prefix) for name in removed], publish_id=deployment_id
     )
     step("publish: views swapped")
     store.complete_deployment(deployment_id, environment, changes, removed, run_id)
@@ -165,7 +166,7 @@ def delete_environment(engine: Engine, store: StateStore, name: str) -> int:
         raise HeadgateError(
             f"no environment named {name}", hint="list them with: headgate env list"
         )
-    engine.publish_views([], [view_name(model, name) for model in pointers])
+    engine.publish_views([], [view_name(model, name, engine.schema_prefix) for model in pointers])
     store.delete_environment(name)
     return len(pointers)
 

@@ -25,11 +25,14 @@ def env_schema_suffix(environment: str) -> str:
     return "" if environment == PRODUCTION else "__" + re.sub(r"\W", "_", environment.lower())
 
 
-def view_name(name: str, environment: str) -> str:
-    """Where readers find a model in an environment: prod uses the model's own name."""
+def view_name(name: str, environment: str, prefix: str = "") -> str:
+    """Where readers find a model in an environment: prod uses the model's own name.
+
+    ``prefix`` (the engine's schema prefix) goes before the schema: ``analytics_marts.revenue``.
+    """
     schema, _, table = name.rpartition(".")
     schema = (schema or "main").replace(".", "__")
-    return f"{schema}{env_schema_suffix(environment)}.{table}"
+    return f"{prefix}{schema}{env_schema_suffix(environment)}.{table}"
 
 
 def valid_environment(name: str) -> bool:

@@ -42,7 +42,7 @@ def deliver(
     def resolve(name: str) -> str:
         if name.lower() not in published:
             raise KeyError(name)
-        return view_name(name.lower(), environment)
+        return view_name(name.lower(), environment, engine.schema_prefix)
 
     context = DeliveryContext(
         session=engine.session(),

@@ -84,6 +84,7 @@ def incoming_columns(
     session: EngineSession, source: SourceTable, root: Path, view: str, existing: set[str]
 ) -> dict[str, str] | None:
     """The columns the files not loaded yet bring (a plan shows them before anything loads)."""
+    session = session.file_reader()
     found: dict[str, str] = {}
     for relative, _, digest in source.files:
         if file_table(view, digest) in existing:
@@ -98,6 +99,7 @@ def refused_files(
 ) -> list[str]:
     """Why a run would refuse the files not loaded yet: their drift from a contract that
     ``schema_policy: fail`` enforces (a plan says so before anything loads)."""
+    session = session.file_reader()
     config: FileTableConfig = source.config
     contract = dict(config.columns or {})
     if config.schema_policy != "fail" or not contract:
@@ -126,6 +128,7 @@ def build_file_source(
             hint=f"check the path in {source.declared_in.name} (relative to the project folder)",
         )
     tables = [file_table(view, digest) for _, _, digest in source.files]
+    reader = _file_reader(session, view)
     with session.transaction():
         for (relative, size, digest), table in zip(source.files, tables, strict=True):
             if fresh:
@@ -133,9 +136,9 @@ def build_file_source(
                 session.execute(f"DROP TABLE IF EXISTS {quote(rejects_table(table))}")
             elif session.table_exists(table):
                 continue
-            session.execute(f"CREATE TABLE {quote(rejects_table(table))} ({REJECT_COLUMNS})")
+            reader.execute(f"CREATE TABLE {quote(rejects_table(table))} ({REJECT_COLUMNS})")
             before = (result.loaded, result.rejected)
-            _load_file(session, source, table, root / relative, relative, result)
+            _load_file(reader, source, table, root / relative, relative, result)
             rows, rejected = result.loaded - before[0], result.rejected - before[1]
             result.files.append(
                 {
@@ -146,15 +149,34 @@ def build_file_source(
                     "rejected": rejected,
                 }
             )
-        _refuse_if_too_many_rejects(session, source, result, tables)
+        loaded = [file_table(view, f["content_hash"]) for f in result.files]
+        _refuse_if_too_many_rejects(reader, source, result, loaded)
+        _bring_in(session, reader, loaded)
         _union_view(session, view, tables)
         _union_view(session, rejects_table(view), [rejects_table(t) for t in tables])
     return result
 
 
+def _file_reader(session: EngineSession, view: str) -> EngineSession:
+    """Where the files are read: the warehouse itself, or a local reader (see ``copy_from``)."""
+    reader = session.file_reader()
+    if reader is not session:
+        reader.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(view.rpartition('.')[0])}")
+    return reader
+
+
+def _bring_in(session: EngineSession, reader: EngineSession, tables: list[str]) -> None:
+    """The tables the reader loaded (and their rejects), copied into the warehouse."""
+    if reader is session:
+        return
+    for table in tables:
+        for name in (table, rejects_table(table)):
+            session.copy_from(reader, name)
+            reader.execute(f"DROP TABLE {quote(name)}")
+
+
 def _union_view(session: EngineSession, view: str, tables: list[str]) -> None:
-    union = " UNION ALL BY NAME ".join(f"SELECT * FROM {quote(t)}" for t in tables)
-    session.execute(f"CREATE OR REPLACE VIEW {quote(view)} AS {union}")
+    session.create_view_as(view, session.union_all_by_name(tables))
 
 
 def _refuse_if_too_many_rejects(
