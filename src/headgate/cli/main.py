@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from headgate import __version__
 from headgate.cli import common
@@ -143,7 +144,7 @@ def test_command(
     else:
         render_check_summary(out, result.results, show_passed=True)
         for model, error in result.errors.items():
-            err.print(f"[red]{model}[/]: {error}")
+            err.print(f"[red]{model}[/]: {escape(str(error))}")
         warnings = result.counts().get("warn", 0)
         verdict = "[red]checks failed[/]"
         if result.ok:
@@ -338,7 +339,8 @@ def main() -> None:
     except HeadgateError as exc:
         if OPTIONS.debug or "--debug" in sys.argv:
             raise
-        err.print(f"[bold red]error:[/] {exc.render()}", highlight=False)
+        # the message quotes user text ('[a-z]+' patterns, SQL): never read it as markup
+        err.print(f"[bold red]error:[/] {escape(exc.render())}", highlight=False)
         sys.exit(2 if exc.transient else 1)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")

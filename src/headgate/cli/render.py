@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console as RichTerminal
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -103,7 +104,7 @@ class RichConsole(Console):
         self.out.print(text)
 
     def warn(self, text: str) -> None:
-        self.err.print(f"[yellow]warning:[/] {text}")
+        self.err.print(f"[yellow]warning:[/] {escape(text)}")
 
     def waiting(self, text: str) -> None:
         self.err.print(f"[yellow]…[/] {text}")
@@ -151,7 +152,7 @@ def render_run_summary(out: RichTerminal, result: RunResult) -> None:
     out.print(f"[{colour}]{result.message}[/] ({counts}; {result.seconds:.2f} s)")
     for task in result.tasks:
         if task.status == "failed":
-            out.print(f"[bold red]{task.name}[/]: {task.error}")
+            out.print(f"[bold red]{task.name}[/]: {escape(task.error or '')}")
 
 
 CHECK_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "error": "magenta"}
@@ -282,7 +283,7 @@ def render_run_detail(out: RichTerminal, run: RunRecord) -> None:
         )
     out.print(table)
     if run.error:
-        out.print(f"[red]{run.error}[/]")
+        out.print(f"[red]{escape(run.error)}[/]")
 
 
 def render_status(out: RichTerminal, status: EnvironmentStatus) -> None:

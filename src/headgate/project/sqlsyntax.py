@@ -198,3 +198,17 @@ def expression_syntax_problem(text: str) -> SqlSyntaxProblem | None:
             len(lines), len(lines[-1]) + 1, last[-40:], "the expression ends too early", last
         )
     return replace(problem, line=problem.line - 1)
+
+
+@functools.lru_cache(maxsize=1024)
+def regex_problem(pattern: str) -> str | None:
+    """Why the warehouse's regular expressions (DuckDB's RE2) refuse ``pattern``, or None."""
+    import duckdb
+
+    connection = _parser_connection()
+    with _connection_lock:
+        try:
+            connection.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
+            return None
+        except duckdb.Error as exc:
+            return _first_line(str(exc)).removeprefix("Invalid Input Error: ")

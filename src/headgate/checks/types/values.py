@@ -9,13 +9,22 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Self
 
-from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
+from pydantic import (
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 from sqlglot import exp
 
 from headgate.checks.evaluation import RowCheckType, column_name
 from headgate.checks.spec import Check, CheckParams, register
 from headgate.checks.sqlgen import SqlContext, literal
 from headgate.checks.text import sentence_list
+from headgate.project.sqlsyntax import regex_problem
 
 Value = StrictStr | StrictInt | StrictFloat | StrictBool | datetime | date
 Bound = StrictInt | StrictFloat | datetime | date | StrictStr
@@ -120,6 +129,17 @@ class Range(RowCheckType):
 
 class RegexParams(CheckParams):
     pattern: str = Field(min_length=1)
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        problem = regex_problem(value)
+        if problem is not None:
+            raise ValueError(
+                f"the pattern {value!r} is not a regular expression the warehouse reads "
+                f"(RE2 syntax): {problem}"
+            )
+        return value
 
 
 @register
