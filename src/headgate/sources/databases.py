@@ -27,6 +27,7 @@ from pydantic import Field, model_validator
 
 from headgate.project.config import StrictModel
 from headgate.sources.errors import SourceError
+from headgate.sources.extras import require_drivers
 from headgate.sources.secrets import Secrets
 
 if TYPE_CHECKING:
@@ -268,6 +269,7 @@ def read_table(
             f"{label}: a cursor value was given but the table has no 'cursor' column",
             hint="add cursor: <column> to the table in the source file, or read it whole",
         )
+    require_drivers(config.type, source_name)
     secrets = Secrets(project_dir)
     driver = _open(config, secrets.resolve(config.url), secrets, label, project_dir)
     try:

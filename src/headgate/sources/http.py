@@ -35,6 +35,7 @@ from pydantic import Field, model_validator
 
 from headgate.project.config import StrictModel
 from headgate.sources.errors import SourceError
+from headgate.sources.extras import require_drivers
 from headgate.sources.records import MalformedRecord, RecordsNotFound, find_optional, records_at
 from headgate.sources.secrets import Secrets
 
@@ -157,6 +158,7 @@ def read_endpoint(
     if entry is None:
         known = ", ".join(sorted(config.tables)) or "none"
         raise SourceError(f"{label}: no such table in the source (its tables: {known})")
+    require_drivers("http", source_name)
     secrets = Secrets(project_dir)
     base = secrets.resolve(config.base_url).strip()
     url = (

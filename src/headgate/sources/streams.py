@@ -39,6 +39,7 @@ from pydantic import Field, field_validator, model_validator
 
 from headgate.project.config import StrictModel
 from headgate.sources.errors import SourceError
+from headgate.sources.extras import require_drivers
 
 if TYPE_CHECKING:
     from headgate.sources.stream_batches import StreamConnection, StreamRead
@@ -223,6 +224,7 @@ def read_stream(
     if table_name not in config.tables:
         known = ", ".join(sorted(config.tables)) or "none"
         raise SourceError(f"{label}: no such table in the source (its tables: {known})")
+    require_drivers(config.type, source_name)
     for name, value in (("max_batches", max_batches), ("max_messages", max_messages)):
         if value is not None and value < 1:
             raise SourceError(f"{label}: {name} must be at least 1 (got {value})")
