@@ -10,6 +10,7 @@ from headgate.engines.base import EngineSession, quote
 from headgate.errors import EngineError, HeadgateError
 from headgate.plan.rewrite import rewrite_references
 from headgate.project.models import ParsedModel
+from headgate.project.sqlsyntax import SYNTAX_HINT, SqlSyntaxError, in_text, parse_statements
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -37,6 +38,10 @@ class ModelContext:
 
     def sql(self, query: str) -> pa.Table:
         """Run a query that reads upstream models by name; returns an Arrow table."""
+        try:  # a query built at run time was not checked when the project loaded
+            parse_statements(query)
+        except SqlSyntaxError as exc:
+            raise HeadgateError(f"ctx.sql(...): {in_text(exc.problem)}", hint=SYNTAX_HINT) from None
         session = self._session
         dialect, columns = session.capabilities.dialect, session.columns_of
         return session.arrow(
