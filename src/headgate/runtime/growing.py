@@ -51,6 +51,7 @@ def build_version(
     grown = grow(node.base_table, growth, [ctx.physical_of(u) for u in node.upstream])
     existing = ctx.engine.existing_tables(ctx.project.config.physical_schema)
     previous = _published_version(ctx, node)
+    covered = Version(growth.mode, growth.base_segments).covered()
     processed = []
     for segment in grown.new:
         if segment.ranges:
@@ -61,7 +62,10 @@ def build_version(
                 f"AND {column} < {literal_time(end)}"
             )
             write_segment(ctx, session, segment, batch, existing)
-            replaced = _rows_in_range(session, previous, growth.time_column, start, end)
+            overlaps = any(s < end and e > start for s, e in covered)
+            replaced = (
+                _rows_in_range(session, previous, growth.time_column, start, end) if overlaps else 0
+            )
             processed.append(
                 {
                     "start": start.isoformat(),
@@ -80,6 +84,8 @@ def build_version(
         grown.version.segments = [empty]
     name = _finish_version(ctx, session, node.base_table, grown, existing)
     node.physical_table, node.version, node.exists = name, grown.version, True
+    if grown.new:
+        ctx.added[node.name] = grown.new[-1].table
     if growth.time_column:
         detail["ranges"] = processed
     checked = audit()

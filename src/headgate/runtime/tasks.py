@@ -55,6 +55,7 @@ class BuildContext:
     progress: Callable[[str, int], None] | None = None  # (task, rows so far) of long loads
     waits: dict[str, set[str]] = field(default_factory=dict)  # what each task waits for
     attempts: dict[str, int] = field(default_factory=dict)  # each task's current attempt
+    added: dict[str, str] = field(default_factory=dict)  # the newest segment a build wrote
 
     def physical_of(self, name: str) -> str:
         return self.plan.nodes[name].physical_table
@@ -143,7 +144,14 @@ def _record_build_metrics(
             session, store, node.name, node.physical_table, ctx.run_id, dialect=dialect
         )
         return
-    metrics = collect_metrics(session, node.physical_table, dialect=dialect, columns=columns)
+    table = node.physical_table
+    if node.version is not None and node.growth is not None:
+        # data that grows is measured by what this build added, never by a scan of it all
+        newest = ctx.added.get(node.name)
+        if newest is None:
+            return
+        table = newest
+    metrics = collect_metrics(session, table, dialect=dialect, columns=columns)
     per_column = {k: v for k, v in metrics.items() if k != "row_count"}
     if per_column:
         ctx.recorder.metrics(ctx.run_id, node.name, node.physical_table, per_column)
