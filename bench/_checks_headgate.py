@@ -40,52 +40,20 @@ from headgate.checks.results import CheckResult
 from headgate.checks.runner import run_checks
 from headgate.checks.spec import Check
 from headgate.engines.base import EngineSession, quote
-from headgate.errors import EngineError
 from headgate.project.models import parse_model_file
 
 MARK = "BENCH-RESULT "
 Config = dict[str, Any]
 
 
-class PgSession(EngineSession):
-    """The little of an engine session the checks need, over one psycopg connection."""
-
-    def __init__(self, url: str) -> None:
-        import psycopg
-
-        self.error = psycopg.Error
-        self.connection = psycopg.connect(url, autocommit=True)
-
-    def execute(self, sql: str) -> list[tuple[Any, ...]]:
-        try:
-            with self.connection.cursor() as cursor:
-                cursor.execute(sql.encode())
-                return cursor.fetchall() if cursor.description else []
-        except self.error as exc:
-            raise EngineError(str(exc).strip()) from exc
-
-    def arrow(self, sql: str) -> Any:
-        import pyarrow as pa
-
-        try:
-            with self.connection.cursor() as cursor:
-                cursor.execute(sql.encode())
-                names = [column.name for column in cursor.description or []]
-                rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        except self.error as exc:
-            raise EngineError(str(exc).strip()) from exc
-        return pa.Table.from_pylist(rows) if rows else pa.table({n: [] for n in names})
-
-    def create_table_from_arrow(self, target: str, data: Any) -> int:
-        raise NotImplementedError("the benchmark only reads")
-
-    def close(self) -> None:
-        self.connection.close()
-
-
 def open_session(config: Config) -> EngineSession:
+    """The engine's own session, as a run audits a table: PostgreSQL's or DuckDB's."""
     if config["engine"] == "postgres":
-        return PgSession(config["url"])
+        from headgate.engines.postgres import PostgresEngine
+        from headgate.project.config import PostgresEngineConfig
+
+        pg = PostgresEngineConfig(type="postgres", url=config["url"])
+        return PostgresEngine.open(pg, Path.cwd(), read_only=True).session()
     from headgate.engines.duckdb import DuckDBEngine
     from headgate.project.config import DuckDBEngineConfig
 

@@ -86,6 +86,44 @@ def pg_schema(postgres_url: str) -> Iterator[str]:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
+def drop_schemas_with_prefix(url: str, prefix: str) -> None:
+    """Drop every schema whose name starts with ``prefix`` (what one test's engine created)."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        names = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s)", (prefix,)
+        ).fetchall()
+        for (name,) in names:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def pg_prefix(postgres_url: str) -> Iterator[str]:
+    """A schema prefix of one test's own for a PostgreSQL engine; its schemas are dropped after."""
+    prefix = f"hg{uuid.uuid4().hex[:8]}_"
+    yield prefix
+    drop_schemas_with_prefix(postgres_url, prefix)
+
+
+@pytest.fixture
+def postgres_engine(postgres_url: str, pg_prefix: str, tmp_path: Any) -> Iterator[Any]:
+    """headgate's PostgreSQL engine on the test server, with the test's schema prefix."""
+    from headgate.engines.postgres import PostgresEngine
+    from headgate.project.config import PostgresEngineConfig
+
+    config = PostgresEngineConfig(type="postgres", url=postgres_url, schema_prefix=pg_prefix)
+    engine = PostgresEngine.open(config, tmp_path)
+    yield engine
+    engine.close()
+
+
+def postgres_engine_yaml(url: str, prefix: str) -> str:
+    """headgate.yml's engine block for the test PostgreSQL with a test's schema prefix."""
+    return f"engine:\n  type: postgres\n  url: {url}\n  schema_prefix: {prefix}\n"
+
+
 TEST_HANG_LIMIT = 300.0  # seconds; the slowest test takes a few
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from headgate.checks.metrics import collect_metrics
 from headgate.checks.spc import control_chart, monitor_spec
-from headgate.engines.base import EngineSession
+from headgate.engines.base import Engine
 from headgate.engines.duckdb import DuckDBSession
 from headgate.errors import HeadgateError
 
@@ -109,43 +109,16 @@ def test_a_monitor_charts_the_metric_over_runs(warehouse: RecordingSession) -> N
     assert [f.rule for f in chart.flags] == [1]
 
 
-class PostgresSession(EngineSession):
-    """A minimal engine session over psycopg, enough for the metrics scan."""
-
-    def __init__(self, url: str) -> None:
-        import psycopg
-
-        self.connection = psycopg.connect(url, autocommit=True)
-
-    def execute(self, sql: str) -> list[tuple[Any, ...]]:
-        with self.connection.cursor() as cursor:
-            cursor.execute(sql.encode())
-            return cursor.fetchall() if cursor.description else []
-
-    def arrow(self, sql: str) -> pa.Table:
-        raise NotImplementedError("the metrics scan does not read Arrow")
-
-    def create_table_from_arrow(self, target: str, data: pa.Table) -> int:
-        raise NotImplementedError("the test creates its tables with SQL")
-
-
 @pytest.mark.services
 def test_postgres_metrics_agree_with_duckdb(
-    postgres_url: str, pg_schema: str, warehouse: RecordingSession
+    postgres_engine: Engine, pg_prefix: str, warehouse: RecordingSession
 ) -> None:
-    from tests.conftest import libpq_url
-
-    postgres = PostgresSession(libpq_url(postgres_url))
-    try:
-        postgres.execute(f'CREATE SCHEMA "{pg_schema}"')
-        postgres.execute(
-            f'CREATE TABLE "{pg_schema}".orders (id BIGINT, amount DOUBLE PRECISION, status TEXT, '
-            "paid BOOLEAN, ordered_at TIMESTAMP, shipped_on DATE)"
-        )
-        for row in warehouse.execute("SELECT * FROM shop.orders"):
-            values = ", ".join("NULL" if v is None else repr(str(v)) for v in row)
-            postgres.execute(f'INSERT INTO "{pg_schema}".orders VALUES ({values})')
-        theirs = collect_metrics(postgres, f"{pg_schema}.orders", dialect="postgres", now=NOW)
-    finally:
-        postgres.connection.close()
+    """The same table on the PostgreSQL engine gives the same metrics."""
+    schema = pg_prefix + "metrics"
+    postgres_engine.ensure_schema(schema)
+    postgres = postgres_engine.session()
+    postgres.create_table_from_arrow(
+        f"{schema}.orders", warehouse.arrow("SELECT * FROM shop.orders")
+    )
+    theirs = collect_metrics(postgres, f"{schema}.orders", dialect="postgres", now=NOW)
     assert theirs == pytest.approx(collect_metrics(warehouse, "shop.orders", now=NOW))

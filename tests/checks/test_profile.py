@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from headgate.checks.patterns import PATTERNS
 from headgate.checks.profile import Profile, profile_table
-from headgate.engines.base import EngineSession
+from headgate.engines.base import Engine
 from headgate.engines.duckdb import DuckDBSession
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -271,52 +271,23 @@ def test_patterns_match_the_same_values_in_duckdb_and_python(
         assert sorted(r[0] for r in rows) == sorted(v for v in SPECIMENS if pattern.matches(v))
 
 
-class PostgresSession(EngineSession):
-    """A minimal engine session over psycopg, enough for the profiler's statements."""
-
-    def __init__(self, url: str, schema: str) -> None:
-        import psycopg
-
-        self.connection = psycopg.connect(url, autocommit=True)
-        self.connection.execute(f'CREATE SCHEMA "{schema}"')
-
-    def execute(self, sql: str) -> list[tuple[Any, ...]]:
-        with self.connection.cursor() as cursor:
-            cursor.execute(sql.encode())
-            return cursor.fetchall() if cursor.description else []
-
-    def arrow(self, sql: str) -> pa.Table:
-        raise NotImplementedError("the profiler does not read Arrow")
-
-    def create_table_from_arrow(self, target: str, data: pa.Table) -> int:
-        raise NotImplementedError("the test creates its tables with SQL")
-
-
 @pytest.mark.services
 def test_postgres_profile_agrees_with_duckdb(
-    postgres_url: str, pg_schema: str, warehouse: RecordingSession
+    postgres_engine: Engine, pg_prefix: str, warehouse: RecordingSession
 ) -> None:
-    from tests.conftest import libpq_url
-
-    postgres = PostgresSession(libpq_url(postgres_url), pg_schema)
-    columns = (
-        "id BIGINT, age INTEGER, score DOUBLE PRECISION, name TEXT, joined DATE, active BOOLEAN"
-    )
-    postgres.execute(f'CREATE TABLE "{pg_schema}".people ({columns})')
+    """The same table on the PostgreSQL engine profiles the same."""
+    schema = pg_prefix + "profile"
+    postgres_engine.ensure_schema(schema)
+    postgres = postgres_engine.session()
     warehouse.create_table_from_arrow("t.people", PEOPLE)
-    for row in warehouse.execute("SELECT * FROM t.people"):
-        values = ", ".join("NULL" if v is None else repr(str(v)) for v in row)
-        postgres.execute(f'INSERT INTO "{pg_schema}".people VALUES ({values})')
-    try:
-        theirs = profile_table(postgres, f"{pg_schema}.people", dialect="postgres", now=NOW)
-        specimens = ", ".join("(" + repr(v) + ")" for v in SPECIMENS)
-        for pattern in PATTERNS:  # the regexes mean the same in PostgreSQL
-            rows = postgres.execute(
-                f"SELECT v FROM (VALUES {specimens}) AS s(v) WHERE v ~ '{pattern.regex}'"
-            )
-            assert sorted(r[0] for r in rows) == sorted(v for v in SPECIMENS if pattern.matches(v))
-    finally:
-        postgres.connection.close()
+    postgres.create_table_from_arrow(f"{schema}.people", warehouse.arrow("SELECT * FROM t.people"))
+    theirs = profile_table(postgres, f"{schema}.people", dialect="postgres", now=NOW)
+    specimens = ", ".join("(" + repr(v) + ")" for v in SPECIMENS)
+    for pattern in PATTERNS:  # the regexes mean the same in PostgreSQL
+        rows = postgres.execute(
+            f"SELECT v FROM (VALUES {specimens}) AS s(v) WHERE v ~ '{pattern.regex}'"
+        )
+        assert sorted(r[0] for r in rows) == sorted(v for v in SPECIMENS if pattern.matches(v))
     ours = profile_table(warehouse, "t.people", now=NOW)
 
     assert theirs.rows == ours.rows
