@@ -307,3 +307,25 @@ def test_ndjson_is_utf8_and_a_file_that_is_not_is_named_by_line(tmp_path: Path) 
         "type: files\ntables:\n  events: {path: data/e_*.ndjson, encoding: latin-1}\n"
     )
     assert "encoding applies to csv and tsv files, not ndjson" in refused(root, "plan")
+
+
+def test_files_that_are_not_parquet_or_json_say_so_with_the_real_reason(tmp_path: Path) -> None:
+    root = write_project(
+        tmp_path,
+        {
+            "sources/shop.yml": "type: files\ntables:\n"
+            "  a: {path: data/a.parquet}\n  b: {path: data/b.json}\n",
+            "models/staging/a.sql": "select * from shop.a",
+            "models/staging/b.sql": "select * from shop.b",
+        },
+    )
+    (root / "data").mkdir()
+    (root / "data/a.parquet").write_text("id,name\n1,x\n")
+    (root / "data/b.json").write_text('not json at all\n{"id": 1}\n')
+    done = cli(root, "run", "--json")
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    errors = {m["name"]: m.get("error") or "" for m in json.loads(done.stdout)["models"]}
+    assert "data/a.parquet is not a Parquet file" in errors["shop.a"]
+    assert "data/b.json: the warehouse reads no columns from it as json" in errors["shop.b"]
+    assert "Malformed JSON" in errors["shop.b"]
+    assert not any("transaction is aborted" in e for e in errors.values())

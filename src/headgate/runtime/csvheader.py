@@ -190,3 +190,24 @@ def _shape_hint(source: SourceTable) -> str:
 def _source_file(source: SourceTable) -> str:
     """``sources/shop.yml``: where the table is declared, as the user sees the project."""
     return f"{source.declared_in.parent.name}/{source.declared_in.name}"
+
+
+def refuse_unless_parquet(source: SourceTable, path: Path, relative: str) -> None:
+    """A Parquet file starts and ends with ``PAR1``; anything else is named, not sniffed."""
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(4)
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(size - 4, 0))
+            end = handle.read(4)
+    except OSError as exc:
+        raise FileRefused(f"cannot read {relative}: {exc.strerror}") from None
+    if size < 12 or start != b"PAR1" or end != b"PAR1":
+        raise FileRefused(
+            f"{relative} is not a Parquet file (it does not start and end with PAR1"
+            + (", it is empty" if size == 0 else "")
+            + "); nothing loaded",
+            hint=f"check the file, or the path and format of {source.table} in "
+            f"{_source_file(source)}",
+        )

@@ -25,6 +25,7 @@ from headgate.runtime.csvheader import (
     not_in_encoding,
     read_first_record,
     read_prefix,
+    refuse_unless_parquet,
 )
 
 if TYPE_CHECKING:
@@ -129,6 +130,13 @@ def build_file_source(
         )
     tables = [file_table(view, digest) for _, _, digest in source.files]
     reader = _file_reader(session, view)
+    # each new file's columns are read before the transaction: a file the warehouse cannot
+    # sniff must not abort it, and a file that is not what it claims fails before any write
+    sniffed = {
+        relative: _columns_of(reader, source, root / relative, relative)
+        for (relative, _, _), table in zip(source.files, tables, strict=True)
+        if fresh or not session.table_exists(table)
+    }
     with session.transaction():
         for (relative, size, digest), table in zip(source.files, tables, strict=True):
             if fresh:
@@ -138,7 +146,7 @@ def build_file_source(
                 continue
             reader.execute(f"CREATE TABLE {quote(rejects_table(table))} ({REJECT_COLUMNS})")
             before = (result.loaded, result.rejected)
-            _load_file(reader, source, table, root / relative, relative, result)
+            _load_file(reader, source, table, root / relative, relative, sniffed[relative], result)
             rows, rejected = result.loaded - before[0], result.rejected - before[1]
             result.files.append(
                 {
@@ -210,10 +218,10 @@ def _load_file(
     target: str,
     path: Path,
     relative: str,
+    actual: dict[str, str],
     result: FileLoad,
 ) -> None:
     config: FileTableConfig = source.config
-    actual = _columns_of(session, source, path, relative)
     if not result.contract:
         result.contract, result.contract_changed = dict(actual), True
     added = [c for c in actual if c not in result.contract]
@@ -264,9 +272,19 @@ def _columns_of(
     names = read_first_record(source, path, relative) if text else []
     if fmt in ("json", "ndjson"):
         read_prefix(source, path, relative)  # a file that is not UTF-8 fails here, by line
+    if fmt == "parquet":
+        refuse_unless_parquet(source, path, relative)
     try:
         rows = session.execute(f"DESCRIBE {_reader(source.config, path, None, lenient=True)}")
-    except HeadgateError:
+    except HeadgateError as exc:
+        if not text:  # a CSV file's columns come from its header; nothing names these
+            reason = exc.message.strip().split("\n", 1)[0]
+            raise FileRefused(
+                f"{relative}: the warehouse reads no columns from it as {fmt} ({reason}); "
+                "nothing loaded",
+                hint=f"check the file, or the format of {source.table} in "
+                f"sources/{source.declared_in.name}",
+            ) from None
         rows = []
     sniffed = {str(r[0]): str(r[1]) for r in rows}
     if not text or not source.config.header:
