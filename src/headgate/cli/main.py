@@ -279,11 +279,40 @@ def demo(
     build: Annotated[
         bool, typer.Option("--run/--no-run", help="Build the demo after writing it.")
     ] = True,
+    engine: Annotated[
+        str, typer.Option("--engine", help="Warehouse: duckdb (a local file) or postgres.")
+    ] = "duckdb",
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            help="PostgreSQL URL for --engine postgres (default: $HEADGATE_TEST_POSTGRES, "
+            "else postgresql://postgres@127.0.0.1:5432/postgres).",
+        ),
+    ] = None,
+    schema_prefix: Annotated[
+        str, typer.Option("--schema-prefix", help="Before every schema made in PostgreSQL.")
+    ] = "",
 ) -> None:
     """Write the online-shop demo project and build it end to end."""
+    import os
+
     from headgate.demo import write_demo_project
 
-    summary = write_demo_project(directory, orders=orders, overwrite=overwrite)
+    if engine not in ("duckdb", "postgres"):
+        raise HeadgateError(f"unknown engine '{engine}'", hint="use --engine duckdb or postgres")
+    postgres_url = None
+    if engine == "postgres":
+        postgres_url = url or os.environ.get(
+            "HEADGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+        )
+    summary = write_demo_project(
+        directory,
+        orders=orders,
+        overwrite=overwrite,
+        postgres_url=postgres_url,
+        schema_prefix=schema_prefix,
+    )
     out.print(
         f"[bold]demo project[/] written to {directory}: {summary.orders:,} orders, {summary.customers:,} customers, "
         f"{summary.products:,} products, {summary.order_items:,} order items, {summary.payments:,} payments"

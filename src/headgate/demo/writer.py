@@ -36,13 +36,23 @@ PRODUCT_HEADER = ("id", "sku", "name", "category", "price", "cost", "weight")
 
 
 def write_demo_project(
-    target: Path, *, orders: int = DEFAULT_ORDERS, seed: int = 42, overwrite: bool = False
+    target: Path,
+    *,
+    orders: int = DEFAULT_ORDERS,
+    seed: int = 42,
+    overwrite: bool = False,
+    postgres_url: str | None = None,
+    schema_prefix: str = "",
 ) -> DemoSummary:
     """Write a complete headgate project for an online shop into ``target``.
 
     Refuses a ``target`` that exists and holds anything, unless ``overwrite``; then it
     replaces only the files it writes and leaves the rest (notably ``.headgate/`` with the
     warehouse and run history) alone. Returns the row counts and the planted defects.
+
+    With ``postgres_url`` the project's warehouse is that PostgreSQL database: headgate.yml
+    reads the URL as ``${secret:WAREHOUSE_URL}`` and the URL itself goes to
+    ``.headgate/secrets.yml``, out of git.
     """
     target = Path(target)
     _check_target(target, overwrite)
@@ -60,6 +70,8 @@ def write_demo_project(
     target.mkdir(parents=True, exist_ok=True)
     _copy_tree(resources.files("headgate.demo").joinpath("project"), target)
     (target / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
+    if postgres_url is not None:
+        _use_postgres(target, postgres_url, schema_prefix)
     data = target / "data"
     data.mkdir(exist_ok=True)
     _write_csv(data / "customers.csv", CUSTOMER_HEADER, customers.rows)
@@ -105,6 +117,26 @@ def _defect_table(defects: Sequence[DemoDefect]) -> str:
         column = f"`{d.column}`" if d.column else ""
         lines.append(f"| `{d.table}` | {column} | {d.kind} | {d.rows:,} | {d.description} |")
     return "\n".join(lines)
+
+
+def _use_postgres(target: Path, url: str, schema_prefix: str) -> None:
+    """Point the project at a PostgreSQL warehouse; the URL (maybe with a password) stays secret."""
+    import yaml
+
+    config = target / "headgate.yml"
+    text = config.read_text(encoding="utf-8")
+    head = text.split("engine:", 1)[0]
+    block = "engine:\n  type: postgres\n  url: ${secret:WAREHOUSE_URL}\n"
+    if schema_prefix:
+        block += f"  schema_prefix: {schema_prefix}\n"
+    config.write_text(head + block, encoding="utf-8")
+    secrets = target / ".headgate" / "secrets.yml"
+    secrets.parent.mkdir(exist_ok=True)
+    known = yaml.safe_load(secrets.read_text(encoding="utf-8")) if secrets.exists() else None
+    values = known if isinstance(known, dict) else {}
+    values["WAREHOUSE_URL"] = url
+    secrets.write_text(yaml.safe_dump(values), encoding="utf-8")
+    secrets.chmod(0o600)
 
 
 def _check_target(target: Path, overwrite: bool) -> None:
