@@ -88,3 +88,11 @@ def test_a_latin1_secrets_file_names_the_byte_not_the_secret(tmp_path: Path) -> 
     assert done.returncode == 1 and "Traceback" not in output
     assert "secrets.yml" in output and "not UTF-8 text: byte 0xe4" in output
     assert "ssw0rd" not in output
+
+
+def test_init_keeps_an_existing_gitignore_in_another_encoding(tmp_path: Path) -> None:
+    (tmp_path / ".gitignore").write_bytes(b"# r\xe9sum\xe9s\n*.tmp")
+    done = cli(tmp_path, "init", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    written = (tmp_path / ".gitignore").read_bytes()
+    assert written.startswith(b"# r\xe9sum\xe9s\n*.tmp\n") and b".headgate/" in written

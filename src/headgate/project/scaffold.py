@@ -46,10 +46,13 @@ def scaffold(target: Path, *, name: str | None = None) -> list[Path]:
         (target / folder).mkdir(exist_ok=True)
         written.append(target / folder)
     gitignore = target / ".gitignore"
-    existing = gitignore.read_text() if gitignore.exists() else ""
-    if ".headgate/" not in existing:
-        gitignore.write_text(
-            existing + ("\n" if existing and not existing.endswith("\n") else "") + GITIGNORE
+    # bytes: an existing .gitignore may be in any encoding, and is kept as it is
+    existing = gitignore.read_bytes() if gitignore.exists() else b""
+    if b".headgate/" not in existing:
+        gitignore.write_bytes(
+            existing
+            + (b"\n" if existing and not existing.endswith(b"\n") else b"")
+            + GITIGNORE.encode()
         )
     (target / "models" / "example.sql").write_text(EXAMPLE_MODEL)
     for folder in ("sources", "checks", "deliveries"):
