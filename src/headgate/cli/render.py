@@ -7,20 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console as RichTerminal
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from headgate.cli.common import identifier
 from headgate.console import Console
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from headgate.facade import EnvironmentStatus
     from headgate.plan.planner import Plan
     from headgate.runtime.results import RunResult, TaskResult
@@ -64,6 +58,15 @@ class RichConsole(Console):
         self.out.print(
             f"[bold]{plan.environment}[/]: {len(work)} to build, {len(plan.nodes) - len(work)} up to date"
         )
+        from rich.progress import (  # loaded only by commands that show progress
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn("[progress.description]{task.description}"),

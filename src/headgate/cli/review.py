@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.syntax import Syntax
 from rich.table import Table
 
 from headgate.cli import common
@@ -87,6 +86,8 @@ def render_review(review: Review) -> None:
             reads = "; ".join(f"{u}: {', '.join(cols)}" for u, cols in impact.reads_changed.items())
             out.print(f"[bold]{impact.name}[/] reads changed columns of {reads}")
         if impact.sql_diff:
+            from rich.syntax import Syntax  # Pygments: loaded only to show a diff
+
             out.print(
                 Syntax(impact.sql_diff, "diff", theme="ansi_dark", background_color="default")
             )

@@ -208,7 +208,9 @@ class ProjectBase:
         )
         try:
             # a publish the warehouse committed is one the store records, before anything reads
-            reconcile(engine, self.state)
+            # (a reader asks the store only when the last answer kept says one is pending)
+            if not read_only or self._pending_publishes():
+                reconcile(engine, self.state)
             yield engine
         finally:
             engine.close()
@@ -219,9 +221,15 @@ class ProjectBase:
         The warehouse may have swapped views that the store has not recorded yet; opening
         it settles that (see ``reconcile``). Costs one store query when nothing is pending.
         """
-        if self._reads.get(("pending",), lambda store: bool(store.pending_deployments())):
+        if self._pending_publishes():
             with self._engine(read_only=True):
                 pass
+
+    def _pending_publishes(self) -> bool:
+        pending: bool = self._reads.get(
+            ("pending",), lambda store: bool(store.pending_deployments())
+        )
+        return pending
 
     def _warehouse_busy(self, text: str) -> None:
         """Say who holds the warehouse: the process the engine names and, when it is a

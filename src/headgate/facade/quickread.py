@@ -1,10 +1,11 @@
-"""A query read straight from the DuckDB file, for ``headgate query`` in production.
+"""A query read straight from the DuckDB file, for ``headgate query``.
 
-Production's views carry the models' own names, so a query needs no rewriting there;
-DuckDB's own parser tells a single SELECT from anything else, and its rows come as Python
-values. The SQL parser, the engine layer and Arrow are not loaded, which is most of what
-a short query costs. Whatever this cannot answer (another statement, another engine, a
-warehouse another process holds) goes the full way, which rewrites, validates and waits.
+DuckDB's own parser tells a single SELECT from anything else, and the rows come as Python
+values: the engine layer and Arrow are not loaded, and in production, whose views carry
+the models' own names, neither is the SQL parser that rewrites names for other
+environments. That is most of what a short query costs. Whatever this cannot answer
+(another statement, another engine, a warehouse another process holds) goes the full
+way, which validates, rewrites and waits.
 """
 
 from __future__ import annotations

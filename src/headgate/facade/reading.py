@@ -67,21 +67,27 @@ class Reading(ProjectBase):
     ) -> QueryRows:
         """:meth:`query`'s rows as Python values, as the CLI prints them.
 
-        In production a single SELECT is read straight from the warehouse file (no SQL
-        parser, no Arrow: a fraction of the time); anything else goes through :meth:`query`.
+        A SELECT is read straight from the warehouse file, without Arrow or the engine
+        layer (and in production, whose views need no rewriting, without the SQL parser);
+        anything else, or a warehouse another process holds, goes through :meth:`query`.
         """
         environment = self._environment(environment)
         published = self._published(environment)
-        if environment == PRODUCTION:  # its views carry the models' own names
-            self._settle_publishes()
-            try:
-                quick = select_directly(self.outline.engine, self.root, sql, limit)
-            except EngineError as exc:
-                from headgate.runtime.query import unknown_table
+        self._settle_publishes()
+        reading, rows = sql, limit
+        if environment != PRODUCTION:  # production's views carry the models' own names
+            from headgate.runtime.query import environment_query
 
-                raise unknown_table(str(exc), sql, published, environment) or exc from None
-            if quick is not None:
-                return quick
+            views = {name: view_name(name, environment) for name in published}
+            reading, rows = environment_query(sql, views, limit=limit), None
+        try:
+            quick = select_directly(self.outline.engine, self.root, reading, rows)
+        except EngineError as exc:
+            from headgate.runtime.query import unknown_table
+
+            raise unknown_table(str(exc), sql, published, environment) or exc from None
+        if quick is not None:
+            return quick
         data = self.query(sql, environment, limit=limit)
         return QueryRows(data.column_names, [tuple(r.values()) for r in data.to_pylist()])
 
