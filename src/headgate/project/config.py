@@ -54,6 +54,49 @@ class PostgresEngineConfig(StrictModel):
         return value.lower()
 
 
+class SparkEngineConfig(StrictModel):
+    """An Apache Spark warehouse: Parquet tables in a Hive catalog, a database per environment schema."""
+
+    type: Literal["spark"]
+    master: str = Field(default="local[2]", description="local[N] runs Spark in this process")
+    remote: str | None = Field(
+        default=None, description="sc://host:15002: a cluster through Spark Connect (not master)"
+    )
+    warehouse_dir: str = Field(
+        default=".headgate/spark/warehouse", description="where a local Spark keeps its tables"
+    )
+    metastore_dir: str = Field(
+        default=".headgate/spark/metastore_db", description="a local Spark's Derby metastore"
+    )
+    table_format: Literal["parquet", "delta", "iceberg"] = Field(
+        default="parquet", description="delta and iceberg need their jars in the session"
+    )
+    schema_prefix: str = Field(
+        default="", description="put before every database headgate creates (shared catalogs)"
+    )
+    app_name: str = "headgate"
+    conf: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Spark settings given to the session builder"
+    )
+
+    @field_validator("schema_prefix")
+    @classmethod
+    def _spark_prefix(cls, value: str) -> str:
+        if value and not value.replace("_", "").isalnum():
+            raise ValueError("use letters, digits or '_'")
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _master_or_remote(self) -> SparkEngineConfig:
+        if self.remote and "master" in self.model_fields_set:
+            raise ValueError(
+                "give master (Spark in this process) or remote (Spark Connect), not both"
+            )
+        if self.remote and not self.remote.startswith(("sc://", "${secret:")):
+            raise ValueError("remote is a Spark Connect URL: sc://host:15002")
+        return self
+
+
 def _engine_type(value: Any) -> str:
     """The engine block's ``type``; a block without one is DuckDB's, as it always was."""
     if isinstance(value, dict):
@@ -63,11 +106,13 @@ def _engine_type(value: Any) -> str:
 
 # The engine block: `type` picks the engine (the union grows with engines/: spark).
 EngineConfig = Annotated[
-    Annotated[DuckDBEngineConfig, Tag("duckdb")] | Annotated[PostgresEngineConfig, Tag("postgres")],
+    Annotated[DuckDBEngineConfig, Tag("duckdb")]
+    | Annotated[PostgresEngineConfig, Tag("postgres")]
+    | Annotated[SparkEngineConfig, Tag("spark")],
     Discriminator(
         _engine_type,
         custom_error_type="engine_type",
-        custom_error_message="unknown engine type: use duckdb or postgres",
+        custom_error_message="unknown engine type: use duckdb, postgres or spark",
     ),
 ]
 
@@ -259,4 +304,3 @@ def reject_fraction(value: float | str) -> float:
 
 
 # Source types by the name a user writes in ``type:``; a new source type is a new entry.
-SOURCE_TYPES: dict[str, type[StrictModel]] = {"files": FilesSourceConfig}

@@ -20,7 +20,7 @@ from typing import Any
 
 from headgate import __version__
 from headgate.errors import Location, ProjectError, ProjectErrors
-from headgate.project.config import SOURCE_TYPES, FilesSourceConfig, ProjectConfig
+from headgate.project.config import FilesSourceConfig, ProjectConfig
 from headgate.project.dag import CycleError, Dag
 from headgate.project.models import PARSE_FORMAT, ParsedModel, content_hash, parse_model_file
 from headgate.project.root import CONFIG_FILE
@@ -49,12 +49,16 @@ class SourceTable:
     @property
     def external(self) -> bool:
         """Read from a system outside the project (a database, an API, a stream) at each run."""
-        return self.kind != "files"
+        from headgate.sources.types import source_type
+
+        return source_type(self.kind).external
 
     @property
     def appends(self) -> bool:
         """Each load adds rows to what earlier loads brought (a stream, a cursor); else it replaces them."""
-        return self.kind in ("nats", "redis_stream") or bool(getattr(self.config, "cursor", None))
+        from headgate.sources.types import source_type
+
+        return source_type(self.kind).appends(self.config)
 
 
 @dataclass
@@ -124,10 +128,10 @@ def _load_sources(root: Path, errors: list[ProjectError]) -> dict[str, SourceTab
 
 
 def source_types() -> dict[str, type[Any]]:
-    """Every source type by the name a source file gives in ``type:``."""
-    from headgate.sources import SOURCE_CONFIGS
+    """Every source type's configuration model by the name a source file gives in ``type:``."""
+    from headgate.sources.types import source_types as registered
 
-    return {**SOURCE_TYPES, **SOURCE_CONFIGS}
+    return {name: kind.config for name, kind in registered().items()}
 
 
 def _matching_files(

@@ -107,7 +107,7 @@ def load_source_version(
     form one log per source, whichever environment runs them, so a stream's messages,
     consumed once, reach every environment that publishes a later version.
     """
-    from headgate.runtime.ingest import load_segment
+    from headgate.sources.types import LoadRequest, source_type
 
     mode: Mode = "append" if source.appends else "replace"
     head = (
@@ -126,15 +126,17 @@ def load_source_version(
         grown = add_segments(node.base_table, mode, segments, [segment])
         _register_version(ctx, node, grown.version, name=None, sequence=sequence)
 
-    loaded = load_segment(
-        session,
-        source,
-        table,
-        after=segments[-1].cursor if segments and mode == "append" else None,
-        seen=[s.table for s in segments[-1:]],
-        root=ctx.project.root,
-        progress=progress,
-        on_commit=provisional,
+    loaded = source_type(source.kind).load(
+        LoadRequest(
+            session,
+            source,
+            table,
+            after=segments[-1].cursor if segments and mode == "append" else None,
+            seen=[s.table for s in segments[-1:]],
+            root=ctx.project.root,
+            progress=progress,
+            on_commit=provisional,
+        )
     )
     detail.update(loaded.detail)
     if not loaded.rows and mode == "append" and head is not None:

@@ -28,15 +28,15 @@ from headgate.sources.http import (
     read_endpoint,
 )
 from headgate.sources.secrets import Secrets, mask, mask_url_passwords, resolve_secrets
-from headgate.sources.streams import STREAM_SOURCE_CONFIGS
 
-SOURCE_CONFIGS: dict[str, type[StrictModel]] = {
-    "postgres": PostgresSourceConfig,
-    "mysql": MySQLSourceConfig,
-    "sqlite": SQLiteSourceConfig,
-    "http": HttpSourceConfig,
-    **STREAM_SOURCE_CONFIGS,  # nats, redis_stream
-}
+
+def _external_configs() -> dict[str, type[StrictModel]]:
+    from headgate.sources.types import source_types
+
+    return {name: kind.config for name, kind in source_types().items() if kind.external}
+
+
+SOURCE_CONFIGS: dict[str, type[StrictModel]] = _external_configs()
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",
