@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
+
+from headgate.state.altering import store_schema
 
 revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0002"
@@ -22,18 +24,14 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _schema() -> str | None:
-    # ALTER TABLE does not follow schema_translate_map: name the store's schema explicitly
-    schema = context.config.attributes.get("schema")
-    return schema if op.get_bind().dialect.name == "postgresql" else None
-
-
 def upgrade() -> None:
-    op.add_column("physical_tables", sa.Column("audit_status", sa.String(10)), schema=_schema())
-    op.add_column("physical_tables", sa.Column("audit_hash", sa.String(64)), schema=_schema())
+    op.add_column(
+        "physical_tables", sa.Column("audit_status", sa.String(10)), schema=store_schema()
+    )
+    op.add_column("physical_tables", sa.Column("audit_hash", sa.String(64)), schema=store_schema())
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("physical_tables", schema=_schema()) as batch:
+    with op.batch_alter_table("physical_tables", schema=store_schema()) as batch:
         batch.drop_column("audit_hash")
         batch.drop_column("audit_status")

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import context, op
-from sqlalchemy.dialects import postgresql
+from alembic import op
+
+from headgate.state.altering import json_column_type, store_schema
 
 revision: str = "0008"
 down_revision: str | Sequence[str] | None = "0007"
@@ -22,20 +23,14 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _schema() -> str | None:
-    # ALTER TABLE does not follow schema_translate_map: name the store's schema explicitly
-    schema = context.config.attributes.get("schema")
-    return schema if op.get_bind().dialect.name == "postgresql" else None
-
-
 def upgrade() -> None:
-    json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-    op.add_column("physical_tables", sa.Column("segments", json), schema=_schema())
-    op.add_column("deployments", sa.Column("state", sa.String(10)), schema=_schema())
+    json = json_column_type()
+    op.add_column("physical_tables", sa.Column("segments", json), schema=store_schema())
+    op.add_column("deployments", sa.Column("state", sa.String(10)), schema=store_schema())
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("physical_tables", schema=_schema()) as batch:
+    with op.batch_alter_table("physical_tables", schema=store_schema()) as batch:
         batch.drop_column("segments")
-    with op.batch_alter_table("deployments", schema=_schema()) as batch:
+    with op.batch_alter_table("deployments", schema=store_schema()) as batch:
         batch.drop_column("state")
