@@ -65,6 +65,18 @@ def evaluate_monitors(
     return results
 
 
+def build_metrics(
+    session: EngineSession,
+    table: str,
+    *,
+    dialect: str,
+    columns: list[tuple[str, str]] | None = None,
+) -> dict[str, float]:
+    """A built table's per-column metrics (the row count is recorded with the table)."""
+    metrics = collect_metrics(session, table, dialect=dialect, columns=columns)
+    return {k: v for k, v in metrics.items() if k != "row_count"}
+
+
 def record_build_metrics(
     session: EngineSession,
     store: StateStore,

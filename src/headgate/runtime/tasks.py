@@ -132,7 +132,7 @@ def _record_build_metrics(
     """Every column's metrics from the first build on, so a monitor added later judges at once."""
     if node.materialized == "view":
         return
-    from headgate.checks.metrics import collect_metrics
+    from headgate.runtime.monitoring import build_metrics
 
     dialect = ctx.engine.capabilities.dialect
     if ctx.checks is not None and any(c.type == "monitor" for c in ctx.checks.of(node.name)):
@@ -151,8 +151,7 @@ def _record_build_metrics(
         if newest is None:
             return
         table = newest
-    metrics = collect_metrics(session, table, dialect=dialect, columns=columns)
-    per_column = {k: v for k, v in metrics.items() if k != "row_count"}
+    per_column = build_metrics(session, table, dialect=dialect, columns=columns)
     if per_column:
         ctx.recorder.metrics(ctx.run_id, node.name, node.physical_table, per_column)
 
