@@ -11,7 +11,7 @@ import pytest
 from headgate import Project
 from headgate.project.config import StrictModel
 from headgate.sources import types
-from headgate.sources.types import LoadedSegment, LoadRequest, SourceType, create_segment
+from headgate.sources.types import LoadedSegment, LoadingSourceType, LoadRequest, create_segment
 from tests.support import write_project
 
 
@@ -24,7 +24,7 @@ class CounterSource(StrictModel):
     tables: dict[str, CounterTable]
 
 
-class CounterSourceType(SourceType):
+class CounterSourceType(LoadingSourceType):
     """Each load brings ``per_load`` new numbers after the previous load's last one."""
 
     name = "counter"

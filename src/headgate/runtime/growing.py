@@ -107,7 +107,7 @@ def load_source_version(
     form one log per source, whichever environment runs them, so a stream's messages,
     consumed once, reach every environment that publishes a later version.
     """
-    from headgate.sources.types import LoadRequest, source_type
+    from headgate.sources.types import LoadRequest, loading_source_type
 
     mode: Mode = "append" if source.appends else "replace"
     head = (
@@ -126,7 +126,7 @@ def load_source_version(
         grown = add_segments(node.base_table, mode, segments, [segment])
         _register_version(ctx, node, grown.version, name=None, sequence=sequence)
 
-    loaded = source_type(source.kind).load(
+    loaded = loading_source_type(source.kind).load(
         LoadRequest(
             session,
             source,

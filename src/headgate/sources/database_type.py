@@ -15,14 +15,14 @@ from headgate.project.config import StrictModel
 from headgate.sources.databases import MySQLSourceConfig, PostgresSourceConfig, SQLiteSourceConfig
 from headgate.sources.types import (
     LoadedSegment,
+    LoadingSourceType,
     LoadRequest,
-    SourceType,
     create_segment,
     reporting,
 )
 
 
-class DatabaseSourceType(SourceType):
+class DatabaseSourceType(LoadingSourceType):
     def __init__(self, name: str, config: type[StrictModel]) -> None:
         self.name = name  # type: ignore[misc]
         self.config = config  # type: ignore[misc]

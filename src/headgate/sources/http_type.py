@@ -8,14 +8,14 @@ from headgate.project.config import StrictModel
 from headgate.sources.http import HttpSourceConfig
 from headgate.sources.types import (
     LoadedSegment,
+    LoadingSourceType,
     LoadRequest,
-    SourceType,
     create_segment,
     reporting,
 )
 
 
-class HttpSourceType(SourceType):
+class HttpSourceType(LoadingSourceType):
     name = "http"
     config: ClassVar[type[StrictModel]] = HttpSourceConfig
 

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 from headgate.engines.base import EngineSession, quote
 from headgate.project.config import StrictModel
 from headgate.sources.streams import STREAM_SOURCE_CONFIGS
-from headgate.sources.types import LoadedSegment, LoadRequest, SourceType
+from headgate.sources.types import LoadedSegment, LoadingSourceType, LoadRequest
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 
-class StreamSourceType(SourceType):
+class StreamSourceType(LoadingSourceType):
     def __init__(self, name: str, config: type[StrictModel]) -> None:
         self.name = name  # type: ignore[misc]
         self.config = config  # type: ignore[misc]

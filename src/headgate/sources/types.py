@@ -15,6 +15,7 @@ listing it in ``TYPES`` (or a plugin calling :func:`register`); nothing else cha
 from __future__ import annotations
 
 import importlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -56,7 +57,7 @@ class LoadedSegment:
 
 
 class SourceType:
-    """A kind of source. Subclasses set ``name`` and ``config`` and implement ``load``."""
+    """A kind of source: the model its file is validated with, and whether it is read at runs."""
 
     name: ClassVar[str]
     config: ClassVar[type[StrictModel]]
@@ -66,8 +67,13 @@ class SourceType:
         """Whether a load adds to what earlier loads brought (else it replaces them)."""
         return False
 
+
+class LoadingSourceType(SourceType, ABC):
+    """A source read from outside the project at each run, each load into a new segment."""
+
+    @abstractmethod
     def load(self, request: LoadRequest) -> LoadedSegment:
-        raise NotImplementedError(f"{self.name} sources are not loaded into segments")
+        """Write what the source has now (past ``request.after``) into ``request.segment``."""
 
 
 _REGISTRY: dict[str, SourceType] = {}  # types registered by plugins
@@ -92,6 +98,14 @@ def source_type(name: str) -> SourceType:
     found = source_types().get(name)
     if found is None:
         raise KeyError(f"no source type named {name!r}")
+    return found
+
+
+def loading_source_type(name: str) -> LoadingSourceType:
+    """The type of a source read at each run; files are loaded by ``runtime/files.py``."""
+    found = source_type(name)
+    if not isinstance(found, LoadingSourceType):
+        raise TypeError(f"{name} sources are project files, loaded once each, not at every run")
     return found
 
 
