@@ -54,6 +54,8 @@ def render(
         return query.sql(dialect=write)
     if columns is not None:
         query = _typed(query, read, write, columns)
+    if write == "postgres":
+        query = _postgres_arithmetic(query)
     query = _rewritten_functions(query, write)
     _refuse_untranslatable(query, write)
     try:
@@ -98,9 +100,9 @@ def _typed(query: exp.Expression, read: str, write: str, columns: Columns) -> ex
         return query
     if isinstance(typed, exp.Select):
         # names qualify invented for unnamed outputs: the engine names those itself
-        for index, projection in enumerate(typed.expressions):
+        for projection in list(typed.expressions):
             if isinstance(projection, exp.Alias) and projection.alias.startswith("_col_"):
-                typed.expressions[index] = projection.this
+                projection.replace(projection.this)
     return typed
 
 
@@ -129,6 +131,71 @@ def _rewritten_functions(query: exp.Expression, write: str) -> exp.Expression:
         return node
 
     return query.transform(rewrite, copy=False)
+
+
+def _postgres_arithmetic(query: exp.Expression) -> exp.Expression:
+    """DuckDB's division and rounding, spelled so PostgreSQL computes the same numbers."""
+
+    def divide(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Div) and not node.args.get("typed"):
+            # DuckDB's `/` divides as doubles whatever the operands (decimals too); sqlglot
+            # leaves a decimal numerator alone, and PostgreSQL would divide it exactly
+            double = (exp.DType.DOUBLE, exp.DType.FLOAT)
+            if not (node.this.is_type(*double) or node.expression.is_type(*double)):
+                node.set("this", exp.Cast(this=node.this, to=_double()))
+        return node
+
+    def round_(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Round) and not _surely_exact(node.this):
+            return _round_half_away(node) or node
+        return node
+
+    # divisions first: a rounded quotient is a double once its division is
+    return query.transform(divide, copy=False).transform(round_, copy=False)
+
+
+def _surely_exact(node: exp.Expression) -> bool:
+    """Whether sqlglot knows ``node`` and everything in it to be decimal or integer."""
+    exact = {*exp.DataType.INTEGER_TYPES, exp.DType.DECIMAL, exp.DType.BIGDECIMAL}
+    return all(
+        isinstance(kind, exp.DataType) and kind.this in exact
+        for part in node.walk()
+        if isinstance(part, exp.Column | exp.Func | exp.Binary | exp.Cast)
+        for kind in [part.to if isinstance(part, exp.Cast) else part.type]
+    )
+
+
+def _round_half_away(node: exp.Round) -> exp.Expression | None:
+    """DuckDB's ``round(x, n)`` of a double: the double's exact value rounded, halves away from 0.
+
+    PostgreSQL rounds only numeric to n places, and casting a double to numeric keeps 15
+    digits: 75.98499999999999943 (the double nearest 75.985, which DuckDB rounds to 75.98)
+    would become 75.985 and round up. ``to_char(x, '9.999...EEEE')`` writes the double with
+    21 significant digits, enough to tell which side of a half it lies; the result is a
+    double, as DuckDB's is. Infinities and NaN are left as they are.
+    """
+    decimals = node.args.get("decimals") or exp.Literal.number(0)
+    if not isinstance(decimals, exp.Literal) or decimals.is_string:
+        return None
+    value = node.this
+    digits = exp.Anonymous(
+        this="TO_CHAR",
+        expressions=[value.copy(), exp.Literal.string("9." + "9" * 20 + "EEEE")],
+    )
+    exact = exp.Cast(this=digits, to=exp.DataType.build("NUMERIC"))
+    rounded = exp.Cast(
+        this=exp.Round(this=exact, decimals=decimals.copy()),
+        to=_double(),
+    )
+    finite = exp.EQ(
+        this=exp.Sub(this=exp.Paren(this=value.copy()), expression=exp.Paren(this=value.copy())),
+        expression=exp.Literal.number(0),
+    )
+    return exp.Case(ifs=[exp.If(this=finite, true=rounded)], default=value.copy())
+
+
+def _double() -> exp.DataType:
+    return exp.DataType.build("DOUBLE PRECISION", dialect="postgres")
 
 
 def _wrapped(pattern: exp.Expression, before: str, after: str) -> exp.Expression:

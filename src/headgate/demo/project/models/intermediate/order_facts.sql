@@ -87,7 +87,9 @@ select
         when amount_paid < order_total then 'underpaid'
         else 'overpaid'
     end as payment_status,
-    round(order_total / units_per_eur, 2) as order_total_eur,
-    case when counts_as_revenue then round(order_total / units_per_eur, 2) else 0 end
-        as revenue_eur
+    cast(round(order_total / units_per_eur, 2) as decimal(18, 2)) as order_total_eur,
+    case
+        when counts_as_revenue then cast(round(order_total / units_per_eur, 2) as decimal(18, 2))
+        else 0
+    end as revenue_eur
 from joined

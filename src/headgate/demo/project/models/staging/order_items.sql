@@ -25,7 +25,9 @@ select
     cast(line as integer) as line_number,
     cast(product_id as bigint) as product_id,
     cast(quantity as integer) as quantity,
-    cast(unit_price as double) as unit_price,
-    cast(discount as double) as discount,
-    quantity * unit_price * (1 - discount) as line_amount
+    cast(unit_price as decimal(12, 2)) as unit_price,
+    cast(discount as decimal(4, 2)) as discount,
+    -- money in decimals: sums and rounding come out the same on every engine, in every order
+    quantity * cast(unit_price as decimal(12, 2)) * (1 - cast(discount as decimal(4, 2)))
+        as line_amount
 from shop.order_items

@@ -20,6 +20,6 @@ select
     cast(id as bigint) as payment_id,
     cast(order_id as bigint) as order_id,
     lower(trim(method)) as method,
-    cast(amount as double) as amount,
+    cast(amount as decimal(12, 2)) as amount,
     cast(paid_at as timestamp) as paid_at
 from shop.payments

@@ -21,8 +21,8 @@ select
     trim(sku) as sku,
     trim(name) as product_name,
     lower(trim(category)) as category,
-    cast(price as double) as list_price_eur,
-    cast(cost as double) as unit_cost_eur,
+    cast(price as decimal(12, 2)) as list_price_eur,
+    cast(cost as decimal(12, 2)) as unit_cost_eur,
     cast(weight as varchar) as weight_text,
     try_cast(regexp_extract(cast(weight as varchar), '[0-9]+(\.[0-9]+)?') as double)
         * case
