@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Self
 from headgate.console import Console
 from headgate.errors import HeadgateError
 from headgate.facade.snapshots import (
+    LiveReads,
     ProjectOutline,
     StoreReads,
     keep_outline,
@@ -63,7 +64,11 @@ class ProjectBase:
         )
         self.console = console or Console()
         self._state_url = state_url or self.outline.state_url
-        self._reads = StoreReads(self.root, self._state_url, lambda: self.state)
+        self._reads: StoreReads | LiveReads = StoreReads(
+            self.root, self._state_url, lambda: self.state
+        )
+        self._held: Engine | None = None  # the warehouse a long-lived process keeps open
+        self._held_store = False
 
     @classmethod
     def load(
@@ -142,10 +147,33 @@ class ProjectBase:
         return StateStore.open(self._state_url, project_dir=self.root, schema=schema)
 
     def close(self) -> None:
-        if "state" in self.__dict__:
+        if "state" in self.__dict__ and not self._held_store:
             self.state.close()
             del self.__dict__["state"]
         self._reads.keep()
+
+    def hold(self, engine: Engine, *, store: StateStore | None = None) -> None:
+        """Use ``engine`` (and ``store``, when given) for every operation, never closing them.
+
+        For a process that owns the warehouse for its lifetime (the hub): readers use
+        sessions of the one connection, so they never wait for a lock, and store answers
+        are read afresh each time instead of kept between commands. The owner closes them.
+        """
+        self._held = engine
+        self._reads = LiveReads(lambda: self.state)
+        if store is not None:
+            self.__dict__["state"] = store
+            self._held_store = True
+
+    def reload(self) -> None:
+        """Read the project's files again (a long-lived process after they changed)."""
+        from headgate.plan.fingerprint import fingerprints
+        from headgate.project.loader import load_project
+
+        loaded = load_project(self.root)
+        for cached in ("fingerprints", "checks", "deliveries"):
+            self.__dict__.pop(cached, None)
+        self._loaded, self._outline = loaded, outline_of(loaded, fingerprints(loaded))
 
     def __enter__(self) -> Self:
         return self
@@ -203,6 +231,13 @@ class ProjectBase:
         from headgate.engines import open_engine
         from headgate.plan.environments import reconcile
 
+        if self._held is not None:
+            # the holder is the only writer: a publish pending in the store is its own, in
+            # progress, and is settled by the operation doing it, never by a reader
+            if not read_only:
+                reconcile(self._held, self.state)
+            yield self._held
+            return
         engine = open_engine(
             self.loaded.config.engine, self.root, read_only=read_only, on_wait=self._warehouse_busy
         )
@@ -221,7 +256,7 @@ class ProjectBase:
         The warehouse may have swapped views that the store has not recorded yet; opening
         it settles that (see ``reconcile``). Costs one store query when nothing is pending.
         """
-        if self._pending_publishes():
+        if self._held is None and self._pending_publishes():
             with self._engine(read_only=True):
                 pass
 

@@ -309,8 +309,12 @@ class Building(ProjectBase):
         start: datetime | None = None,
         end: datetime | None = None,
         publish_partial: bool = False,
+        run_id: int | None = None,
     ) -> RunResult:
-        """Build what changed, check nothing failed, then publish ``environment`` in one swap."""
+        """Build what changed, check nothing failed, then publish ``environment`` in one swap.
+
+        ``run_id``: a run already recorded as asked for (the hub's queue), carried out now.
+        """
         from headgate.plan.environments import Actor
         from headgate.runtime.run import RunOptions
         from headgate.runtime.service import RunService, recorded_run
@@ -334,6 +338,7 @@ class Building(ProjectBase):
                 selection=selection,
                 user=_user(),
                 git_commit=_git_commit(self.root),
+                run_id=run_id,
             )
             with recorded as (run_id, outcome):
                 plan = self._plan(

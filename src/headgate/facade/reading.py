@@ -73,6 +73,9 @@ class Reading(ProjectBase):
         """
         environment = self._environment(environment)
         published = self._published(environment)
+        if self._held is not None:  # the warehouse is open here: read it through its sessions
+            data = self.query(sql, environment, limit=limit)
+            return QueryRows(data.column_names, [tuple(r.values()) for r in data.to_pylist()])
         self._settle_publishes()
         reading, rows = sql, limit
         if environment != PRODUCTION:  # production's views carry the models' own names

@@ -181,6 +181,19 @@ class StoreReads:
         _write(self._file, {"stamp": self._before, "values": values})
 
 
+class LiveReads:
+    """:class:`StoreReads` for a long-lived process: every answer is read from the store."""
+
+    def __init__(self, open_store: Callable[[], StateStore]) -> None:
+        self._open_store = open_store
+
+    def get(self, key: Any, read: Callable[[StateStore], T]) -> T:
+        return read(self._open_store())
+
+    def keep(self) -> None:
+        """Nothing is kept: the store changes under a process that lives on."""
+
+
 def _sqlite_path(root: Path, url: str | None) -> Path | None:
     """The store's SQLite file, or None when the store is elsewhere (PostgreSQL)."""
     chosen = url or os.environ.get(STATE_URL_VARIABLE) or ""

@@ -126,22 +126,25 @@ def recorded_run(
     selection: str | None,
     user: str | None,
     git_commit: str | None,
+    run_id: int | None = None,
 ) -> Iterator[tuple[int, RunOutcome]]:
     """A run's record from start to end: ``running``, then its outcome or ``failed``.
 
     One lifecycle for every kind of run (``run``, ``test``, a scheduled run, an agent's):
     an exception, even an interrupt, ends the record as failed with the error, and is
-    raised again.
+    raised again. ``run_id`` names a run already recorded (the hub records a run when it
+    is asked for, so the caller has its id while it waits its turn).
     """
-    run_id = store.start_run(
-        environment=environment,
-        command=command,
-        selection=selection,
-        user=user,
-        host=socket.gethostname(),
-        pid=os.getpid(),
-        git_commit=git_commit,
-    )
+    if run_id is None:
+        run_id = store.start_run(
+            environment=environment,
+            command=command,
+            selection=selection,
+            user=user,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            git_commit=git_commit,
+        )
     outcome = RunOutcome()
     try:
         yield run_id, outcome

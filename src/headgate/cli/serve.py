@@ -1,0 +1,43 @@
+"""``headgate serve``: the hub, serving one project's API and web UI over HTTP."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from headgate.cli.common import OPTIONS, err
+from headgate.errors import HeadgateError
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port.")] = 8080,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="debug, info, warning or error.")
+    ] = "info",
+) -> None:
+    """Serve the project: the REST API (/api/v1), its docs (/api/docs) and the web UI.
+
+    The hub owns the warehouse while it runs: every read goes through it and never
+    waits for a write; runs, deploys and rollbacks are carried out one at a time.
+    """
+    try:
+        import uvicorn
+
+        from headgate.server.app import create_app
+    except ImportError as exc:
+        raise HeadgateError(
+            f"the hub needs its server packages ({exc.name} is missing)",
+            hint="pip install 'headgate[server]'",
+        ) from None
+    from headgate.project.root import find_root
+
+    root = find_root(OPTIONS.project)
+    app = create_app(root)
+    err.print(
+        f"headgate hub for {app.state.hub.project.name} on http://{host}:{port} "
+        f"(API docs: http://{host}:{port}/api/docs); Ctrl-C stops it",
+        highlight=False,
+    )
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

@@ -1,0 +1,294 @@
+"""The hub: one process that owns a project's warehouse and carries out its writes.
+
+The hub loads the project once (one :class:`headgate.Project`) and keeps its warehouse
+and metadata store open for as long as it runs. Writes (runs, deploys, rollbacks,
+environments created or deleted, deliveries) are queued as jobs and carried out one at a
+time by the writer lane, a thread of its own; reads (the API, the UI, a CLI pointed at
+the hub) go through the same open warehouse from the server's threads and never wait
+for a write: on DuckDB they are cursors of the writer's own connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import socket
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from headgate.errors import HeadgateError
+from headgate.server.jobs import CANCELLED, DONE, FAILED, RUNNING, HubConsole, Job, JobCancelled
+from headgate.server.warehouse import SessionKeeper
+
+if TYPE_CHECKING:
+    from headgate.engines.base import Engine
+    from headgate.facade import Project
+    from headgate.state.store import StateStore
+
+log = logging.getLogger("headgate.hub")
+
+IDLE_SECONDS = 2.0  # how often an idle writer lane looks for changed project files
+KEPT_JOBS = 500  # finished jobs remembered for the API; older ones are forgotten
+
+
+class Hub:
+    """A project, its open warehouse, and the one lane its writes go through."""
+
+    def __init__(self, project_dir: Path) -> None:
+        from headgate.engines import open_engine
+        from headgate.facade import Project
+        from headgate.plan.environments import reconcile
+
+        self.console = HubConsole()
+        self.project: Project = Project.load(project_dir, console=self.console)
+        self.project.loaded  # noqa: B018 - an invalid project stops the hub before it serves
+        self.root = self.project.root
+        self.store: StateStore = self.project.state
+        engine_config = self.project.loaded.config.engine
+        self.engine: Engine = open_engine(
+            engine_config, self.root, read_only=False, on_wait=self._waiting
+        )
+        self.sessions = SessionKeeper(self.engine)
+        reconcile(self.engine, self.store)  # a publish a killed process left is settled first
+        self.project.hold(self.engine, store=self.store)
+        self.store.abandon_dead_runs()
+        self._stamp = self._project_stamp()
+        self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._jobs: dict[int, Job] = {}
+        self._by_run: dict[int, Job] = {}
+        self._guard = threading.Lock()
+        self._current: Job | None = None
+        self._revisions: Any = None  # the worktrees of git revisions (server/revisions.py)
+        self._worker = threading.Thread(target=self._work, name="hub-writer", daemon=True)
+        self._closed = False
+        self._worker.start()
+
+    # --- the writer lane ---------------------------------------------------------------
+
+    def submit(
+        self,
+        kind: str,
+        description: str,
+        work: Callable[[Project], dict[str, Any]],
+        *,
+        environment: str | None = None,
+        run_id: int | None = None,
+    ) -> Job:
+        """Queue a write; it is carried out after every write queued before it."""
+        if self._closed:
+            raise HeadgateError("the hub is shutting down", hint="try again once it is back")
+        job = Job(kind, description, work, environment=environment, run_id=run_id)
+        with self._guard:
+            self._jobs[job.id] = job
+            if run_id is not None:
+                self._by_run[run_id] = job
+            self._forget_old_jobs()
+        self._queue.put(job)
+        return job
+
+    def job(self, job_id: int) -> Job | None:
+        with self._guard:
+            return self._jobs.get(job_id)
+
+    def job_of_run(self, run_id: int) -> Job | None:
+        with self._guard:
+            return self._by_run.get(run_id)
+
+    def jobs(self) -> list[Job]:
+        with self._guard:
+            return sorted(self._jobs.values(), key=lambda j: j.id, reverse=True)
+
+    @property
+    def current(self) -> Job | None:
+        return self._current
+
+    def cancel(self, job: Job) -> None:
+        """Stop a job: a queued one never starts; a running run stops at its next task
+        boundary, its running queries interrupted, and publishes nothing."""
+        if job.finished:
+            return
+        job.cancel_requested = True
+        if job is self._current and job.kind == "run":
+            self.sessions.interrupt_threads("headgate")
+
+    def _work(self) -> None:
+        while True:
+            try:
+                job = self._queue.get(timeout=IDLE_SECONDS)
+            except queue.Empty:
+                self._refresh()
+                continue
+            if job is None:
+                return
+            self._carry_out(job)
+
+    def _carry_out(self, job: Job) -> None:
+        if job.cancel_requested:
+            self._close_run(job, "cancelled", f"{job.description} was cancelled before it started")
+            job.error = f"{job.description} was cancelled before it started"
+            job.finish(CANCELLED)
+            return
+        self._current = job
+        self.console.job = job
+        job.status = RUNNING
+        job.started_at = datetime.now(UTC)
+        job.emit("started", {"job": job.id, "run_id": job.run_id})
+        try:
+            self._refresh()
+            result = job.work(self.project)
+        except JobCancelled as exc:
+            job.error = exc.render()
+            self._close_run(job, "cancelled", exc.message)
+            job.emit("error", {"error": job.error})
+            job.finish(CANCELLED)
+        except HeadgateError as exc:
+            job.error = exc.render()
+            job.error_status = problem_status(exc)
+            self._close_run(job, "failed", exc.render())
+            job.emit("error", {"error": job.error})
+            job.finish(FAILED)
+        except Exception as exc:  # a bug must not stop the lane: the job fails, the hub goes on
+            log.exception("job %s failed", job.id)
+            job.error = f"{type(exc).__name__}: {exc}"
+            job.error_status = 500
+            self._close_run(job, "failed", job.error)
+            job.emit("error", {"error": job.error})
+            job.finish(FAILED)
+        else:
+            job.emit("finished", {"result": result})
+            job.finish(DONE, result=result)
+        finally:
+            self.console.job = None
+            self._current = None
+            self.sessions.release_ended()
+
+    def _close_run(self, job: Job, status: str, error: str) -> None:
+        """A run recorded when it was asked for ends with its job, however the job ended."""
+        if job.run_id is None:
+            return
+        record = self.store.get_run(job.run_id)
+        if record is not None and record.status == "running":
+            self.store.finish_run(job.run_id, status, error=error[:4000])
+
+    def _forget_old_jobs(self) -> None:
+        finished = [j for j in self._jobs.values() if j.finished]
+        for job in sorted(finished, key=lambda j: j.id)[: max(0, len(finished) - KEPT_JOBS)]:
+            del self._jobs[job.id]
+            if job.run_id is not None:
+                self._by_run.pop(job.run_id, None)
+
+    # --- the project's files --------------------------------------------------------------
+
+    def _project_stamp(self) -> tuple[Any, ...]:
+        from headgate.facade.snapshots import project_stamp
+
+        stamp = project_stamp(self.root, self.project.outline.patterns)
+        extra = [
+            (str(p), p.stat().st_size, p.stat().st_mtime_ns)
+            for folder in ("checks", "deliveries")
+            for p in sorted((self.root / folder).glob("**/*"))
+            if p.is_file()
+        ]
+        return (stamp, tuple(extra))
+
+    def _refresh(self) -> None:
+        """Read the project again when its files changed (in the writer lane only, so a
+        write never sees the project change under it)."""
+        try:
+            stamp = self._project_stamp()
+            if stamp != self._stamp:
+                self.project.reload()
+                self._stamp = stamp
+                log.info("project files changed: reloaded")
+        except HeadgateError as exc:
+            log.warning("project files changed but do not load: %s", exc.render())
+        except OSError as exc:
+            log.warning("cannot read the project's files: %s", exc)
+
+    # --- revisions -----------------------------------------------------------------------
+
+    def project_at(self, revision: str | None) -> Project:
+        """The project at a git revision, checked out in a worktree the hub owns (the hub's
+        own project when ``revision`` is None)."""
+        if revision is None:
+            return self.project
+        from headgate.server.revisions import Revisions
+
+        with self._guard:
+            if self._revisions is None:
+                self._revisions = Revisions(self.root, self.engine, self.store)
+        found: Project = self._revisions.project(revision)
+        return found
+
+    # --- runs -------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        environment: str | None = None,
+        *,
+        selection: str | None = None,
+        revision: str | None = None,
+        user: str | None = None,
+        **options: Any,
+    ) -> Job:
+        """Record a run now (so its id is known at once) and queue it."""
+        from headgate.facade.base import _git_commit, _user
+
+        env = self.project._environment(environment)
+        project = self.project_at(revision)  # an unknown revision is refused before queuing
+        run_id = self.store.start_run(
+            environment=env,
+            command="run",
+            selection=selection,
+            user=user or _user(),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            git_commit=_git_commit(project.root),
+        )
+
+        def work(hub_project: Project) -> dict[str, Any]:
+            chosen = hub_project if revision is None else self.project_at(revision)
+            chosen.console = self.console
+            result = chosen.run(env, selection=selection, run_id=run_id, **options)
+            return result.to_json()
+
+        where = f" at {revision}" if revision else ""
+        return self.submit(
+            "run", f"run {run_id} in {env}{where}", work, environment=env, run_id=run_id
+        )
+
+    # --- lifetime -----------------------------------------------------------------------
+
+    def close(self, *, wait: float = 30.0) -> None:
+        """Stop taking jobs, let the running one finish (up to ``wait`` seconds), close
+        the warehouse and the store."""
+        if self._closed:
+            return
+        self._closed = True
+        for job in self.jobs():
+            if job.status == "queued":
+                job.cancel_requested = True
+        self._queue.put(None)
+        self._worker.join(timeout=wait)
+        if self._revisions is not None:
+            self._revisions.close()
+        with contextlib.suppress(Exception):
+            self.engine.close()
+        self.store.close()
+
+    def _waiting(self, text: str) -> None:
+        log.warning(text)
+
+
+def problem_status(exc: HeadgateError) -> int:
+    """The HTTP status a user's error answers with."""
+    if exc.transient:
+        return 503
+    if exc.message.startswith("no ") or " is not published in " in exc.message:
+        return 404
+    return 400
