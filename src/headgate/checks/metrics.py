@@ -71,6 +71,17 @@ DIALECTS: dict[str, SqlDialect] = {
         # TABLESAMPLE refuses views; the first rows are a sample every relation has.
         text_sample="SELECT * FROM {table} LIMIT {rows}",
     ),
+    "spark": SqlDialect(
+        name="spark",
+        columns_query=None,  # the engine's catalog: Spark's types, in capitals
+        distinct=lambda x: exp.ApproxDistinct(this=x),
+        distinct_exact=False,
+        quantiles=lambda x, qs: exp.Anonymous(
+            this="percentile_approx", expressions=[x, _array(qs)]
+        ),
+        quantile_source="SELECT * FROM {table}",  # percentile_approx sketches in one pass
+        text_sample="SELECT * FROM {table} LIMIT {rows}",
+    ),
 }
 
 

@@ -6,7 +6,8 @@ from headgate.engines.base import Capabilities, Engine, EngineSession
 
 __all__ = ["Capabilities", "Engine", "EngineSession", "engine_dialect", "open_engine"]
 
-DIALECTS = {"duckdb": "duckdb", "postgres": "postgres"}  # engine type -> the SQL dialect it runs
+# engine type -> the SQL dialect it runs
+DIALECTS = {"duckdb": "duckdb", "postgres": "postgres", "spark": "spark"}
 
 
 def engine_dialect(config: object) -> str:
@@ -31,4 +32,8 @@ def open_engine(config: object, root: object, **kwargs: object) -> Engine:
         from headgate.engines.postgres import PostgresEngine
 
         return PostgresEngine.open(config, root, **kwargs)  # type: ignore[arg-type]
+    if kind == "spark":
+        from headgate.engines.spark import SparkEngine
+
+        return SparkEngine.open(config, root, **kwargs)  # type: ignore[arg-type]
     raise ValueError(f"unknown engine type {kind!r}")

@@ -100,6 +100,18 @@ class EngineSession(ABC):
     @abstractmethod
     def arrow(self, sql: str) -> pa.Table: ...
 
+    def frame(self, sql: str) -> Any:
+        """A query's rows as a Python model's ``ctx.ref`` and ``ctx.sql`` hand them over.
+
+        Arrow here; an engine whose data should stay where it is (Spark) answers with its
+        own DataFrame, which :meth:`create_table_from_arrow` also accepts back.
+        """
+        return self.arrow(sql)
+
+    def own_frame(self, value: object) -> bool:
+        """Whether ``value`` is this engine's own DataFrame (written without Arrow)."""
+        return False
+
     @abstractmethod
     def create_table_from_arrow(
         self, target: str, data: pa.Table | pa.RecordBatchReader
@@ -133,6 +145,9 @@ class EngineSession(ABC):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        if not self.capabilities.transactional_ddl:
+            yield  # no transactions (Spark): each statement stands alone, nothing is sent
+            return
         self.execute("BEGIN TRANSACTION")
         try:
             yield

@@ -27,24 +27,24 @@ class ModelContext:
         self.environment = environment
 
     def ref(self, name: str) -> pa.Table:
-        """The whole of an upstream model or source, as an Arrow table."""
+        """The whole of an upstream model or source: an Arrow table (a Spark DataFrame on Spark)."""
         target = self._targets.get(name.lower())
         if target is None:
             raise HeadgateError(
                 f"ctx.ref('{name}'): not an upstream of this model",
                 hint=f"upstream: {', '.join(sorted(self._targets))}",
             )
-        return self._session.arrow(f"SELECT * FROM {quote(target)}")
+        return self._session.frame(f"SELECT * FROM {quote(target)}")
 
     def sql(self, query: str) -> pa.Table:
-        """Run a query that reads upstream models by name; returns an Arrow table."""
+        """Run a query that reads upstream models by name: Arrow (a Spark DataFrame on Spark)."""
         try:  # a query built at run time was not checked when the project loaded
             parse_statements(query)
         except SqlSyntaxError as exc:
             raise HeadgateError(f"ctx.sql(...): {in_text(exc.problem)}", hint=SYNTAX_HINT) from None
         session = self._session
         dialect, columns = session.capabilities.dialect, session.columns_of
-        return session.arrow(
+        return session.frame(
             rewrite_references(query, self._targets, dialect=dialect, columns=columns)
         )
 
@@ -60,6 +60,8 @@ def run_python_model(ctx: BuildContext, session: EngineSession, model: ParsedMod
     spec.loader.exec_module(module)
     targets = {name: ctx.physical_of(name) for name in ctx.project.dag.upstream[model.name]}
     value = module.model(ModelContext(session, targets, ctx.plan.environment))
+    if session.own_frame(value):
+        return value  # the engine's own DataFrame (Spark): written where it is, never as Arrow
     return to_arrow(value, path)
 
 

@@ -34,6 +34,8 @@ def model(ctx: Any) -> pa.Table:
     always get the same score whatever order the rows arrive in.
     """
     clv = ctx.ref("marts.customer_lifetime_value")
+    if not isinstance(clv, pa.Table):  # a Spark DataFrame: one row per customer, scored here
+        clv = clv.toArrow()
     clv = clv.filter(pc.greater(clv["orders"], 0))
     clv = clv.take(pc.sort_indices(clv, sort_keys=[("customer_id", "ascending")]))
 

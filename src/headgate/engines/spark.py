@@ -1,0 +1,608 @@
+"""Apache Spark, for data beyond one machine: Parquet tables in a Hive catalog, views per environment.
+
+``master: local[2]`` runs Spark inside this process (a JVM started by PySpark) with a
+Derby metastore and a warehouse folder under the project's ``.headgate/spark/``;
+``remote: sc://host:15002`` talks to a cluster through Spark Connect. Both speak the
+same SQL: headgate's portable statements (identifiers in double quotes) run as they are
+because the session reads double-quoted names as identifiers
+(``spark.sql.ansi.doubleQuotedIdentifiers``), and model SQL is rendered in Spark's
+dialect by sqlglot.
+
+Spark has no multi-statement transactions. Every table, segment and version view is
+still created in one statement (it exists whole or not at all), but a publish replaces
+an environment's views one after another: the statements are prepared first and sent
+back to back, the time from the first to the last is measured (``last_publish``), and
+the ledger row is written after the last view. The README says what a reader sees.
+
+One SparkSession per process: starting Spark costs seconds, and a local session's
+metastore and warehouse folders cannot change once it runs. PySpark is imported only
+when a Spark project opens (``pip install 'headgate[spark]'``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from headgate.engines.base import Capabilities, Engine, EngineSession, ViewSpec, quote
+from headgate.errors import EngineError, HeadgateError, WarehouseBusy
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from headgate.engines.duckdb import DuckDBSession
+    from headgate.project.config import SparkEngineConfig
+
+CAPABILITIES = Capabilities(
+    dialect="spark",
+    transactional_ddl=False,
+    concurrent_writes=True,
+    reads_files=False,
+    identifier_quote="`",
+    replace_view_with_new_columns=True,
+    replace_table=False,  # CREATE OR REPLACE TABLE needs a v2 catalog (Delta, Iceberg)
+    union_by_name=False,
+    merge=False,
+)
+
+INSTALL_HINT = "install it: pip install 'headgate[spark]'"
+JAVA_HINT = (
+    "Spark runs on Java 17 or newer: install a JDK (Debian: apt-get install "
+    "openjdk-17-jre-headless) or set JAVA_HOME to one"
+)
+_QUERY = re.compile(r"^\s*\(*\s*(SELECT|WITH|VALUES|SHOW|DESCRIBE|DESC|EXPLAIN|FROM|TABLE)\b", re.I)
+_INSERT = re.compile(
+    r"^\s*INSERT\s+(?:INTO|OVERWRITE)\s+(?:TABLE\s+)?((?:\"(?:[^\"]|\"\")+\"|`[^`]+`|[\w]+)"
+    r"(?:\.(?:\"(?:[^\"]|\"\")+\"|`[^`]+`|[\w]+))?)",
+    re.I,
+)
+
+# Settings every headgate session runs with; `conf:` in headgate.yml comes on top.
+SESSION_CONF = {
+    "spark.sql.ansi.enabled": "true",
+    "spark.sql.ansi.doubleQuotedIdentifiers": "true",  # "schema"."table" as in every engine
+    "spark.sql.session.timeZone": "UTC",  # timestamps read as written, like DuckDB's
+    "spark.sql.legacy.allowNonEmptyLocationInCTAS": "true",  # a killed CTAS left files
+}
+LOCAL_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "4",  # one machine: Spark's default 200 costs seconds
+    "spark.sql.catalogImplementation": "hive",
+}
+
+
+@dataclass(frozen=True)
+class PublishWindow:
+    """How long a publish left readers seeing some views replaced and others not."""
+
+    views: int
+    seconds: float  # from the first view statement sent to the last one answered
+
+
+def _message(exc: BaseException) -> str:
+    """Spark's reason, without the JVM stack and the repeated query text."""
+    text = str(exc).strip()
+    for marker in ("\nJVM stacktrace:", "\n\tat ", "\n== SQL", "\n== Physical", "\nSearch path:"):
+        text = text.split(marker, 1)[0]
+    text = re.sub(r"\s*SQLSTATE: \w+", "", text).strip()
+    return text.splitlines()[0] if len(text) > 600 else text
+
+
+def _identifier(qualified: str) -> str:
+    """``a.b`` as Spark's multipart name with backticks (for the DataFrame API)."""
+    return ".".join("`" + part.replace("`", "``") + "`" for part in qualified.split("."))
+
+
+class SparkWorkSession(EngineSession):
+    """One worker thread's view of the process's SparkSession (queries tagged for interrupts)."""
+
+    capabilities = CAPABILITIES
+
+    def __init__(self, engine: SparkEngine) -> None:
+        self.engine = engine
+        self.spark = engine.spark
+        self._tag = f"headgate-{threading.get_ident()}"
+        self._tagged = False
+        self._reader: DuckDBSession | None = None
+
+    # --- statements -------------------------------------------------------------------
+
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        """One statement; a query's rows, and for INSERT the rows it added (counted, Spark
+        does not say)."""
+        inserted = _INSERT.match(sql)
+        before = self.row_count(_unquoted(inserted.group(1))) if inserted else 0
+        with self._errors():
+            frame = self.spark.sql(sql)
+            if _QUERY.match(sql):
+                return [tuple(row) for row in frame.collect()]
+        if inserted:
+            return [(self.row_count(_unquoted(inserted.group(1))) - before,)]
+        return []
+
+    def run(self, sql: str) -> None:
+        """One statement whose answer nobody reads (no rows fetched, nothing counted)."""
+        with self._errors():
+            self.spark.sql(sql)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        from py4j.protocol import Py4JError
+        from pyspark.errors import PySparkException
+
+        self._tag_thread()
+        try:
+            yield
+        except PySparkException as exc:
+            text = _message(exc)
+            if "Another instance of Derby" in str(exc) or "XSDB6" in str(exc):
+                raise self.engine.busy() from None
+            raise EngineError(text) from None
+        except Py4JError as exc:
+            raise EngineError(f"Spark stopped answering: {_message(exc)}") from None
+
+    def _tag_thread(self) -> None:
+        if not self._tagged:
+            self.spark.addTag(self._tag)  # thread-local: interrupt() stops only this thread's
+            self._tagged = True
+
+    def frame(self, sql: str) -> Any:
+        """A query as a Spark DataFrame (for Python models: the data stays in Spark)."""
+        with self._errors():
+            return self.spark.sql(sql)
+
+    def own_frame(self, value: object) -> bool:
+        return type(value).__module__.startswith("pyspark.sql") and hasattr(value, "write")
+
+    def arrow(self, sql: str) -> pa.Table:
+        with self._errors():
+            table = self.spark.sql(sql).toArrow()
+        return _naive_timestamps(table)
+
+    def create_table_from_arrow(self, target: str, data: pa.Table | pa.RecordBatchReader) -> int:
+        """A table from Arrow data (or a Spark DataFrame a Python model returned), replaced whole."""
+        import pyarrow as pa
+
+        if isinstance(data, pa.RecordBatchReader):
+            data = data.read_all()
+        with self._errors():
+            if isinstance(data, pa.Table):
+                frame = self.spark.createDataFrame(data) if data.num_columns else None
+                rows: int | None = data.num_rows
+            else:
+                frame, rows = data, None  # a DataFrame: written by Spark, counted after
+            if frame is None:
+                raise EngineError(f"cannot create {target} from a table without columns")
+            self.spark.sql(f"DROP TABLE IF EXISTS {quote(target)}")
+            frame.write.format(self.engine.table_format).saveAsTable(_identifier(target))
+        return rows if rows is not None else self.row_count(target)
+
+    def append_arrow(self, target: str, data: pa.Table) -> int:
+        """Rows appended, columns matched by name (Spark's saveAsTable in append mode)."""
+        if not data.num_rows:
+            return 0
+        with self._errors():
+            frame = self.spark.createDataFrame(data)
+            frame.write.mode("append").saveAsTable(_identifier(target))
+        return int(data.num_rows)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """No transactions on Spark: each statement stands alone (see the module's docstring)."""
+        yield
+
+    def create_table_as(self, target: str, select_sql: str, *, replace: bool = False) -> int:
+        """One CREATE TABLE ... AS statement; ``replace`` drops the old table first (not atomic:
+        headgate only replaces tables nothing reads, under names of their own)."""
+        if replace:
+            self.execute(f"DROP TABLE IF EXISTS {quote(target)}")
+        self.execute(
+            f"CREATE TABLE {quote(target)} USING {self.engine.table_format} AS {select_sql}"
+        )
+        return self.row_count(target)
+
+    def create_empty_like(self, target: str, select_sql: str) -> None:
+        if not self.table_exists(target):
+            self.create_table_as(target, f"SELECT * FROM ({select_sql}) AS q LIMIT 0")
+
+    def swap_in(self, staged: str, target: str, *, view: bool = False) -> None:
+        kind = "VIEW" if view else "TABLE"
+        self.execute(f"DROP {kind} IF EXISTS {quote(target)}")
+        self.execute(f"ALTER {kind} {quote(staged)} RENAME TO {quote(target)}")
+
+    # --- catalog ------------------------------------------------------------------------
+
+    def table_exists(self, target: str) -> bool:
+        schema = target.rpartition(".")[0]
+        with self._errors():
+            if schema and not self.spark.catalog.databaseExists(schema):
+                return False
+            return bool(self.spark.catalog.tableExists(_identifier(target)))
+
+    def columns_of(self, target: str) -> list[tuple[str, str]]:
+        """(name, Spark's type in capitals) in order: ``BIGINT``, ``STRING``, ``DECIMAL(10,2)``."""
+        if not self.table_exists(target):
+            return []
+        with self._errors():
+            fields = self.spark.table(_identifier(target)).schema.fields
+        return [(field.name, field.dataType.simpleString().upper()) for field in fields]
+
+    def relations(self, schema: str, *, views_only: bool = False) -> set[str]:
+        with self._errors():
+            if not self.spark.catalog.databaseExists(schema):
+                return set()
+            rows = self.spark.sql(
+                f"SHOW {'VIEWS' if views_only else 'TABLES'} IN {quote(schema)}"
+            ).collect()
+        return {f"{schema}.{row[1]}" for row in rows if not row[2]}
+
+    # --- files --------------------------------------------------------------------------
+
+    def file_reader(self) -> EngineSession:
+        """A local in-memory DuckDB reads and validates the files; the tables come in as Arrow.
+
+        The project's files live beside headgate, which a cluster behind Spark Connect
+        cannot read; the same path serves a local Spark, so the contract, drift and
+        rejects behave exactly as on DuckDB.
+        """
+        if self._reader is None:
+            import duckdb
+
+            from headgate.engines.duckdb import DuckDBSession
+
+            self._reader = DuckDBSession(duckdb.connect(":memory:"))
+        return self._reader
+
+    def copy_from(self, reader: EngineSession, table: str) -> int:
+        if reader is self:
+            return self.row_count(table)
+        schema = table.rpartition(".")[0]
+        if schema:
+            self.engine.ensure_schema(schema)
+        return self.create_table_from_arrow(table, reader.arrow(f"SELECT * FROM {quote(table)}"))
+
+    def interrupt(self) -> None:
+        import contextlib
+
+        with contextlib.suppress(Exception):
+            self.spark.interruptTag(self._tag)
+
+    def close(self) -> None:
+        import contextlib
+
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._tagged:
+            with contextlib.suppress(Exception):
+                self.spark.removeTag(self._tag)
+
+
+def _unquoted(name: str) -> str:
+    return ".".join(
+        part[1:-1].replace('""', '"') if part[:1] in ('"', "`") else part
+        for part in re.findall(r"\"(?:[^\"]|\"\")+\"|`[^`]+`|\w+", name)
+    )
+
+
+def _naive_timestamps(table: pa.Table) -> pa.Table:
+    """Spark hands timestamps out in UTC with a zone; headgate's are naive (as DuckDB's)."""
+    import pyarrow as pa
+
+    changed = False
+    fields = []
+    for field in table.schema:
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            field = field.with_type(pa.timestamp(field.type.unit))
+            changed = True
+        fields.append(field)
+    return table.cast(pa.schema(fields)) if changed else table
+
+
+# --- the process's one SparkSession ---------------------------------------------------
+
+_started: dict[str, Any] = {}  # "key": what the running session was started with; "spark"
+_start_lock = threading.Lock()
+
+
+def _java_available() -> bool:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return True
+    return shutil.which("java") is not None
+
+
+def spark_session(config: SparkEngineConfig, root: Path, remote: str | None) -> Any:
+    """The process's SparkSession, started on first use with ``config``'s settings."""
+    key = _session_key(config, root, remote)
+    with _start_lock:
+        running = _started.get("spark")
+        if running is not None:
+            if _started["key"] != key:
+                raise HeadgateError(
+                    f"this process already runs Spark for {_started['key'][0]}; one Spark "
+                    "session per process",
+                    hint="open one Spark project per process (each headgate command is one)",
+                )
+            return running
+        spark = _start(config, root, remote)
+        _started.update(key=key, spark=spark)
+        return spark
+
+
+def _session_key(config: SparkEngineConfig, root: Path, remote: str | None) -> tuple[str, ...]:
+    if remote:
+        return (remote,)
+    return (
+        config.master,
+        str(_local_path(root, config.warehouse_dir)),
+        str(_local_path(root, config.metastore_dir)),
+    )
+
+
+def _local_path(root: Path, path: str) -> Path:
+    return Path(path) if Path(path).is_absolute() else root / path
+
+
+def _start(config: SparkEngineConfig, root: Path, remote: str | None) -> Any:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise HeadgateError(
+            "the spark engine needs PySpark, which is not installed", hint=INSTALL_HINT
+        ) from None
+    _quiet_python_logs()
+    builder = SparkSession.builder.appName(config.app_name)
+    if remote:
+        try:
+            import grpc  # noqa: F401  (Spark Connect's transport)
+        except ImportError:
+            raise HeadgateError(
+                "Spark Connect needs grpcio, which is not installed",
+                hint="install it: pip install 'headgate[spark]' (pyspark[connect])",
+            ) from None
+        builder = builder.remote(remote)
+        settings = dict(SESSION_CONF)
+    else:
+        if not _java_available():
+            raise HeadgateError(
+                "cannot start Spark: no Java found (java is not on PATH)", hint=JAVA_HINT
+            )
+        warehouse = _local_path(root, config.warehouse_dir)
+        metastore = _local_path(root, config.metastore_dir)
+        warehouse.mkdir(parents=True, exist_ok=True)
+        metastore.parent.mkdir(parents=True, exist_ok=True)
+        settings = {
+            **LOCAL_CONF,
+            **SESSION_CONF,
+            "spark.sql.warehouse.dir": str(warehouse.resolve()),
+            "spark.hadoop.javax.jdo.option.ConnectionURL": (
+                f"jdbc:derby:;databaseName={metastore.resolve()};create=true"
+            ),
+            # Derby's log and the JVM's own logging stay in .headgate/spark/, not on screen
+            "spark.driver.extraJavaOptions": (
+                f"-Dderby.stream.error.file={metastore.parent.resolve() / 'derby.log'} "
+                f"-Dlog4j2.configurationFile={_log_config(metastore.parent)}"
+            ),
+        }
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # one machine: loopback only
+        builder = builder.master(config.master).enableHiveSupport()
+    settings.update({k: str(v) for k, v in config.conf.items()})
+    for name, value in settings.items():
+        builder = builder.config(name, value)
+    try:
+        with _stderr_into(None if remote else _local_path(root, config.metastore_dir).parent):
+            spark = builder.getOrCreate()
+    except Exception as exc:  # the JVM did not start, or the server did not answer
+        if remote:
+            raise EngineError(
+                f"cannot reach Spark Connect at {remote}: {_message(exc)}",
+                hint="check engine.remote in headgate.yml and that the Spark Connect server runs",
+            ) from None
+        raise EngineError(
+            f"cannot start Spark ({config.master}): {_message(exc)}", hint=JAVA_HINT
+        ) from None
+    if remote:
+        try:
+            spark.sql("SELECT 1").collect()  # Connect sessions are lazy: reach the server now
+            for name, value in SESSION_CONF.items():
+                spark.conf.set(name, value)
+        except Exception as exc:
+            raise EngineError(
+                f"cannot reach Spark Connect at {remote}: {_message(exc)}",
+                hint="check engine.remote in headgate.yml and that the Spark Connect server runs",
+            ) from None
+    else:
+        spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+@contextmanager
+def _stderr_into(folder: Path | None) -> Iterator[None]:
+    """The JVM started inside keeps this process's stderr: point it at ``spark.log`` instead.
+
+    The JVM prints its own start-up notices (incubator modules, log levels) before any
+    logging setting applies; a headgate command's terminal shows headgate's output only.
+    """
+    if folder is None:
+        yield
+        return
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(folder / "spark.log", "ab") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+LOG4J = """rootLogger.level = error
+rootLogger.appenderRef.file.ref = file
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {path}
+appender.file.append = true
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = %d %p %c: %m%n
+"""
+
+
+def _log_config(folder: Path) -> Path:
+    """Spark's JVM logs errors to ``spark.log`` beside the metastore, never to the terminal."""
+    path = folder.resolve() / "log4j2.properties"
+    path.write_text(LOG4J.format(path=folder.resolve() / "spark.log"), encoding="utf-8")
+    return path
+
+
+def _quiet_python_logs() -> None:
+    """PySpark logs every refused statement with its JVM stack; headgate reports it once."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"pyspark\..*")
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+    logging.getLogger("py4j").setLevel(logging.ERROR)
+
+
+class SparkEngine(Engine):
+    capabilities = CAPABILITIES
+
+    def __init__(self, spark: Any, config: SparkEngineConfig, root: Path) -> None:
+        self.spark = spark
+        self.config = config
+        self.root = root
+        self.schema_prefix = config.schema_prefix
+        self.table_format = config.table_format
+        self.last_publish: PublishWindow | None = None
+        self._local = threading.local()
+        self._sessions: list[SparkWorkSession] = []
+        self._guard = threading.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        config: SparkEngineConfig,
+        root: Path,
+        *,
+        read_only: bool = False,
+        wait_seconds: float = 600.0,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> SparkEngine:
+        """Start (or reuse) the process's SparkSession; every failure is one clear error."""
+        remote = None
+        if config.remote:
+            from headgate.sources.secrets import Secrets
+
+            remote = Secrets(root).resolve(config.remote)
+        engine = cls(spark_session(config, root, remote), config, root)
+        engine._check_table_format()
+        engine.session().execute("SHOW DATABASES")  # the metastore opens here: busy or not
+        return engine
+
+    def busy(self) -> WarehouseBusy:
+        metastore = _local_path(self.root, self.config.metastore_dir)
+        return WarehouseBusy(
+            f"the Spark metastore {metastore} is in use by another process",
+            hint="Derby lets one process open it at a time: wait for the other headgate "
+            "command to finish, or use a shared metastore (conf: spark.hadoop.javax.jdo...)",
+        )
+
+    def _check_table_format(self) -> None:
+        wanted = self.table_format
+        if wanted == "parquet":
+            return
+        extensions = str(self.spark.conf.get("spark.sql.extensions", "") or "")
+        if wanted.lower() not in extensions.lower():
+            raise HeadgateError(
+                f"table_format: {wanted} needs {wanted.title()}'s jars and session extension, "
+                "which this Spark session does not have",
+                hint="use table_format: parquet, or give the session the extension through "
+                "engine.conf (spark.sql.extensions, spark.jars) on a cluster that has them",
+            )
+
+    def session(self) -> SparkWorkSession:
+        session: SparkWorkSession | None = getattr(self._local, "session", None)
+        if session is None:
+            session = SparkWorkSession(self)
+            with self._guard:
+                self._sessions.append(session)
+            self._local.session = session
+        return session
+
+    def existing_tables(self, schema: str) -> set[str]:
+        return self.session().relations(schema)
+
+    def existing_views(self, schemas: set[str]) -> set[str]:
+        found: set[str] = set()
+        for schema in schemas:
+            found |= self.session().relations(schema, views_only=True)
+        return found
+
+    def publish_views(
+        self, views: Sequence[ViewSpec], drops: Sequence[str], *, publish_id: int | None = None
+    ) -> None:
+        """Replace the views one after another, as fast as Spark allows, then write the ledger.
+
+        Everything that can happen before is done before: the schemas and the ledger
+        exist and every statement is written. The views are then replaced back to back;
+        during that window a reader may see some views new and others old (the README
+        says so). The ledger row comes after the last view, so a publish the ledger
+        names is one whose views were all replaced.
+        """
+        session = self.session()
+        for schema in sorted({v.view.rsplit(".", 1)[0] for v in views}):
+            self.ensure_schema(schema)
+        if publish_id is not None:
+            self._ensure_ledger()
+        statements = [
+            f"CREATE OR REPLACE VIEW {quote(spec.view)} AS SELECT * FROM {quote(spec.target)}"
+            for spec in views
+        ] + [f"DROP VIEW IF EXISTS {quote(name)}" for name in drops]
+        started = time.perf_counter()
+        for statement in statements:
+            session.execute(statement)
+        self.last_publish = PublishWindow(len(statements), time.perf_counter() - started)
+        if publish_id is not None:
+            session.run(f"INSERT INTO {quote(self.ledger)} VALUES ({int(publish_id)})")
+
+    def _ensure_ledger(self) -> None:
+        self.ensure_schema(self.ledger.split(".")[0])
+        if not self.session().table_exists(self.ledger):
+            self.session().execute(
+                f"CREATE TABLE IF NOT EXISTS {quote(self.ledger)} (publish_id BIGINT) "
+                f"USING {self.table_format}"
+            )
+
+    def drop_relations(self, names: Sequence[str]) -> None:
+        session = self.session()
+        views = self.existing_views({name.rsplit(".", 1)[0] for name in names})
+        for name in names:
+            session.execute(f"DROP {'VIEW' if name in views else 'TABLE'} IF EXISTS {quote(name)}")
+
+    def storage_bytes(self) -> int:
+        """Bytes under the local warehouse folder (0 on a cluster: its storage is its own)."""
+        if self.config.remote:
+            return 0
+        folder = _local_path(self.root, self.config.warehouse_dir)
+        return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+    def close(self) -> None:
+        """The sessions of this engine end; the process's SparkSession stays for the next."""
+        with self._guard:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
+        self._local = threading.local()
