@@ -168,6 +168,35 @@ def rows_signature(sql: str) -> str | None:
     return blank.sql(dialect=DIALECT)
 
 
+def column_sources(sql: str, schema: Schema) -> dict[str, list[tuple[str, str]]] | None:
+    """Each output column -> the (table, column) pairs it is computed from, through CTEs and
+    subqueries; None when the query cannot be read. Literals and VALUES lists are no source.
+
+    >>> schema = {"staging": {"orders": {"id": "INT", "amount": "DOUBLE"}}}
+    >>> column_sources("select id, amount * 2 as doubled from staging.orders", schema)["doubled"]
+    [('staging.orders', 'amount')]
+    """
+    from sqlglot.lineage import lineage as trace
+
+    query = _qualified(sql, schema)
+    if query is None:
+        return None
+    try:
+        nodes = trace(None, query, schema=None, dialect=DIALECT, copy=False)
+    except (SqlglotError, KeyError, ValueError):
+        return None
+    if not isinstance(nodes, dict):
+        return None
+    found: dict[str, list[tuple[str, str]]] = {}
+    for column, node in nodes.items():
+        sources: dict[tuple[str, str], None] = {}
+        for step in node.walk():
+            if not step.downstream and isinstance(step.source, exp.Table):
+                sources[(qualified_name(step.source), step.name.rsplit(".", 1)[-1].lower())] = None
+        found[column.lower()] = list(sources)
+    return found
+
+
 def changed_definitions(before: dict[str, str] | None, after: dict[str, str] | None) -> set[str]:
     """Columns present in both whose expression differs."""
     if before is None or after is None:
