@@ -117,10 +117,35 @@ def _problems(app: FastAPI) -> None:
             response.headers[name] = value
         return response
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return problem(500, TITLES[500], f"{type(exc).__name__}: {exc}")
+    app.add_middleware(_UnexpectedErrors)
+
+
+class _UnexpectedErrors:
+    """A bug answers a problem document (500) and is logged; the server goes on."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise  # the answer is under way: only cutting it short tells the client
+            response = problem(500, TITLES[500], f"{type(exc).__name__}: {exc}")
+            await response(scope, receive, send)
 
 
 def _validation_text(error: Any) -> str:
@@ -143,7 +168,7 @@ def _openapi_with_permissions(app: FastAPI) -> None:
 
 def _mount_ui(app: FastAPI) -> None:
     try:
-        from headgate.server.ui import mount  # type: ignore[attr-defined]
+        from headgate.server.ui import mount
     except ImportError:
         return
     mount(app)

@@ -63,6 +63,7 @@ class Hub:
         self._by_run: dict[int, Job] = {}
         self._guard = threading.Lock()
         self._current: Job | None = None
+        self.delivered: dict[str, dict[str, Any]] = {}  # delivery -> what it last produced
         self._revisions: Any = None  # the worktrees of git revisions (server/revisions.py)
         self._worker = threading.Thread(target=self._work, name="hub-writer", daemon=True)
         self._closed = False
@@ -160,6 +161,8 @@ class Hub:
             job.emit("error", {"error": job.error})
             job.finish(FAILED)
         else:
+            for delivery in (result or {}).get("deliveries", []):
+                self.delivered[delivery["name"]] = {**delivery, "at": datetime.now(UTC).isoformat()}
             job.emit("finished", {"result": result})
             job.finish(DONE, result=result)
         finally:
@@ -287,6 +290,9 @@ class Hub:
 
 def problem_status(exc: HeadgateError) -> int:
     """The HTTP status a user's error answers with."""
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        return status
     if exc.transient:
         return 503
     if exc.message.startswith("no ") or " is not published in " in exc.message:

@@ -23,6 +23,7 @@ class Permission(StrEnum):
     RUNS_START = "runs:start"
     RUNS_CANCEL = "runs:cancel"
     CHECKS_READ = "checks:read"  # check results, failing samples, monitors, profiles
+    PROFILES_RUN = "profiles:run"  # take a profile now (one scan of a published table)
     ENVIRONMENTS_READ = "environments:read"
     ENVIRONMENTS_CREATE = "environments:create"
     ENVIRONMENTS_DELETE = "environments:delete"

@@ -117,7 +117,11 @@ def record_batches(
         table = engine.session().arrow(sql)
         return table.schema, iter(table.to_batches(max_chunksize=batch_rows)), None
     try:
-        reader = handle.cursor.execute(sql).fetch_record_batch(batch_rows)
+        relation = handle.cursor.sql(sql)
+        if relation is None:  # a statement without rows
+            handle.close()
+            return pa.schema([]), iter(()), None
+        reader = relation.to_arrow_reader(batch_rows)
     except duckdb.Error as exc:
         handle.close()
         raise _engine_error(exc) from exc

@@ -7,6 +7,26 @@ from fastapi import APIRouter
 
 def routers() -> list[APIRouter]:
     """Every resource's router, in the order the API's docs list them."""
-    from headgate.server.api import project
+    from headgate.server.api import (
+        deliveries,
+        environments,
+        lineage,
+        models,
+        plans,
+        project,
+        quality,
+        queries,
+        runs,
+    )
 
-    return [project.router]
+    return [
+        project.router,
+        models.router,
+        lineage.router,
+        runs.router,
+        quality.router,
+        environments.router,
+        plans.router,
+        deliveries.router,
+        queries.router,
+    ]

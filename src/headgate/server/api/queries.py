@@ -1,0 +1,221 @@
+"""Read-only queries of what an environment publishes: JSON, CSV, or an Arrow IPC stream.
+
+Models are read by their names, as with ``headgate query``. Each query runs on a cursor
+of its own of the hub's warehouse connection, with a row limit and a timeout; CSV and
+Arrow are streamed batch by batch, so a large result never sits whole in the hub.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from headgate.errors import EngineError, HeadgateError
+from headgate.server.api.common import EnvQuery, jsonable
+from headgate.server.api.environments import ENV_PATTERN
+from headgate.server.app import get_hub
+from headgate.server.hub import Hub
+from headgate.server.permissions import Permission, requires
+from headgate.server.warehouse import record_batches
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+router = APIRouter(tags=["queries"])
+ARROW = "application/vnd.apache.arrow.stream"
+JSON_ROWS = 10_000  # default row limit of a JSON answer
+MAX_ROWS = 10_000_000
+DEFAULT_TIMEOUT = 30.0
+FORMATS = {"json": "application/json", "csv": "text/csv", "arrow": ARROW}
+
+
+class QueryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sql: str = Field(min_length=1, max_length=100_000, description="One read-only query.")
+    environment: str | None = Field(None, max_length=100, pattern=ENV_PATTERN)
+    limit: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_ROWS,
+        description=f"At most this many rows (JSON: {JSON_ROWS:,} by default).",
+    )
+    timeout: float = Field(
+        DEFAULT_TIMEOUT, gt=0, le=600, description="Seconds before the query is stopped."
+    )
+    format: str | None = Field(
+        None, pattern="^(json|csv|arrow)$", description="Default: from Accept, else json."
+    )
+
+
+@router.post(
+    "/query",
+    summary="Run a read-only query; models are read by their names",
+    description="JSON (`{columns, rows, row_count, truncated}`), CSV or an Arrow IPC stream, "
+    "chosen by `format` or the Accept header.",
+    responses={200: {"content": {"application/json": {}, "text/csv": {}, ARROW: {}}}},
+    dependencies=[Depends(requires(Permission.DATA_QUERY))],
+)
+def post_query(body: QueryRequest, request: Request, hub: Hub = Depends(get_hub)) -> Response:
+    return answer(hub, request, body)
+
+
+@router.get(
+    "/query",
+    summary="Run a read-only query given in the URL (as POST /query)",
+    responses={200: {"content": {"application/json": {}, "text/csv": {}, ARROW: {}}}},
+    dependencies=[Depends(requires(Permission.DATA_QUERY))],
+)
+def get_query(
+    request: Request,
+    sql: Annotated[str, Query(min_length=1, max_length=100_000)],
+    hub: Hub = Depends(get_hub),
+    env: EnvQuery = None,
+    limit: Annotated[int | None, Query(ge=0, le=MAX_ROWS)] = None,
+    timeout: Annotated[float, Query(gt=0, le=600)] = DEFAULT_TIMEOUT,
+    format: Annotated[str | None, Query(pattern="^(json|csv|arrow)$")] = None,
+) -> Response:
+    body = QueryRequest(sql=sql, environment=env, limit=limit, timeout=timeout, format=format)
+    return answer(hub, request, body)
+
+
+def answer(hub: Hub, request: Request, body: QueryRequest) -> Response:
+    chosen = body.format or _from_accept(request.headers.get("accept", ""))
+    limit = body.limit if body.limit is not None else (JSON_ROWS if chosen == "json" else None)
+    probe = limit + 1 if chosen == "json" and limit is not None else limit  # to tell truncation
+    sql, published, environment = prepare(hub, body.sql, body.environment, probe)
+    timer_box: list[threading.Timer] = []
+    try:
+        schema, batches, handle = record_batches(hub.engine, sql)
+    except EngineError as exc:
+        from headgate.runtime.query import unknown_table
+
+        raise unknown_table(str(exc), body.sql, published, environment) or exc from None
+    if handle is not None:
+        timer = threading.Timer(body.timeout, handle.interrupt)
+        timer.daemon = True
+        timer.start()
+        timer_box.append(timer)
+
+    def stop() -> None:
+        for timer in timer_box:
+            timer.cancel()
+
+    if chosen == "json":
+        try:
+            rows: list[dict[str, Any]] = []
+            for batch in batches:
+                rows.extend(batch.to_pylist())
+        finally:
+            stop()
+            if handle is not None:
+                handle.close()
+        truncated = limit is not None and len(rows) > limit
+        rows = rows[:limit] if limit is not None else rows
+        return Response(
+            _json(
+                {
+                    "columns": schema.names,
+                    "rows": jsonable(rows),
+                    "row_count": len(rows),
+                    "truncated": truncated,
+                }
+            ),
+            media_type="application/json",
+        )
+    if chosen == "csv":
+        return StreamingResponse(_closing(_csv(schema, batches), stop), media_type="text/csv")
+    # an Arrow stream cut short must not read as complete: an error aborts the connection
+    return StreamingResponse(_stopping(_arrow(schema, batches), stop), media_type=ARROW)
+
+
+def prepare(hub: Hub, sql: str, env: str | None, limit: int | None) -> tuple[str, list[str], str]:
+    """The SQL to run (read-only, model names -> the environment's views), what the
+    environment publishes, and its name."""
+    from headgate.plan.naming import view_name
+    from headgate.runtime.query import environment_query
+
+    project = hub.project
+    environment = project._environment(env)
+    published = project._published(environment)
+    engine = hub.engine
+    views = {name: view_name(name, environment, engine.schema_prefix) for name in published}
+    rewritten = environment_query(
+        sql,
+        views,
+        limit=limit,
+        dialect=engine.capabilities.dialect,
+        columns=engine.session().columns_of,
+    )
+    return rewritten, published, environment
+
+
+def _from_accept(accept: str) -> str:
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        for name, known in FORMATS.items():
+            if media == known:
+                return name
+    return "json"
+
+
+def _json(data: Any) -> bytes:
+    import json
+
+    return json.dumps(data, default=str, separators=(",", ":")).encode()
+
+
+def _csv(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(schema.names)
+    yield buffer.getvalue().encode()
+    for batch in batches:
+        buffer.seek(0)
+        buffer.truncate()
+        columns = [column.to_pylist() for column in batch.columns]
+        for row in zip(*columns, strict=True):
+            writer.writerow(["" if value is None else value for value in row])
+        yield buffer.getvalue().encode()
+
+
+def _arrow(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+    """One Arrow IPC stream, sent as each batch is written."""
+    import pyarrow as pa
+
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, schema) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+            yield _drain(sink)
+    yield _drain(sink)
+
+
+def _drain(sink: io.BytesIO) -> bytes:
+    data = sink.getvalue()
+    sink.seek(0)
+    sink.truncate()
+    return data
+
+
+def _closing(stream: Iterator[bytes], stop: Any) -> Iterator[bytes]:
+    try:
+        yield from stream
+    except HeadgateError as exc:  # the status is sent: end the body with the error's text
+        yield f"\nerror: {exc.render()}\n".encode()
+    finally:
+        stop()
+
+
+def _stopping(stream: Iterator[bytes], stop: Any) -> Iterator[bytes]:
+    try:
+        yield from stream
+    finally:
+        stop()
