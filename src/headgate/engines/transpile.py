@@ -26,19 +26,24 @@ Columns = Callable[[str], list[tuple[str, str]]]  # qualified table -> (name, ty
 class TranspileError(HeadgateError):
     """A construct of the query has no translation into the engine's dialect."""
 
-    def __init__(self, message: str, construct: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, construct: str, *, hint: str | None = None, node: exp.Expr | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.construct = construct
+        self.kind = type(node).__name__ if node is not None else ""
+        self.names = _column_names(node) if node is not None else frozenset()
 
     def located(self, path: Path, read: str = "duckdb") -> ProjectError:
-        """This error in a model file, at the line where the construct is written."""
+        """This error in a model file, at the line where the construct is written, as written."""
         try:
             text = path.read_text(encoding="utf-8")
         except OSError:
             text = ""
-        line = construct_line(text, self.construct, read) if text else 0
+        line, written = _written(text, self.kind, self.names, read) if text else (0, "")
+        message = self.message.replace(self.construct, written) if written else self.message
         return ProjectError(
-            f"cannot run on this engine: {self.message}", Location(path, line), hint=self.hint
+            f"cannot run on this engine: {message}", Location(path, line), hint=self.hint
         )
 
 
@@ -61,12 +66,14 @@ def render(
     try:
         return query.sql(dialect=write, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:
-        construct = _construct(query, write)
+        node = _construct(query, write)
+        construct = _shown(node)
         raise TranspileError(
             f"{_first_line(exc)} (in `{construct}`)",
             construct,
             hint=f"write it in a way {write} supports; see what sqlglot makes of it: "
             f"sqlglot.transpile(sql, read='{read}', write='{write}')",
+            node=node,
         ) from None
 
 
@@ -107,20 +114,16 @@ def _typed(query: exp.Expression, read: str, write: str, columns: Columns) -> ex
 
 
 def _rewritten_functions(query: exp.Expression, write: str) -> exp.Expression:
-    if write not in ("postgres", "spark"):
+    if write != "postgres":
         return query
 
     def rewrite(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.RegexpFullMatch):
-            # DuckDB's whole-string match: PostgreSQL's ~ (Spark's RLIKE) anchored at both ends
+            # DuckDB's whole-string match: PostgreSQL's ~ anchored at both ends
             return exp.RegexpLike(
                 this=node.this, expression=_wrapped(node.expression, "^(?:", ")$")
             )
-        if (
-            isinstance(node, exp.RegexpExtract)
-            and write == "postgres"  # Spark's regexp_extract is DuckDB's, group 0 given
-            and not node.args.get("parameters")
-        ):
+        if isinstance(node, exp.RegexpExtract) and not node.args.get("parameters"):
             group = node.args.get("group")
             number = int(group.name) if isinstance(group, exp.Literal) and group.name else 0
             pattern = node.expression if number else _wrapped(node.expression, "(", ")")
@@ -223,16 +226,20 @@ def _refuse_untranslatable(query: exp.Expression, write: str) -> None:
                 f"are unknown (in `{construct}`)",
                 construct,
                 hint="list the columns, or build the tables it reads first",
+                node=node,
             )
         if isinstance(node, exp.Join) and (node.args.get("kind") or "").upper() == "ASOF":
             construct = "ASOF JOIN"
             raise TranspileError(
-                "PostgreSQL has no ASOF JOIN", construct, hint="use a LATERAL subquery instead"
+                "PostgreSQL has no ASOF JOIN (in `ASOF JOIN`)",
+                construct,
+                hint="use a LATERAL subquery instead",
+                node=node,
             )
 
 
-def _construct(query: exp.Expression, write: str) -> str:
-    """The smallest part of ``query`` that cannot be rendered in ``write``, as written."""
+def _construct(query: exp.Expression, write: str) -> exp.Expr:
+    """The smallest part of ``query`` that cannot be rendered in ``write``."""
     found: exp.Expr = query
     for node in query.walk(bfs=False):
         if node is query:
@@ -243,26 +250,39 @@ def _construct(query: exp.Expression, write: str) -> str:
             found = node  # depth-first: a deeper failing node replaces its parent
         except SqlglotError:
             continue
-    text = found.sql(dialect="duckdb")
+    return found
+
+
+def _shown(node: exp.Expr) -> str:
+    text = node.sql(dialect="duckdb")
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def construct_line(text: str, construct: str, read: str) -> int:
-    """The 1-based line of ``text`` (a model file) where ``construct`` starts; 0 if not found."""
+def _column_names(node: exp.Expr) -> frozenset[str]:
+    return frozenset(c.name.lower() for c in node.find_all(exp.Column))
+
+
+def _written(text: str, kind: str, names: frozenset[str], read: str) -> tuple[int, str]:
+    """Where in ``text`` (a model file) the construct is: its 1-based line and how it reads there.
+
+    The construct failed in the query as rewritten (tables renamed, columns qualified), so
+    it is found again by its kind and the columns it uses; (0, "") when it is not found.
+    """
     import sqlglot
 
     try:
         parsed = sqlglot.parse_one(text, read=read)
     except SqlglotError:
-        return 0
+        return 0, ""
     for node in parsed.walk():
-        if node.sql(dialect=read) != construct:
+        if type(node).__name__ != kind or _column_names(node) != names:
             continue
         for leaf in node.walk():
             line = leaf.meta.get("line") if hasattr(leaf, "meta") else None
             if isinstance(line, int):
-                return line
-    return 0
+                return line, _shown(node)
+        return 0, _shown(node)
+    return 0, ""
 
 
 def _first_line(exc: Exception) -> str:
