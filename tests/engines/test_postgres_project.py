@@ -216,3 +216,37 @@ def test_an_incremental_range_lands_in_a_segment_and_prod_keeps_its_version(
         shop.run(environment="dev", end=datetime(2024, 1, 3))
     assert rows(project, "select count(*) as days from marts.daily") == [{"days": 1}]
     assert rows(project, "select sum(n) as n from marts.daily", "dev") == [{"n": 3}]
+
+
+NOTEBOOK_CELL = """
+from headgate import Project
+
+with Project.load(headgate_project) as project:
+    table = project.query("select sum(spent) as total from marts.customers", headgate_environment)
+print("total spent:", table.to_pylist()[0]["total"])
+"""
+
+
+def test_a_notebook_reads_postgres_through_headgate(project: Path) -> None:
+    """The kernel reads through the project (any engine), never a warehouse file or a URL."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells.append(
+        nbformat.v4.new_code_cell("headgate_project = None", metadata={"tags": ["parameters"]})
+    )
+    notebook.cells.append(nbformat.v4.new_code_cell(NOTEBOOK_CELL))
+    (project / "notebooks").mkdir()
+    nbformat.write(notebook, str(project / "notebooks/spend.ipynb"))
+    (project / "deliveries").mkdir()
+    (project / "deliveries/spend.yml").write_text(
+        "type: notebook\nnotebook: notebooks/spend.ipynb\nreads: [marts.customers]\n"
+    )
+    with Project.load(project) as shop:
+        result = shop.run()
+    delivered = {d.name: d for d in result.deliveries}
+    assert delivered["spend"].status == "delivered", delivered["spend"].message
+    executed = nbformat.read(str(project / "out/notebooks/spend.ipynb"), as_version=4)
+    printed = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert "total spent: 37.75" in printed
+    assert "postgresql://" not in (project / "out/notebooks/spend.ipynb").read_text()

@@ -6,6 +6,9 @@ after the cell tagged ``parameters`` (whose values are the defaults) and
 overrides them. Besides the delivery's ``parameters`` headgate sets:
 
 - ``headgate_environment``: the environment's name;
+- ``headgate_project``: the project's folder, to read through headgate on any engine:
+  ``Project.load(headgate_project).query(sql, headgate_environment)`` (secrets such as a
+  PostgreSQL password are resolved in the kernel, never written into the notebook);
 - ``headgate_database``: the DuckDB warehouse file (None on server engines);
 - ``headgate_tables``: each model in ``reads`` -> the table or view holding it there;
 - ``headgate_run_id``: the run that published the models (None outside a run).
@@ -100,6 +103,7 @@ def headgate_parameters(config: NotebookConfig, ctx: DeliveryContext) -> dict[st
             ) from None
     return {
         "headgate_environment": ctx.environment,
+        "headgate_project": str(ctx.root.resolve()),
         # absolute: the kernel runs in the notebook's folder, not the project's
         "headgate_database": str(ctx.database.resolve()) if ctx.database is not None else None,
         "headgate_tables": tables,
