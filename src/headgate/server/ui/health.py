@@ -1,0 +1,146 @@
+"""What the UI colours things by: each model's *data* status in an environment.
+
+Not only whether its last task ran, but whether the data people read is good:
+
+* ``failed``: a blocking check fails on the published table, or the latest build of
+  the model's current version failed (the environment still shows the older data);
+* ``warn``: published, and a warning check fails on it;
+* ``stale``: published, but the project changed since (its fingerprint differs);
+* ``running``: being built by a run in progress;
+* ``ok``: published, current, and its checks pass;
+* ``missing``: not built in this environment.
+
+Read from the facade's status and the metadata store's latest check results, in a
+few queries whatever the project's size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from headgate.facade import Project
+    from headgate.facade.reading import ModelStatus
+    from headgate.state.records import CheckResultRecord, DeploymentRecord, RunRecord
+    from headgate.state.store import StateStore
+
+PROBLEM_STATUSES = ("fail", "error", "warn")
+RECENT_PROBLEMS = 2000  # non-passing results looked at, newest first
+FAILED_TASKS = ("failed", "upstream_failed")
+
+
+@dataclass
+class ModelHealth:
+    status: ModelStatus
+    data: str  # ok | warn | failed | stale | running | missing
+    problems: list[CheckResultRecord] = field(default_factory=list)
+    task_error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.status.name
+
+
+@dataclass
+class EnvironmentHealth:
+    environment: str
+    models: dict[str, ModelHealth]
+    running: list[RunRecord]
+    last_run: RunRecord | None
+    deployments: list[DeploymentRecord] = field(default_factory=list)
+
+    def count(self, data: str) -> int:
+        return sum(1 for m in self.models.values() if m.data == data)
+
+    @property
+    def published(self) -> int:
+        return sum(1 for m in self.models.values() if m.status.published_fingerprint)
+
+    @property
+    def failing_checks(self) -> list[CheckResultRecord]:
+        return [p for m in self.models.values() for p in m.problems if p.status != "warn"]
+
+    @property
+    def warning_checks(self) -> list[CheckResultRecord]:
+        return [p for m in self.models.values() for p in m.problems if p.status == "warn"]
+
+    @property
+    def last_publish(self) -> DeploymentRecord | None:
+        return self.deployments[0] if self.deployments else None
+
+
+def environment_health(
+    project: Project, environment: str, *, deployments: int = 5
+) -> EnvironmentHealth:
+    """Every model's data status in ``environment``, the runs in progress, recent deploys."""
+    store = project.state
+    status = project.status(environment)
+    pointers = store.env_models(environment)
+    published = {p.physical_table: name for name, p in pointers.items()}
+    problems = current_problems(store, published)
+    runs = store.list_runs(limit=20, environment=environment)
+    running = [r for r in runs if r.status == "running"]
+    building: set[str] = set()
+    for run in running:
+        detail = store.get_run(run.id)
+        building |= {t.name for t in (detail.tasks if detail else []) if t.status == "running"}
+    finished = next((r for r in runs if r.status != "running"), None)
+    failed_builds: dict[str, str] = {}
+    if finished is not None and finished.status in ("failed", "partial"):
+        detail = store.get_run(finished.id)
+        for task in detail.tasks if detail else []:
+            if task.status in FAILED_TASKS:
+                failed_builds[task.name] = task.error or task.status.replace("_", " ")
+    models: dict[str, ModelHealth] = {}
+    for model in status.models:
+        found = problems.get(model.name, [])
+        error = failed_builds.get(model.name) if model.state != "up to date" else None
+        models[model.name] = ModelHealth(
+            model, _data_status(model, found, error, building), found, error
+        )
+    history = store.deployments(environment=environment, limit=deployments)
+    return EnvironmentHealth(environment, models, running, status.last_run, history)
+
+
+def _data_status(
+    model: ModelStatus, problems: list[CheckResultRecord], error: str | None, building: set[str]
+) -> str:
+    if model.name in building:
+        return "running"
+    if error is not None or any(p.status != "warn" for p in problems):
+        return "failed"
+    if model.published_fingerprint is None:
+        return "missing"
+    if model.state == "changed":
+        return "stale"
+    if problems:
+        return "warn"
+    return "ok"
+
+
+def current_problems(
+    store: StateStore, published: dict[str, str]
+) -> dict[str, list[CheckResultRecord]]:
+    """Model -> the checks failing (or warning, or in error) on its published table now.
+
+    The newest non-passing results are read in one query per status; a model among
+    them is then read once more to see whether a later result of the same check on the
+    same table passed.
+    """
+    candidates: set[str] = set()
+    for status in PROBLEM_STATUSES:
+        for record in store.check_results(status=status, limit=RECENT_PROBLEMS):
+            if record.physical_table in published:
+                candidates.add(record.model)
+    found: dict[str, list[CheckResultRecord]] = {}
+    for model in sorted(candidates):
+        latest: dict[tuple[str, str | None], CheckResultRecord] = {}
+        for record in store.check_results(model=model, limit=500):
+            key = (record.check_name, record.physical_table)
+            if record.physical_table in published and key not in latest:
+                latest[key] = record
+        bad = [r for r in latest.values() if r.status in PROBLEM_STATUSES]
+        if bad:
+            found[model] = bad
+    return found
