@@ -27,6 +27,7 @@ from headgate.cli.common import (
 from headgate.cli.environments import register as register_environment_commands
 from headgate.cli.quality import register as register_quality_commands
 from headgate.cli.review import plan as review_plan
+from headgate.cli.schedules import register as register_schedule_commands
 from headgate.cli.serve import serve as serve_command
 from headgate.errors import HeadgateError
 
@@ -359,6 +360,7 @@ def _command_from(directory: Path) -> str:
 
 register_environment_commands(app)
 register_quality_commands(app)
+register_schedule_commands(app)
 app.command()(review_plan)
 app.command()(serve_command)
 

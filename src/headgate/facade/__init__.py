@@ -11,9 +11,10 @@ from headgate.facade.building import Building
 from headgate.facade.environments import Environments
 from headgate.facade.quality import Quality
 from headgate.facade.reading import EnvironmentStatus, ModelStatus, Reading
+from headgate.facade.scheduling import Scheduling
 
 __all__ = ["EnvironmentStatus", "ModelStatus", "Project"]
 
 
-class Project(Building, Reading, Quality, Environments):
+class Project(Building, Reading, Quality, Environments, Scheduling):
     """A loaded project and the operations on it."""

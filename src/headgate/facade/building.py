@@ -310,10 +310,14 @@ class Building(ProjectBase):
         end: datetime | None = None,
         publish_partial: bool = False,
         run_id: int | None = None,
+        policy: RetryPolicy | None = None,
+        slot: tuple[str, datetime] | None = None,
     ) -> RunResult:
         """Build what changed, check nothing failed, then publish ``environment`` in one swap.
 
         ``run_id``: a run already recorded as asked for (the hub's queue), carried out now.
+        ``policy``: retries and timeout other than the project's (a schedule's own).
+        ``slot``: the (schedule, slot time) this run carries out, recorded with it.
         """
         from headgate.plan.environments import Actor
         from headgate.runtime.run import RunOptions
@@ -336,11 +340,13 @@ class Building(ProjectBase):
                 environment=environment,
                 command="run",
                 selection=selection,
-                user=_user(),
+                user=f"schedule {slot[0]}" if slot else _user(),
                 git_commit=_git_commit(self.root),
                 run_id=run_id,
             )
             with recorded as (run_id, outcome):
+                if slot is not None:
+                    store.attach_slot_run(slot[0], slot[1], run_id)
                 plan = self._plan(
                     engine,
                     environment,
@@ -357,7 +363,7 @@ class Building(ProjectBase):
                     threads=threads or self.default_threads,
                     publish_partial=publish_partial,
                     actor=Actor(_user(), _git_commit(self.root)),
-                    policy=self.retry_policy,
+                    policy=policy or self.retry_policy,
                 )
                 service = RunService(self.loaded, store, self.console, self.checks)
                 service.submit(plan, run_id)

@@ -7,8 +7,6 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import pydantic
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
@@ -17,10 +15,10 @@ from pydantic import (
 )
 
 from headgate.project import file_options
+from headgate.project.schedules import ScheduleConfig
+from headgate.project.strict import StrictModel
 
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# StrictModel lives in project/strict.py (schedules.py uses it too); re-exported here.
 
 
 class DuckDBEngineConfig(StrictModel):
@@ -133,12 +131,22 @@ class ProjectConfig(StrictModel):
     task_timeout: float | None = Field(default=None, gt=0, description="seconds a task may run")
     physical_schema: str = "headgate_physical"
     description: str | None = None
+    schedules: list[ScheduleConfig] = Field(default_factory=list)
 
     @field_validator("name", "default_environment", "physical_schema")
     @classmethod
     def _identifier(cls, value: str) -> str:
         if not value or not value.replace("_", "").replace("-", "").isalnum():
             raise ValueError("use letters, digits, '_' or '-'")
+        return value
+
+    @field_validator("schedules")
+    @classmethod
+    def _unique_schedules(cls, value: list[ScheduleConfig]) -> list[ScheduleConfig]:
+        names = [s.name for s in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"schedule {twice[0]} is declared twice: give each a name of its own")
         return value
 
     @model_validator(mode="after")

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from headgate.state import catalog, history, quality, runs
+from headgate.state import catalog, history, quality, runs, slots
 from headgate.state import intervals as interval_math
 from headgate.state.database import Database, resolve_url
 from headgate.state.locks import HEARTBEAT_SECONDS, Lock, LockHolder, acquire
@@ -32,6 +32,7 @@ from headgate.state.records import (
     RunRecord,
     TaskRecord,
 )
+from headgate.state.slots import Slot
 from headgate.state.sqltypes import now
 
 __all__ = ["Lock", "LockHolder", "StateStore", "now"]
@@ -64,6 +65,11 @@ class StateStore:
     def url_for_display(self) -> str:
         """The store's URL with any password shown as ``***``."""
         return self._db.display_url
+
+    @property
+    def schema(self) -> str | None:
+        """The PostgreSQL schema the store's tables live in (None on SQLite)."""
+        return self._db.schema
 
     @property
     def engine(self) -> Engine:
@@ -244,6 +250,35 @@ class StateStore:
             on_wait=on_wait,
             heartbeat_every=heartbeat_every,
         )
+
+    # schedules
+
+    def claim_slot(self, schedule: str, slot_at: datetime, *, state: str) -> bool:
+        """Record a schedule's slot once; False when it exists already (another replica)."""
+        return slots.claim_slot(self._db, schedule, slot_at, state)
+
+    def last_slot(self, schedule: str) -> datetime | None:
+        return slots.last_slot(self._db, schedule)
+
+    def schedule_slots(self, schedule: str, *, state: str | None = None) -> list[Slot]:
+        return slots.slots(self._db, schedule, state=state)
+
+    def take_queued_slot(self, schedule: str, slot_at: datetime) -> bool:
+        """Move a queued slot to started; False when another scheduler took it first."""
+        return slots.take_queued(self._db, schedule, slot_at)
+
+    def attach_slot_run(self, schedule: str, slot_at: datetime, run_id: int) -> None:
+        slots.attach_run(self._db, schedule, slot_at, run_id)
+
+    def running_slots(self, schedule: str) -> int:
+        """How many of the schedule's runs are still running."""
+        return slots.running_count(self._db, schedule)
+
+    def pause_schedule(self, schedule: str, paused: bool, *, by: str | None = None) -> None:
+        slots.set_paused(self._db, schedule, paused, by)
+
+    def paused_schedules(self) -> set[str]:
+        return slots.paused(self._db)
 
     # check results, profiles and metrics
 

@@ -247,3 +247,24 @@ loaded_files = Table(
     Column("rejected", BigInteger, nullable=False),
     Column("loaded_at", UTCDateTime, nullable=False),
 )
+
+
+schedule_slots = Table(
+    "schedule_slots",
+    metadata,
+    # each slot of a schedule runs once, whichever scheduler replica sees it first
+    Column("schedule", String(200), primary_key=True),
+    Column("slot_at", UTCDateTime, primary_key=True),
+    Column("state", String(10), nullable=False),  # queued | started | skipped
+    Column("run_id", Integer),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+)
+
+schedule_pauses = Table(
+    "schedule_pauses",
+    metadata,
+    Column("schedule", String(200), primary_key=True),
+    Column("paused_by", String(200)),
+    Column("paused_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,83 @@
+"""Commands for schedules: list them with their next slots, pause and resume, run the scheduler."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from headgate.cli.common import JsonOption, jsonable, out, print_json, project
+
+schedules_app = typer.Typer(
+    help="Schedules from headgate.yml: what runs by itself, and when.", invoke_without_command=True
+)
+
+
+@schedules_app.callback()
+def schedules_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Each schedule: its cron and time zone, paused or not, next slots, last slot and run."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with project() as current:
+        found = current.schedules()
+    if as_json:
+        print_json({"schedules": [jsonable(s) for s in found]})
+        return
+    if not found:
+        out.print("no schedules: declare them under `schedules:` in headgate.yml")
+        return
+    table = Table(title="schedules", title_justify="left")
+    for column in ("name", "cron", "environment", "state", "next", "last slot", "run"):
+        table.add_column(column, no_wrap=column == "name")
+    for s in found:
+        table.add_row(
+            s.name,
+            f"{s.cron} ({s.timezone})",
+            s.environment,
+            "[yellow]paused[/]" if s.paused else "[green]active[/]",
+            s.next_slots[0].astimezone().strftime("%Y-%m-%d %H:%M") if s.next_slots else "",
+            s.last_slot.astimezone().strftime("%Y-%m-%d %H:%M") if s.last_slot else "",
+            f"{s.last_run_id} ({s.last_state})" if s.last_run_id else (s.last_state or ""),
+        )
+    out.print(table)
+
+
+@schedules_app.command("pause")
+def schedules_pause(name: Annotated[str, typer.Argument(help="Schedule to pause.")]) -> None:
+    """Stop a schedule: slots that come due while it is paused never run."""
+    with project() as current:
+        current.pause_schedule(name)
+    out.print(f"[yellow]{name} paused[/]: resume it with headgate schedules resume {name}")
+
+
+@schedules_app.command("resume")
+def schedules_resume(name: Annotated[str, typer.Argument(help="Schedule to resume.")]) -> None:
+    """Let a paused schedule run again, from its next slot."""
+    with project() as current:
+        current.pause_schedule(name, paused=False)
+    out.print(f"[green]{name} resumed[/]")
+
+
+def scheduler(
+    every: Annotated[float, typer.Option(help="Seconds between two looks at the schedules.")] = 1.0,
+) -> None:
+    """Run the schedules in the foreground (the hub runs them itself); Ctrl-C stops."""
+    from headgate.runtime.scheduler import Leadership, run_scheduler
+
+    with project() as current:
+        stop = threading.Event()
+        out.print(
+            f"scheduler for {len(current.loaded.config.schedules)} schedule(s); "
+            "another scheduler on this store waits as a replica"
+        )
+        try:
+            run_scheduler(current.scheduler(), Leadership(current.state), stop, every=every)
+        except KeyboardInterrupt:
+            stop.set()
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(schedules_app, name="schedules")
+    app.command()(scheduler)

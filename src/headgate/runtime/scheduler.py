@@ -1,0 +1,208 @@
+"""The scheduler: schedules from ``headgate.yml`` become runs, each slot exactly once.
+
+Every tick it looks at each schedule's slots since the last one it recorded. A slot is
+recorded in the metadata store before its run starts, keyed by (schedule, slot time), so
+however many hub replicas tick, a slot is queued once and started once. After downtime,
+``catch_up`` decides what the missed slots become: ``none`` skips them all (a slot runs
+only when the scheduler sees it within ``ON_TIME`` of its time), ``latest`` runs the
+newest and skips the rest, ``all`` runs each of them (the newest ``catch_up_limit``),
+oldest first, every run with its slot's time as its end, so an incremental model
+processes the slot's own ranges. A schedule runs at most ``max_concurrent`` runs at once;
+later slots wait, queued, for one to finish.
+
+Exactly one scheduler acts at a time: it holds the metadata store's ``scheduler`` lock
+(an advisory lock on PostgreSQL, held by its connection; the store's lock row on
+SQLite). A replica whose leader died takes over at its next try: at once when the
+leader's connection or process is gone, at most ``STALE_AFTER`` (120 s) after its last
+heartbeat otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from headgate.errors import WarehouseBusy
+
+if TYPE_CHECKING:
+    from headgate.project.schedules import ScheduleConfig
+    from headgate.state.store import Lock, StateStore
+
+log = logging.getLogger(__name__)
+
+ON_TIME = timedelta(seconds=60)  # `catch_up: none` still runs a slot seen this soon after
+LEADER_LOCK = "scheduler"
+
+Launch = Callable[["ScheduleConfig", datetime], None]  # start a run for a slot (returns at once)
+
+
+@dataclass
+class Tick:
+    """What one tick did: slots queued, skipped and started, by schedule."""
+
+    queued: list[tuple[str, datetime]]
+    skipped: list[tuple[str, datetime]]
+    started: list[tuple[str, datetime]]
+
+
+class Scheduler:
+    def __init__(
+        self,
+        schedules: list[ScheduleConfig],
+        store: StateStore,
+        launch: Launch,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.schedules = schedules
+        self.store = store
+        self.launch = launch
+        self.clock = clock
+
+    def tick(self) -> Tick:
+        """Queue the slots that came due, then start what each schedule's limit allows."""
+        now = self.clock()
+        done = Tick([], [], [])
+        paused = self.store.paused_schedules()
+        for schedule in self.schedules:
+            if schedule.paused or schedule.name in paused:
+                continue
+            self._queue_due(schedule, now, done)
+            self._start_queued(schedule, done)
+        return done
+
+    def _queue_due(self, schedule: ScheduleConfig, now: datetime, done: Tick) -> None:
+        last = self.store.last_slot(schedule.name)
+        if last is None:
+            # a schedule seen for the first time starts from now: its past is not missed
+            previous = _previous_slot(schedule, now)
+            if previous is not None and self.store.claim_slot(
+                schedule.name, previous, state="skipped" if now - previous > ON_TIME else "queued"
+            ):
+                target = done.skipped if now - previous > ON_TIME else done.queued
+                target.append((schedule.name, previous))
+            return
+        due = schedule.slots_between(last, now)
+        run, skip = _catch_up(schedule, due, now)
+        for slot, state, target in [
+            *((s, "skipped", done.skipped) for s in skip),
+            *((s, "queued", done.queued) for s in run),
+        ]:
+            if self.store.claim_slot(schedule.name, slot, state=state):
+                target.append((schedule.name, slot))
+
+    def _start_queued(self, schedule: ScheduleConfig, done: Tick) -> None:
+        room = schedule.max_concurrent - self.store.running_slots(schedule.name)
+        for slot in self.store.schedule_slots(schedule.name, state="queued"):
+            if room <= 0:
+                return
+            if not self.store.take_queued_slot(schedule.name, slot.slot_at):
+                continue  # another scheduler started it
+            self.launch(schedule, slot.slot_at)
+            done.started.append((schedule.name, slot.slot_at))
+            room -= 1
+
+
+def _catch_up(
+    schedule: ScheduleConfig, due: list[datetime], now: datetime
+) -> tuple[list[datetime], list[datetime]]:
+    """(slots to run, slots to skip), oldest first, by the schedule's catch-up policy."""
+    if not due:
+        return [], []
+    if schedule.catch_up == "all":
+        keep = due[-schedule.catch_up_limit :]
+        return keep, due[: len(due) - len(keep)]
+    newest = due[-1]
+    if schedule.catch_up == "latest" or now - newest <= ON_TIME:
+        return [newest], due[:-1]
+    return [], due
+
+
+def _previous_slot(schedule: ScheduleConfig, now: datetime) -> datetime | None:
+    """The newest slot at or before ``now`` (within the last year)."""
+    found = schedule.slots_between(now - timedelta(days=366), now)
+    return found[-1] if found else None
+
+
+class Leadership:
+    """Whether this process is the one scheduler that acts; taken and kept without waiting."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self._lock: Lock | None = None
+        self._connection: Any = None
+
+    @property
+    def held(self) -> bool:
+        return self._lock is not None or self._connection is not None
+
+    def try_take(self) -> bool:
+        if self.held:
+            return True
+        if self.store.engine.dialect.name == "postgresql":
+            return self._try_advisory()
+        try:
+            self._lock = self.store.acquire_lock(
+                LEADER_LOCK, wait=False, description="the scheduler", heartbeat_every=5.0
+            )
+        except WarehouseBusy:
+            return False
+        return True
+
+    def _try_advisory(self) -> bool:
+        from sqlalchemy import text
+
+        connection = self.store.engine.connect()
+        taken = connection.execute(
+            text("SELECT pg_try_advisory_lock(:key)"), {"key": self._advisory_key()}
+        ).scalar()
+        if taken:
+            self._connection = connection  # held open: the lock lives as long as it does
+            return True
+        connection.close()
+        return False
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        if self._connection is not None:
+            from sqlalchemy import text
+
+            self._connection.execute(
+                text("SELECT pg_advisory_unlock(:key)"), {"key": self._advisory_key()}
+            )
+            self._connection.close()
+            self._connection = None
+
+    def _advisory_key(self) -> int:
+        """One key per metadata store (its schema), so projects sharing a server do not meet."""
+        import hashlib
+
+        schema = self.store.url_for_display + "|" + str(self.store.schema or "")
+        digest = hashlib.blake2b(f"headgate scheduler|{schema}".encode(), digest_size=8)
+        return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+def run_scheduler(
+    scheduler: Scheduler,
+    leadership: Leadership,
+    stop: threading.Event,
+    *,
+    every: float = 1.0,
+) -> None:
+    """Tick every ``every`` seconds while this process leads; try to lead otherwise."""
+    try:
+        while not stop.is_set():
+            if leadership.try_take():
+                try:
+                    scheduler.tick()
+                except Exception:  # one bad tick must not stop the schedules
+                    log.exception("scheduler tick failed")
+            stop.wait(every)
+    finally:
+        leadership.release()
