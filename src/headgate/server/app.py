@@ -57,10 +57,12 @@ def create_app(project_dir: Path, *, hub: Hub | None = None, ui: bool = True) ->
         lifespan=lifespan,
     )
     app.state.hub = the_hub
-    for router in routers():
+    api_routers = routers()
+    app.state.api_routers = api_routers
+    for router in api_routers:
         app.include_router(router, prefix=API)
     _problems(app)
-    _openapi_with_permissions(app)
+    _openapi_with_permissions(app, api_routers)
 
     @app.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)
     def api_docs() -> HTMLResponse:
@@ -153,13 +155,13 @@ def _validation_text(error: Any) -> str:
     return f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg"))
 
 
-def _openapi_with_permissions(app: FastAPI) -> None:
+def _openapi_with_permissions(app: FastAPI, api_routers: list[Any]) -> None:
     plain = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = plain()
-            document_permissions(document, app.routes)
+            document_permissions(document, api_routers, API)
             app.openapi_schema = document
         return app.openapi_schema
 

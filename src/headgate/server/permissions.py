@@ -66,19 +66,23 @@ def permission_of(route: APIRoute) -> Permission | None:
     return None
 
 
-def route_permissions(routes: list[Any]) -> dict[tuple[str, str], Permission | None]:
-    """(method, path) -> the permission each API route declares (None: it declares none)."""
+def route_permissions(
+    routers: list[Any], prefix: str = ""
+) -> dict[tuple[str, str], Permission | None]:
+    """(method, path) -> the permission each route of ``routers`` declares (None: it
+    declares none); paths as served, under ``prefix``."""
     found: dict[tuple[str, str], Permission | None] = {}
-    for route in routes:
-        if isinstance(route, APIRoute):
-            for method in sorted(route.methods or ()):
-                found[(method, route.path)] = permission_of(route)
+    for router in routers:
+        for route in getattr(router, "routes", [router]):
+            if isinstance(route, APIRoute):
+                for method in sorted(route.methods or ()):
+                    found[(method, prefix + route.path)] = permission_of(route)
     return found
 
 
-def document_permissions(openapi: dict[str, Any], routes: list[Any]) -> None:
+def document_permissions(openapi: dict[str, Any], routers: list[Any], prefix: str = "") -> None:
     """Write each operation's permission into the OpenAPI document as ``x-permission``."""
-    for (method, path), permission in route_permissions(routes).items():
+    for (method, path), permission in route_permissions(routers, prefix).items():
         operation = openapi.get("paths", {}).get(path, {}).get(method.lower())
         if operation is not None and permission is not None:
             operation["x-permission"] = permission.value

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from headgate.errors import EngineError, HeadgateError
@@ -78,41 +77,49 @@ class SessionKeeper:
         return len(chosen)
 
 
-@dataclass
 class QueryCursor:
-    """A cursor for one query, and how to stop it from another thread."""
+    """A cursor for one query, stopped by its timeout from another thread."""
 
-    cursor: Any
+    def __init__(self, cursor: Any, timeout: float | None) -> None:
+        self.cursor = cursor
+        self._timer: threading.Timer | None = None
+        if timeout is not None:
+            self._timer = threading.Timer(timeout, self.interrupt)
+            self._timer.daemon = True
+            self._timer.start()
 
     def interrupt(self) -> None:
         with contextlib.suppress(Exception):
             self.cursor.interrupt()
 
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         with contextlib.suppress(Exception):
             self.cursor.close()
 
 
-def query_cursor(engine: Engine) -> QueryCursor | None:
+def query_cursor(engine: Engine, timeout: float | None) -> QueryCursor | None:
     """A fresh cursor of the held DuckDB connection (None for another engine)."""
     connection = getattr(engine, "connection", None)
     cursor = getattr(connection, "cursor", None)
     if cursor is None or getattr(engine.capabilities, "dialect", "") != "duckdb":
         return None
-    return QueryCursor(cursor())
+    return QueryCursor(cursor(), timeout)
 
 
 def record_batches(
-    engine: Engine, sql: str, *, batch_rows: int = BATCH_ROWS
+    engine: Engine, sql: str, *, timeout: float | None = None, batch_rows: int = BATCH_ROWS
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch], QueryCursor | None]:
-    """The query's schema and its rows batch by batch, read as they are asked for.
+    """The query's schema and its rows batch by batch, read as they are asked for; the
+    query is stopped after ``timeout`` seconds.
 
     The caller closes the returned cursor (or lets the iterator end, which closes it).
     """
     import duckdb
     import pyarrow as pa
 
-    handle = query_cursor(engine)
+    handle = query_cursor(engine, timeout)
     if handle is None:  # another engine: the session's Arrow, whole
         table = engine.session().arrow(sql)
         return table.schema, iter(table.to_batches(max_chunksize=batch_rows)), None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -91,22 +90,16 @@ def answer(hub: Hub, request: Request, body: QueryRequest) -> Response:
     limit = body.limit if body.limit is not None else (JSON_ROWS if chosen == "json" else None)
     probe = limit + 1 if chosen == "json" and limit is not None else limit  # to tell truncation
     sql, published, environment = prepare(hub, body.sql, body.environment, probe)
-    timer_box: list[threading.Timer] = []
     try:
-        schema, batches, handle = record_batches(hub.engine, sql)
+        schema, batches, handle = record_batches(hub.engine, sql, timeout=body.timeout)
     except EngineError as exc:
         from headgate.runtime.query import unknown_table
 
         raise unknown_table(str(exc), body.sql, published, environment) or exc from None
-    if handle is not None:
-        timer = threading.Timer(body.timeout, handle.interrupt)
-        timer.daemon = True
-        timer.start()
-        timer_box.append(timer)
 
     def stop() -> None:
-        for timer in timer_box:
-            timer.cancel()
+        if handle is not None:
+            handle.close()
 
     if chosen == "json":
         try:
@@ -115,8 +108,6 @@ def answer(hub: Hub, request: Request, body: QueryRequest) -> Response:
                 rows.extend(batch.to_pylist())
         finally:
             stop()
-            if handle is not None:
-                handle.close()
         truncated = limit is not None and len(rows) > limit
         rows = rows[:limit] if limit is not None else rows
         return Response(
