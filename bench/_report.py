@@ -130,17 +130,26 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 
 def print_report(
-    results: dict[str, Result], sizes: dict[str, int], n_plan: int, console: Console
+    results: dict[str, Result],
+    sizes: dict[str, int],
+    n_plan: int,
+    console: Console,
+    *,
+    engine: str = "DuckDB",
 ) -> None:
-    table = Table(title="headgate vs dbt-duckdb vs SQLMesh: one layered project")
+    title = "headgate vs dbt-duckdb vs SQLMesh: one layered project"
+    if engine != "DuckDB":
+        title = f"headgate vs dbt on {engine}: one layered project"
+    table = Table(title=title)
     for column in ("measurement", "models", "wall s", "peak MB", "ms/model", "over floor ms/model"):
         table.add_column(column, justify="left" if column == "measurement" else "right")
     table.add_column("note", overflow="fold")
     for name, result in results.items():
         n = sizes[name]
         per, over = per_model_ms(results, name, n)
+        label = LABELS.get(name, name).replace("DuckDB", engine)
         table.add_row(
-            LABELS.get(name, name),
+            label,
             str(n),
             _fmt(result.seconds),
             _fmt(result.peak_mb, 0),

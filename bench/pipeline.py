@@ -8,6 +8,10 @@ number means.
 
     .venv/bin/python bench/pipeline.py                      # everything, 1,000 models
     .venv/bin/python bench/pipeline.py --models 20 --rows 10000 --skip-peers   # smoke check
+    .venv/bin/python bench/pipeline.py --engine postgres    # floor, headgate, dbt-postgres
+
+With ``--engine postgres`` the same project is built in PostgreSQL ($HEADGATE_TEST_POSTGRES,
+or --postgres-url); see ``_pipeline_postgres.py``.
 """
 
 from __future__ import annotations
@@ -39,8 +43,17 @@ CHECK_SAMPLE = 12
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", type=int, default=1000, help="models in the built project")
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the seed table")
+    parser.add_argument(
+        "--models", type=int, default=None, help="models built (1,000; 200 on postgres)"
+    )
+    parser.add_argument(
+        "--rows",
+        type=int,
+        default=None,
+        help="rows of the seed table (1,000,000; 200,000 on postgres)",
+    )
+    parser.add_argument("--engine", choices=("duckdb", "postgres"), default="duckdb")
+    parser.add_argument("--postgres-url", default=None, help="default: $HEADGATE_TEST_POSTGRES")
     parser.add_argument(
         "--plan-models",
         type=int,
@@ -65,6 +78,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed per command")
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "pipeline.json")
     args = parser.parse_args(argv)
+    postgres = args.engine == "postgres"
+    if args.models is None:
+        args.models = 200 if postgres else 1000
+    if args.rows is None:
+        args.rows = 200_000 if postgres else 1_000_000
+    if postgres and args.out == BENCH / "results" / "pipeline.json":
+        args.out = BENCH / "results" / "pipeline_postgres.json"
     if args.plan_models is None:
         args.plan_models = 10 * args.models
     return args
@@ -231,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     steps, console = selected_steps(args), Console(width=max(150, Console().width))
+    if args.engine == "postgres":
+        return main_postgres(args, started, [s for s in steps if s in ("floor", "headgate", "dbt")])
     _announce(console, f"generating {args.models} models over {args.rows:,} seed rows")
     dag = generate(args, steps, os.cpu_count() or 1)
     set_limits(args.timeout, args.quiet_wait)
@@ -252,6 +274,39 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"results written to {args.out}")
     if not args.keep:
         shutil.rmtree(WORK, ignore_errors=True)
+    return 0
+
+
+def main_postgres(args: argparse.Namespace, started: str, steps: list[str]) -> int:
+    """The same project on PostgreSQL: the floor, headgate and dbt-postgres."""
+    import _pipeline_postgres as pg
+
+    url = args.postgres_url or os.environ.get("HEADGATE_TEST_POSTGRES", pg.DEFAULT_URL)
+    console = Console(width=max(150, Console().width))
+    _announce(console, f"generating {args.models} models over {args.rows:,} seed rows (postgres)")
+    dag = projects.build_dag(args.models, args.rows, args.seed)
+    pg.generate(dag, WORK, steps, url)
+    set_limits(args.timeout, args.quiet_wait)
+    try:
+        results = pg.run_steps(steps, dag, WORK, VENVS, url, args.repeat)
+        checks = pg.check_rows(results, dag, url)
+        sizes = dict.fromkeys(results, args.models)
+        print_report(results, sizes, args.plan_models, console, engine="PostgreSQL")
+        payload: dict[str, object] = {
+            "started": started,
+            "steps": steps,
+            "environment": environment([]) | pg.environment(url, VENVS),
+            "measurements": {
+                name: r.to_json() | {"models": sizes[name]} for name, r in results.items()
+            },
+            "targets": [t.to_json() for t in targets(results, args.plan_models)],
+            "row_checks": checks,
+        }
+        args.postgres_url = None  # may carry a password: never written
+        write_json(args.out, args, payload)
+    finally:
+        pg.cleanup(url, WORK, args.keep)
+    console.print(f"results written to {args.out}")
     return 0
 
 
