@@ -176,3 +176,54 @@ def _publish(ctx: BuildContext, store: StateStore, failed: set[str], actor: Acto
         ctx.engine, store, plan.environment, target, kind="run", actor=actor, run_id=ctx.run_id
     )
     return change.count
+
+
+def execute_task(
+    project: LoadedProject,
+    plan: Plan,
+    name: str,
+    engine: Engine,
+    store: StateStore,
+    run_id: int,
+    checks: ProjectChecks | None = None,
+    *,
+    attempt: int = 1,
+) -> TaskResult:
+    """One task of a run, in whichever process was handed it (an agent): built, recorded.
+
+    Its upstream tasks are done (the queue hands a task out only then), and the plan says
+    what they built, so the task reads exactly the tables its run will publish.
+    """
+    from headgate.errors import HeadgateError
+
+    engine.ensure_schema(project.config.physical_schema)
+    recorder = Recorder(store)
+    ctx = BuildContext(project, plan, engine, recorder, run_id, store.physical_tables(), checks)
+    node = plan.nodes[name]
+    try:
+        try:
+            return run_node(ctx, node, attempt=attempt)
+        except HeadgateError as exc:
+            return failed_result(ctx, node, FAILED, exc.render(), attempt=attempt)
+    finally:
+        recorder.close()
+
+
+def publish_run(
+    project: LoadedProject,
+    plan: Plan,
+    engine: Engine,
+    store: StateStore,
+    run_id: int,
+    actor: Actor,
+    failed: set[str],
+    checks: ProjectChecks | None = None,
+) -> int:
+    """Publish a run whose tasks others carried out; how many views changed."""
+    ctx = BuildContext(
+        project, plan, engine, Recorder(store), run_id, store.physical_tables(), checks
+    )
+    try:
+        return _publish(ctx, store, failed, actor)
+    finally:
+        ctx.recorder.close()

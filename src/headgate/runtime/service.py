@@ -25,6 +25,7 @@ from headgate.state.records import TaskRecord
 if TYPE_CHECKING:
     from headgate.console import Console
     from headgate.engines.base import Engine
+    from headgate.plan.environments import Actor
     from headgate.project.loader import LoadedProject
     from headgate.runtime.audit import ProjectChecks
     from headgate.runtime.results import RunResult
@@ -106,6 +107,41 @@ class RunService:
             registry,
             self.checks,
         )
+
+    def distribute(
+        self, run_id: int, labels: dict[str, str], *, max_attempts: int = 3
+    ) -> list[str]:
+        """Queue the run's pending tasks for agents carrying ``labels``, in DAG order."""
+        plan = self.load(run_id)
+        work = {node.name for node in plan.work}
+        tasks = [(node.name, labels, [u for u in node.upstream if u in work]) for node in plan.work]
+        self.store.enqueue_tasks(run_id, tasks, max_attempts=max_attempts)
+        return [name for name, _, _ in tasks]
+
+    def carry_out_task(self, engine: Engine, run_id: int, name: str, *, attempt: int = 1) -> str:
+        """One task of the run, from its spec (an agent's work); the task's status."""
+        from headgate.runtime.run import execute_task
+
+        plan = self.load(run_id)
+        result = execute_task(
+            self.project, plan, name, engine, self.store, run_id, self.checks, attempt=attempt
+        )
+        return result.status
+
+    def publish(self, engine: Engine, run_id: int, actor: Actor) -> bool:
+        """Publish a run whose tasks agents carried out, if every one of them succeeded."""
+        from headgate.runtime.run import publish_run
+
+        plan = self.load(run_id)
+        run = self.store.get_run(run_id)
+        assert run is not None
+        failed = {t.name for t in run.tasks if t.status not in (BUILT, SKIPPED)}
+        if failed:
+            return False
+        changed = publish_run(
+            self.project, plan, engine, self.store, run_id, actor, failed, self.checks
+        )
+        return changed > 0
 
 
 @dataclass

@@ -10,17 +10,18 @@ profiles, per-run metrics). Records go in and out as plain dataclasses
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
-from headgate.state import catalog, history, quality, runs, slots
+from headgate.state import catalog, history, quality, queue, runs, slots
 from headgate.state import intervals as interval_math
 from headgate.state.database import Database, resolve_url
 from headgate.state.locks import HEARTBEAT_SECONDS, Lock, LockHolder, acquire
 from headgate.state.migrate import ensure_current
+from headgate.state.queue import Lease
 from headgate.state.records import (
     CheckResultRecord,
     DeploymentRecord,
@@ -279,6 +280,41 @@ class StateStore:
 
     def paused_schedules(self) -> set[str]:
         return slots.paused(self._db)
+
+    # the task queue (agents)
+
+    def enqueue_tasks(
+        self,
+        run_id: int,
+        tasks: list[tuple[str, dict[str, str], list[str]]],
+        *,
+        max_attempts: int = 3,
+    ) -> None:
+        """Queue a run's tasks for agents: (name, labels required, tasks done before it)."""
+        queue.enqueue(self._db, run_id, tasks, max_attempts=max_attempts)
+
+    def claim_task(self, agent: str, labels: dict[str, str], lease: timedelta) -> Lease | None:
+        return queue.claim(self._db, agent, labels, lease)
+
+    def heartbeat_task(self, lease_id: int, fence: int, lease: timedelta) -> tuple[bool, bool]:
+        return queue.heartbeat(self._db, lease_id, fence, lease)
+
+    def complete_task(
+        self, lease_id: int, fence: int, *, ok: bool, error: str | None = None
+    ) -> bool:
+        return queue.complete(self._db, lease_id, fence, ok=ok, error=error)
+
+    def expire_leases(self) -> list[int]:
+        return queue.expire(self._db)
+
+    def cancel_queued(self, run_id: int) -> None:
+        queue.cancel(self._db, run_id)
+
+    def queue_states(self, run_id: int) -> dict[str, str]:
+        return queue.states(self._db, run_id)
+
+    def queue_attempts(self, run_id: int) -> dict[str, int]:
+        return queue.attempts(self._db, run_id)
 
     # check results, profiles and metrics
 

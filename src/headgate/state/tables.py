@@ -268,3 +268,25 @@ schedule_pauses = Table(
     Column("paused_by", String(200)),
     Column("paused_at", UTCDateTime, nullable=False),
 )
+
+task_queue = Table(
+    "task_queue",
+    metadata,
+    # a run's tasks handed to agents: one lease at a time, each with a fencing token
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, nullable=False),
+    Column("task", String(400), nullable=False),
+    Column("labels", json_type(), nullable=False),  # what an agent must carry to take it
+    Column("depends_on", json_type(), nullable=False),  # tasks of the run done before it
+    Column("state", String(10), nullable=False),  # queued | leased | done | failed | cancelled
+    Column("agent", String(200)),
+    Column("fence", Integer, nullable=False),  # grows at every lease; a stale result is refused
+    Column("lease_until", UTCDateTime),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("cancel", Boolean, nullable=False),
+    Column("error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("run_id", "task"),
+    Index(None, "state", "id"),
+)

@@ -1,0 +1,204 @@
+"""The task queue: a run's tasks leased to agents, one lease at a time, each fenced.
+
+A task is *queued* until an agent whose labels cover the task's takes it, once the tasks
+it depends on are done. Taking it is a *lease*: the row gets the agent, a lease end and a
+new fencing token (``fence``, one more than before). The agent extends the lease with
+heartbeats and reports its result with the token; a result whose token is not the
+current one (the lease expired and the task went to another agent) is refused, so a task
+is never applied twice. On PostgreSQL candidates are read ``FOR UPDATE SKIP LOCKED``, so
+agents polling at once never wait on each other; on SQLite the store's one writer
+serializes the claims.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from headgate.state.database import Database
+from headgate.state.sqltypes import now
+from headgate.state.tables import task_queue
+
+CANDIDATES = 64  # rows looked at per claim
+
+
+@dataclass(frozen=True)
+class Lease:
+    id: int
+    run_id: int
+    task: str
+    fence: int
+    lease_until: datetime
+    attempt: int
+
+
+def enqueue(
+    db: Database,
+    run_id: int,
+    tasks: list[tuple[str, dict[str, str], list[str]]],
+    *,
+    max_attempts: int = 3,
+) -> None:
+    """Queue a run's tasks: (name, labels an agent must carry, tasks done before it)."""
+    stamp = now()
+    rows = [
+        {
+            "run_id": run_id,
+            "task": name,
+            "labels": labels,
+            "depends_on": depends_on,
+            "state": "queued",
+            "fence": 0,
+            "attempts": 0,
+            "max_attempts": max_attempts,
+            "cancel": False,
+            "created_at": stamp,
+        }
+        for name, labels, depends_on in tasks
+    ]
+    with db.write("queueing tasks") as conn:
+        for row in rows:
+            db.insert_if_absent(conn, task_queue, row)
+
+
+def claim(db: Database, agent: str, labels: dict[str, str], lease: timedelta) -> Lease | None:
+    """The oldest task this agent may take now, leased to it; None when there is none."""
+    with db.write("claiming a task") as conn:
+        query = (
+            select(task_queue)
+            .where(task_queue.c.state == "queued")
+            .order_by(task_queue.c.id)
+            .limit(CANDIDATES)
+        )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        for row in conn.execute(query).mappings().all():
+            if not _covers(labels, row["labels"]) or not _ready(conn, row):
+                continue
+            until = now() + lease
+            fence = int(row["fence"]) + 1
+            taken = conn.execute(
+                update(task_queue)
+                .where(task_queue.c.id == row["id"], task_queue.c.state == "queued")
+                .values(
+                    state="leased",
+                    agent=agent,
+                    fence=fence,
+                    lease_until=until,
+                    attempts=task_queue.c.attempts + 1,
+                )
+            )
+            if taken.rowcount:
+                attempt = int(row["attempts"]) + 1
+                return Lease(int(row["id"]), int(row["run_id"]), row["task"], fence, until, attempt)
+    return None
+
+
+def heartbeat(db: Database, lease_id: int, fence: int, lease: timedelta) -> tuple[bool, bool]:
+    """Extend a lease; (still held, cancel asked). Not held: stop, the result will be refused."""
+    with db.write("extending a lease") as conn:
+        held = conn.execute(
+            update(task_queue)
+            .where(
+                task_queue.c.id == lease_id,
+                task_queue.c.fence == fence,
+                task_queue.c.state == "leased",
+            )
+            .values(lease_until=now() + lease)
+        ).rowcount
+        cancel = conn.execute(
+            select(task_queue.c.cancel).where(task_queue.c.id == lease_id)
+        ).scalar()
+    return bool(held), bool(cancel)
+
+
+def complete(
+    db: Database, lease_id: int, fence: int, *, ok: bool, error: str | None = None
+) -> bool:
+    """Record a leased task's result if its token is still current; False: refused (stale)."""
+    with db.write("completing a task") as conn:
+        done = conn.execute(
+            update(task_queue)
+            .where(
+                task_queue.c.id == lease_id,
+                task_queue.c.fence == fence,
+                task_queue.c.state == "leased",
+            )
+            .values(state="done" if ok else "failed", error=error, lease_until=None)
+        ).rowcount
+    return bool(done)
+
+
+def expire(db: Database) -> list[int]:
+    """Leases past their end go back to the queue (or fail, out of attempts); their ids."""
+    with db.write("expiring leases") as conn:
+        rows = conn.execute(
+            select(task_queue.c.id, task_queue.c.attempts, task_queue.c.max_attempts).where(
+                task_queue.c.state == "leased", task_queue.c.lease_until < now()
+            )
+        ).all()
+        for row in rows:
+            spent = row.attempts >= row.max_attempts
+            conn.execute(
+                update(task_queue)
+                .where(task_queue.c.id == row.id, task_queue.c.state == "leased")
+                .values(
+                    state="failed" if spent else "queued",
+                    agent=None,
+                    lease_until=None,
+                    error=f"lease expired after {row.attempts} attempt(s)" if spent else None,
+                )
+            )
+    return [row.id for row in rows]
+
+
+def cancel(db: Database, run_id: int) -> None:
+    """Queued tasks of the run are cancelled; leased ones hear it at their next heartbeat."""
+    with db.write("cancelling a run's tasks") as conn:
+        conn.execute(
+            update(task_queue)
+            .where(task_queue.c.run_id == run_id, task_queue.c.state == "queued")
+            .values(state="cancelled")
+        )
+        conn.execute(
+            update(task_queue)
+            .where(task_queue.c.run_id == run_id, task_queue.c.state == "leased")
+            .values(cancel=True)
+        )
+
+
+def states(db: Database, run_id: int) -> dict[str, str]:
+    with db.read() as conn:
+        rows = conn.execute(
+            select(task_queue.c.task, task_queue.c.state).where(task_queue.c.run_id == run_id)
+        ).all()
+    return {row.task: row.state for row in rows}
+
+
+def attempts(db: Database, run_id: int) -> dict[str, int]:
+    with db.read() as conn:
+        rows = conn.execute(
+            select(task_queue.c.task, task_queue.c.attempts).where(task_queue.c.run_id == run_id)
+        ).all()
+    return {row.task: int(row.attempts) for row in rows}
+
+
+def _covers(agent: dict[str, str], wanted: dict[str, Any]) -> bool:
+    return all(agent.get(key) == str(value) for key, value in (wanted or {}).items())
+
+
+def _ready(conn: Connection, row: Any) -> bool:
+    needed = list(row["depends_on"] or [])
+    if not needed:
+        return True
+    done = conn.execute(
+        select(func.count()).where(
+            task_queue.c.run_id == row["run_id"],
+            task_queue.c.task.in_(needed),
+            task_queue.c.state == "done",
+        )
+    ).scalar()
+    return int(done or 0) == len(needed)
