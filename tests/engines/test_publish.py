@@ -63,7 +63,11 @@ def test_a_reader_on_another_connection_sees_all_old_or_all_new_never_a_mix(
         reader.join(timeout=30)
     assert not failures
     assert len(seen) > 10
-    assert {a == b for a, b in seen} == {True}, "a read saw one view old and the other new"
+    if engine.capabilities.transactional_ddl:
+        assert {a == b for a, b in seen} == {True}, "a read saw one view old and the other new"
+    # Spark replaces the views one after another (the README's Spark section): a read between
+    # two of them sees one old and one new, but never fails and never sees a third version
+    assert {v for pair in seen for v in pair} <= {1, 2}
     assert {a for a, _ in seen} == {1, 2}
 
 

@@ -69,7 +69,8 @@ _INSERT = re.compile(
 SESSION_CONF = {
     "spark.sql.ansi.enabled": "true",
     "spark.sql.ansi.doubleQuotedIdentifiers": "true",  # "schema"."table" as in every engine
-    "spark.sql.session.timeZone": "UTC",  # timestamps read as written, like DuckDB's
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.timestampType": "TIMESTAMP_NTZ",  # TIMESTAMP without a zone, as DuckDB's
     "spark.sql.legacy.allowNonEmptyLocationInCTAS": "true",  # a killed CTAS left files
 }
 LOCAL_CONF = {
@@ -166,7 +167,7 @@ class SparkWorkSession(EngineSession):
     def arrow(self, sql: str) -> pa.Table:
         with self._errors():
             table = self.spark.sql(sql).toArrow()
-        return _naive_timestamps(table)
+        return table
 
     def create_table_from_arrow(self, target: str, data: pa.Table | pa.RecordBatchReader) -> int:
         """A table from Arrow data (or a Spark DataFrame a Python model returned), replaced whole."""
@@ -292,20 +293,6 @@ def _unquoted(name: str) -> str:
         part[1:-1].replace('""', '"') if part[:1] in ('"', "`") else part
         for part in re.findall(r"\"(?:[^\"]|\"\")+\"|`[^`]+`|\w+", name)
     )
-
-
-def _naive_timestamps(table: pa.Table) -> pa.Table:
-    """Spark hands timestamps out in UTC with a zone; headgate's are naive (as DuckDB's)."""
-    import pyarrow as pa
-
-    changed = False
-    fields = []
-    for field in table.schema:
-        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
-            field = field.with_type(pa.timestamp(field.type.unit))
-            changed = True
-        fields.append(field)
-    return table.cast(pa.schema(fields)) if changed else table
 
 
 # --- the process's one SparkSession ---------------------------------------------------
@@ -567,8 +554,12 @@ class SparkEngine(Engine):
             self.ensure_schema(schema)
         if publish_id is not None:
             self._ensure_ledger()
+        # a view that exists is altered in place: CREATE OR REPLACE drops it first, and a
+        # reader in between would find no view at all
+        existing = self.existing_views({v.view.rsplit(".", 1)[0] for v in views})
         statements = [
-            f"CREATE OR REPLACE VIEW {quote(spec.view)} AS SELECT * FROM {quote(spec.target)}"
+            f"{'ALTER' if spec.view in existing else 'CREATE'} VIEW {quote(spec.view)} "
+            f"AS SELECT * FROM {quote(spec.target)}"
             for spec in views
         ] + [f"DROP VIEW IF EXISTS {quote(name)}" for name in drops]
         started = time.perf_counter()

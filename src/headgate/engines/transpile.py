@@ -114,16 +114,20 @@ def _typed(query: exp.Expression, read: str, write: str, columns: Columns) -> ex
 
 
 def _rewritten_functions(query: exp.Expression, write: str) -> exp.Expression:
-    if write != "postgres":
+    if write not in ("postgres", "spark"):
         return query
 
     def rewrite(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.RegexpFullMatch):
-            # DuckDB's whole-string match: PostgreSQL's ~ anchored at both ends
+            # DuckDB's whole-string match: PostgreSQL's ~ (Spark's RLIKE) anchored at both ends
             return exp.RegexpLike(
                 this=node.this, expression=_wrapped(node.expression, "^(?:", ")$")
             )
-        if isinstance(node, exp.RegexpExtract) and not node.args.get("parameters"):
+        if (
+            isinstance(node, exp.RegexpExtract)
+            and write == "postgres"  # Spark's regexp_extract is DuckDB's, group 0 given
+            and not node.args.get("parameters")
+        ):
             group = node.args.get("group")
             number = int(group.name) if isinstance(group, exp.Literal) and group.name else 0
             pattern = node.expression if number else _wrapped(node.expression, "(", ")")

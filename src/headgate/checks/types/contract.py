@@ -76,8 +76,15 @@ class Contract(QueryCheckType):
     def evaluate(self, check: Check, run: RunContext) -> Verdict:
         params = check.params
         assert isinstance(params, ContractParams)
-        query = run.sql.render(catalog_query(run.sql.table))
-        actual = {str(name).lower(): (str(name), str(kind)) for name, kind in run.execute(query)}
+        query, dialect = run.sql.render(catalog_query(run.sql.table)), run.sql.dialect
+        if dialect == "spark":  # no information_schema: Spark's catalog, in DuckDB's spelling
+            query, dialect = f"DESCRIBE TABLE {run.sql.table}", "duckdb"
+            found = [
+                (name, _in_duckdb(kind)) for name, kind in run.session.columns_of(run.sql.table)
+            ]
+        else:
+            found = run.execute(query)
+        actual = {str(name).lower(): (str(name), str(kind)) for name, kind in found}
         if not actual:
             raise CheckEvaluationError(f"table {run.sql.table} has no columns in the catalog")
         promised = {name.lower(): (name, kind) for name, kind in params.columns.items()}
@@ -88,7 +95,7 @@ class Contract(QueryCheckType):
         for key, (name, kind) in promised.items():
             if key not in actual:
                 differences.append(_difference(name, "removed", kind, None))
-            elif not same_type(kind, actual[key][1], run.sql.dialect):
+            elif not same_type(kind, actual[key][1], dialect):
                 differences.append(_difference(name, "retyped", kind, actual[key][1]))
         threshold = f"exactly the contract's {len(promised)} columns and their types"
         if not differences:
@@ -118,6 +125,14 @@ def catalog_query(table: str) -> exp.Select:
         .where(exp.and_(*conditions))
         .order_by("ordinal_position")
     )
+
+
+def _in_duckdb(spark_type: str) -> str:
+    """A Spark type as DuckDB spells it: ``TIMESTAMP_NTZ`` is ``TIMESTAMP``, ``STRING`` text."""
+    try:
+        return exp.DataType.build(spark_type, dialect="spark").sql(dialect="duckdb")
+    except (SqlglotError, ValueError):
+        return spark_type
 
 
 def _difference(
