@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from html import escape
 from urllib.parse import quote
 
@@ -77,12 +76,12 @@ def lineage_svg(
 
 @dataclass(frozen=True)
 class GanttBar:
-    """One task on a run's timeline."""
+    """One task on a run's timeline, in seconds from the run's start (end None: running)."""
 
     name: str
     status: str
-    start: datetime | None
-    end: datetime | None
+    start: float | None
+    end: float | None
     detail: str = ""  # rows, attempts: shown in the tooltip
 
 
@@ -91,18 +90,17 @@ GANTT_ROW = 22
 GANTT_WIDTH = 960
 
 
-def gantt_svg(bars: Sequence[GanttBar], *, started: datetime, now: datetime) -> str:
-    """Each task as a bar from its start to its end (to now while it runs), on a seconds axis."""
-    timed = [b for b in bars if b.start is not None]
-    ends = [b.end or now for b in timed] or [now]
-    span = max((max(ends) - started).total_seconds(), 0.001)
+def gantt_svg(bars: Sequence[GanttBar], *, now: float) -> str:
+    """Each task as a bar from its start to its end (to ``now`` while it runs), on a seconds axis."""
+    ends = [b.end if b.end is not None else now for b in bars if b.start is not None]
+    span = max(max(ends, default=now), 0.001)
     ticks = nice_ticks(0.0, span, target=8)
     span = ticks[-1] or span
     left, right, top = GANTT_LABEL, GANTT_WIDTH - 16, 24
     height = top + GANTT_ROW * max(len(bars), 1) + 12
 
     def x(seconds: float) -> float:
-        return left + (right - left) * seconds / span
+        return left + (right - left) * max(seconds, 0.0) / span
 
     parts = [
         f'<svg class="gantt" viewBox="0 0 {GANTT_WIDTH} {height}" width="{GANTT_WIDTH}" '
@@ -130,15 +128,14 @@ def gantt_svg(bars: Sequence[GanttBar], *, started: datetime, now: datetime) -> 
                 f'<text class="axis" x="{left + 4}" y="{y + 15}">{escape(bar.status)}</text>'
             )
             continue
-        begin = (bar.start - started).total_seconds()
-        finish = ((bar.end or now) - started).total_seconds()
-        width = max(x(finish) - x(begin), 2.0)
-        seconds = max(finish - begin, 0.0)
+        finish = bar.end if bar.end is not None else now
+        width = max(x(finish) - x(bar.start), 2.0)
+        seconds = max(finish - bar.start, 0.0)
         tip = f"{bar.name}: {bar.status}, {seconds:.2f} s" + (
             f", {bar.detail}" if bar.detail else ""
         )
         parts.append(
-            f'<rect class="bar s-{escape(bar.status)}" x="{x(begin):.1f}" y="{y + 4}" '
+            f'<rect class="bar s-{escape(bar.status)}" x="{x(bar.start):.1f}" y="{y + 4}" '
             f'width="{width:.1f}" height="{GANTT_ROW - 8}" rx="3"><title>{escape(tip)}</title></rect>'
         )
     parts.append("</svg>")

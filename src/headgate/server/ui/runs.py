@@ -103,31 +103,70 @@ def _run_context(hub: Hub, run_id: int) -> dict[str, Any]:
     for result in results:
         by_model.setdefault(result.model, []).append(result)
     logs = _task_logs(job)
-    tasks = sorted(run.tasks, key=lambda t: (t.started_at is None, t.started_at or run.started_at))
+    times, reconstructed = _task_times(hub, run, job)
+    tasks = sorted(
+        run.tasks, key=lambda t: (t.name not in times, times.get(t.name, (0.0,))[0] or 0.0)
+    )
     views = [TaskView(t, logs.get(t.name, []), by_model.get(t.name, [])) for t in tasks]
-    now = datetime.now(UTC)
+    now = (
+        (_aware(run.ended_at) if run.ended_at else datetime.now(UTC)) - _aware(run.started_at)
+    ).total_seconds()
     bars = [
-        GanttBar(
-            t.name,
-            t.status,
-            t.started_at,
-            t.ended_at if t.status != "running" else None,
-            _bar_detail(t),
-        )
+        GanttBar(t.name, t.status, *times.get(t.name, (None, None)), _bar_detail(t))
         for t in tasks
-        if t.status not in ("skipped",) or t.started_at is not None
+        if t.status != "skipped" or t.name in times
     ]
-    gantt = gantt_svg(bars, started=run.started_at, now=run.ended_at or now) if bars else ""
+    gantt = gantt_svg(bars, now=now) if bars else ""
     return {
         "run": run,
         "job": job,
         "state": state,
         "tasks": views,
         "gantt": gantt,
+        "reconstructed": reconstructed,
         "general_log": _general_log(job),
         "counts": _counts(run.tasks),
         "failed_checks": [r for r in results if r.status in ("fail", "error")],
     }
+
+
+def _task_times(
+    hub: Hub, run: RunRecord, job: Job | None
+) -> tuple[dict[str, tuple[float | None, float | None]], bool]:
+    """Each task's start and end in seconds from the run's start, and whether they were
+    reconstructed: the hub's own events for a run it carried out, the task records'
+    times where the store has them, else each task placed after its upstream tasks
+    ended (as a run with enough threads would), lasting the seconds it recorded."""
+    begun = _aware(run.started_at).timestamp()
+    times: dict[str, tuple[float | None, float | None]] = {}
+    for event in list(job.events) if job else []:
+        name, kind = event.get("name"), event.get("event")
+        if not isinstance(name, str) or kind not in ("task_started", "task_finished"):
+            continue
+        start, end = times.get(name, (None, None))
+        at = float(event.get("at", begun)) - begun
+        times[name] = (at, end) if kind == "task_started" else (start, at)
+    if times:
+        return times, False
+    for task in run.tasks:
+        if task.started_at is not None:
+            end = _aware(task.ended_at).timestamp() - begun if task.ended_at else None
+            times[task.name] = (_aware(task.started_at).timestamp() - begun, end)
+    if times:
+        return times, False
+    upstream = hub.project.loaded.dag.upstream
+    ran = {t.name: t for t in run.tasks if t.seconds is not None}
+    for name in hub.project.loaded.dag.order:
+        if name in ran:
+            start = max(
+                (times[p][1] or 0.0 for p in upstream.get(name, []) if p in times), default=0.0
+            )
+            times[name] = (start, start + (ran[name].seconds or 0.0))
+    return times, True
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _live_state(run: RunRecord, job: Job | None) -> str:
