@@ -19,6 +19,7 @@ from rich.console import Console as RichTerminal
 class Options:
     project: Path = Path(".")
     debug: bool = False
+    hub: str | None = None  # a hub's URL: commands that support it are carried out there
 
 
 OPTIONS = Options()

@@ -7,7 +7,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from headgate.cli.common import JsonOption, identifier, jsonable, out, print_json, project
+from headgate.cli.common import (
+    OPTIONS,
+    JsonOption,
+    identifier,
+    jsonable,
+    out,
+    print_json,
+    project,
+)
 
 env_app = typer.Typer(
     help="Environments: cheap, isolated sets of views over shared tables.", no_args_is_help=True
@@ -78,28 +86,32 @@ def deploy(
     as_json: JsonOption = False,
 ) -> None:
     """Promote exactly the tables built and checked in one environment into another."""
-    with project() as current:
-        result = current.deploy(source, target, expect_state=expect_state)
+    if OPTIONS.hub:
+        from headgate.cli.remote import hub_deploy
+
+        done = hub_deploy(source, target, expect_state)
+    else:
+        with project() as current:
+            result = current.deploy(source, target, expect_state=expect_state)
+        done = {
+            "deployment_id": result.change.deployment_id,
+            "from": result.source,
+            "to": result.target,
+            "models": result.models,
+        }
     if as_json:
-        print_json(
-            {
-                "deployment_id": result.change.deployment_id,
-                "from": result.source,
-                "to": result.target,
-                "models": result.models,
-            }
-        )
+        print_json(done)
         return
-    if not result.models:
+    if not done["models"]:
         out.print(f"{target} already publishes what {source} does: nothing to deploy")
         return
     table = Table(
-        title=f"deployment {result.change.deployment_id}: {source} → {target}", title_justify="left"
+        title=f"deployment {done['deployment_id']}: {source} → {target}", title_justify="left"
     )
-    names = (m["name"] for m in result.models)
+    names = (m["name"] for m in done["models"])
     table.add_column("model", **identifier(names, others=1, width=out.width))
     table.add_column("change")
-    for model in result.models:
+    for model in done["models"]:
         table.add_row(model["name"], model["change"])
     out.print(table)
     out.print(f"[green]{target} now publishes {source}'s tables[/] (one swap, nothing rebuilt)")
@@ -116,20 +128,25 @@ def rollback(
     as_json: JsonOption = False,
 ) -> None:
     """Publish again what an earlier deployment published: no rebuild, seconds."""
-    with project() as current:
-        earlier, change = current.rollback(environment, to=to)
+    if OPTIONS.hub:
+        from headgate.cli.remote import hub_rollback
+
+        done = hub_rollback(environment, to)
+    else:
+        with project() as current:
+            earlier, change = current.rollback(environment, to=to)
+        done = {
+            "environment": environment,
+            "rolled_back_to": earlier,
+            "deployment_id": change.deployment_id,
+            "models": change.count,
+        }
     if as_json:
-        print_json(
-            {
-                "environment": environment,
-                "rolled_back_to": earlier,
-                "deployment_id": change.deployment_id,
-                "models": change.count,
-            }
-        )
+        print_json(done)
     else:
         out.print(
-            f"[green]{environment} rolled back[/] to deployment {earlier}: {change.count} view(s) repointed"
+            f"[green]{environment} rolled back[/] to deployment {done['rolled_back_to']}: "
+            f"{done['models']} view(s) repointed"
         )
 
 

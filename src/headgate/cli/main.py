@@ -7,7 +7,7 @@ import io
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -31,6 +31,9 @@ from headgate.cli.schedules import register as register_schedule_commands
 from headgate.cli.serve import serve as serve_command
 from headgate.errors import HeadgateError
 
+if TYPE_CHECKING:
+    from headgate.facade.quickread import QueryRows
+
 app = typer.Typer(
     help="headgate: git-kept data pipelines, built by fingerprint, published atomically.",
     no_args_is_help=True,
@@ -53,6 +56,15 @@ def _global(
         Path, typer.Option("--project", "-p", help="Project folder (default: here or above).")
     ] = Path("."),
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    hub: Annotated[
+        str | None,
+        typer.Option(
+            "--hub",
+            envvar="HEADGATE_HUB",
+            help="A hub's URL (headgate serve): run, plan, deploy, rollback, query, status, "
+            "runs and failures are carried out there.",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -62,6 +74,7 @@ def _global(
 ) -> None:
     OPTIONS.project = project
     OPTIONS.debug = debug
+    OPTIONS.hub = hub or None
 
 
 @app.command()
@@ -112,6 +125,14 @@ def run(
     """Build what changed, in parallel, and publish the environment in one swap."""
     from headgate.cli.render import QuietConsole
 
+    if OPTIONS.hub:
+        from headgate.cli.remote import hub_run
+
+        request: dict[str, Any] = {"environment": env, "select": select, "threads": threads}
+        request |= {"full_refresh": full_refresh, "publish_partial": publish_partial}
+        request |= {"restate": restate, "start": start, "end": end}
+        hub_run(request, as_json=as_json)
+        return
     project = common.project(QuietConsole() if as_json else rich_console())
     with project:
         result = project.run(
@@ -189,6 +210,11 @@ def failures(
     """Show a check's latest result and its sample of failing rows."""
     from headgate.cli.render import render_failures
 
+    if OPTIONS.hub:
+        from headgate.cli.remote import hub_failures
+
+        hub_failures(check, as_json=as_json)
+        return
     with common.project() as project:
         records = project.failures_of(check)
     if as_json:
@@ -213,6 +239,11 @@ def runs(
     """List recent runs, or one run's tasks."""
     from headgate.cli.render import render_run_detail, render_runs
 
+    if OPTIONS.hub:
+        from headgate.cli.remote import hub_runs
+
+        hub_runs(run_id, env, limit, as_json=as_json)
+        return
     with common.project() as project:
         if run_id is not None:
             record = project.run_detail(run_id)
@@ -230,6 +261,11 @@ def status(env: EnvOption = None, as_json: JsonOption = False) -> None:
     """Each model's state in an environment, and its last run."""
     from headgate.cli.render import render_status
 
+    if OPTIONS.hub:
+        from headgate.cli.remote import hub_status
+
+        hub_status(env, as_json=as_json)
+        return
     with common.project() as project:
         result = project.status(env)
     if as_json:
@@ -249,10 +285,20 @@ def query(
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
 ) -> None:
     """Run a read-only query against an environment and print the rows."""
+    if OPTIONS.hub:
+        from headgate.cli.remote import hub_query
+
+        data = hub_query(sql, env, limit)
+    else:
+        with common.project() as project:
+            data = project.query_rows(sql, env, limit=limit)
+    print_rows(data, as_json=as_json, as_csv=as_csv)
+
+
+def print_rows(data: QueryRows, *, as_json: bool, as_csv: bool) -> None:
+    """A query's rows as ``headgate query`` prints them: a table, JSON or CSV."""
     from headgate.cli.render import render_rows
 
-    with common.project() as project:
-        data = project.query_rows(sql, env, limit=limit)
     if as_json:
         print_json({"columns": data.columns, "rows": data.records()})
     elif as_csv:
@@ -282,7 +328,10 @@ def demo(
         bool, typer.Option("--run/--no-run", help="Build the demo after writing it.")
     ] = True,
     engine: Annotated[
-        str, typer.Option("--engine", help="Warehouse: duckdb (a local file) or postgres.")
+        str,
+        typer.Option(
+            "--engine", help="Warehouse: duckdb (a local file), postgres or spark (local[2])."
+        ),
     ] = "duckdb",
     url: Annotated[
         str | None,
@@ -301,8 +350,10 @@ def demo(
 
     from headgate.demo import write_demo_project
 
-    if engine not in ("duckdb", "postgres"):
-        raise HeadgateError(f"unknown engine '{engine}'", hint="use --engine duckdb or postgres")
+    if engine not in ("duckdb", "postgres", "spark"):
+        raise HeadgateError(
+            f"unknown engine '{engine}'", hint="use --engine duckdb, postgres or spark"
+        )
     postgres_url = None
     if engine == "postgres":
         postgres_url = url or os.environ.get(
@@ -314,6 +365,7 @@ def demo(
         overwrite=overwrite,
         postgres_url=postgres_url,
         schema_prefix=schema_prefix,
+        spark_master="local[2]" if engine == "spark" else None,
     )
     out.print(
         f"[bold]demo project[/] written to {directory}: {summary.orders:,} orders, {summary.customers:,} customers, "

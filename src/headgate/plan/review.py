@@ -91,9 +91,19 @@ class Review:
             "target_state": self.target_state,
             "breaking": bool(self.breaking),
             "models": [
-                {**i.to_json(), "action": self.action_of(i.name), "built_in": self._built_in(i)}
+                {
+                    **i.to_json(),
+                    "action": self.action_of(i.name),
+                    "built_in": self._built_in(i),
+                    "rebuild_text": self.rebuild_text(i),
+                }
                 for i in self.impacts
             ],
+            "also_built": [
+                {"name": n.name, "action": n.action, "reason": n.reason}
+                for n in self.unlisted_work()
+            ],
+            "summary": self.summary(),
             "build": [
                 {
                     "name": n.name,

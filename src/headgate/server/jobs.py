@@ -153,7 +153,10 @@ class HubConsole(Console):
         self._stop_if_cancelled()
 
     def run_finished(self, result: RunResult) -> None:
-        self._emit("run_finished", result.to_json())
+        data = result.to_json()
+        # which checks kept failing rows (the summary then says where to see them)
+        data["samples"] = [c.name for t in result.tasks for c in t.checks if c.sample]
+        self._emit("run_finished", data)
 
     def info(self, text: str) -> None:
         self._emit("log", {"level": "info", "text": text})

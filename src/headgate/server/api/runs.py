@@ -126,8 +126,6 @@ def _run_summary(record: Any) -> dict[str, Any]:
 def run_detail(run_id: RunId, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
     record = hub.project.run_detail(run_id)
     data: dict[str, Any] = jsonable(record)
-    for task in data.get("tasks", []):
-        task.pop("spec", None)
     job = hub.job_of_run(run_id)
     data["job"] = job.to_json() if job else None
     if job is not None and job.status == "queued":
