@@ -37,7 +37,7 @@ class Revisions:
 
     def commit_of(self, revision: str) -> str:
         """The commit a branch, tag or commit names; an error naming it when none."""
-        if revision.startswith("-"):
+        if revision.startswith("-") or not revision.isprintable():
             raise _unknown(revision, self.root)
         found = _git(self.root, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
         if found.returncode != 0 or not found.stdout.strip():
@@ -98,7 +98,7 @@ def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
         )
-    except (OSError, subprocess.SubprocessError) as exc:
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
         raise HeadgateError(
             f"cannot run git in {cwd}: {exc}", hint="install git; the hub reads revisions with it"
         ) from None

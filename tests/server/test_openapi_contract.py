@@ -1,0 +1,47 @@
+"""schemathesis against the hub's OpenAPI document: no request makes it answer 5xx."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import import_or_require
+from tests.server.hubs import make_project, running_hub
+
+schemathesis = import_or_require("schemathesis", "the API's contract tests")
+hypothesis = import_or_require("hypothesis", "the API's contract tests")
+
+pytestmark = pytest.mark.fast
+EXAMPLES = 8  # per operation: the edges of every parameter, quick on 2 cores
+
+
+def test_no_generated_request_makes_the_hub_answer_a_server_error(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "shop")
+    failures: list[str] = []
+    with running_hub(project) as url:
+        schema = schemathesis.openapi.from_url(f"{url}/api/v1/openapi.json")
+        operations = [result.ok() for result in schema.get_all_operations()]
+        assert len(operations) > 30
+
+        for operation in operations:
+
+            @hypothesis.settings(
+                max_examples=EXAMPLES,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+                suppress_health_check=list(hypothesis.HealthCheck),
+            )
+            @hypothesis.given(case=operation.as_strategy())
+            def call(case: object) -> None:
+                response = case.call(base_url=url, timeout=120)  # type: ignore[attr-defined]
+                if response.status_code >= 500:
+                    failures.append(
+                        f"{case.method} {case.formatted_path}: "  # type: ignore[attr-defined]
+                        f"{response.status_code} {response.text[:300]}"
+                    )
+
+            call()
+    assert failures == []
