@@ -16,13 +16,21 @@ few queries whatever the project's size.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from headgate.facade import Project
     from headgate.facade.reading import ModelStatus
-    from headgate.state.records import CheckResultRecord, DeploymentRecord, RunRecord
+    from headgate.state.records import (
+        CheckResultRecord,
+        DeploymentRecord,
+        EnvModel,
+        PhysicalRecord,
+        RunRecord,
+    )
     from headgate.state.store import StateStore
 
 PROBLEM_STATUSES = ("fail", "error", "warn")
@@ -73,10 +81,31 @@ class EnvironmentHealth:
 def environment_health(
     project: Project, environment: str, *, deployments: int = 5
 ) -> EnvironmentHealth:
-    """Every model's data status in ``environment``, the runs in progress, recent deploys."""
+    """Every model's data status in ``environment``, the runs in progress, recent deploys.
+
+    Kept while the metadata store's files and the project are unchanged (a SQLite store:
+    any write changes its files), so pages asked again and again cost nothing; a store
+    on PostgreSQL is read every time.
+    """
+    key = _cache_key(project, environment, deployments)
+    if key is not None:
+        with _guard:
+            found = _kept.get(key)
+        if found is not None:
+            return found
+    health = _read_health(project, environment, deployments)
+    if key is not None:
+        with _guard:
+            if len(_kept) >= KEPT:
+                _kept.pop(next(iter(_kept)))
+            _kept[key] = health
+    return health
+
+
+def _read_health(project: Project, environment: str, deployments: int) -> EnvironmentHealth:
     store = project.state
-    status = project.status(environment)
     pointers = store.env_models(environment)
+    registry = store.physical_tables()
     published = {p.physical_table: name for name, p in pointers.items()}
     problems = current_problems(store, published)
     runs = store.list_runs(limit=20, environment=environment)
@@ -87,20 +116,83 @@ def environment_health(
         building |= {t.name for t in (detail.tasks if detail else []) if t.status == "running"}
     finished = next((r for r in runs if r.status != "running"), None)
     failed_builds: dict[str, str] = {}
-    if finished is not None and finished.status in ("failed", "partial"):
-        detail = store.get_run(finished.id)
+    if finished is not None and any(finished.counts.get(s) for s in FAILED_TASKS):
+        detail = finished_run(store, finished.id)
         for task in detail.tasks if detail else []:
             if task.status in FAILED_TASKS:
                 failed_builds[task.name] = task.error or task.status.replace("_", " ")
     models: dict[str, ModelHealth] = {}
-    for model in status.models:
+    for model in _statuses(project, pointers, registry):
         found = problems.get(model.name, [])
         error = failed_builds.get(model.name) if model.state != "up to date" else None
-        models[model.name] = ModelHealth(
-            model, _data_status(model, found, error, building), found, error
+        data = _data_status(model, found, error, building)
+        models[model.name] = ModelHealth(model, data, found, error)
+    history = store.deployments(environment=environment, limit=deployments) if deployments else []
+    return EnvironmentHealth(environment, models, running, runs[0] if runs else None, history)
+
+
+def _statuses(
+    project: Project, pointers: dict[str, EnvModel], registry: dict[str, PhysicalRecord]
+) -> list[ModelStatus]:
+    """Each model's state as :meth:`headgate.Project.status` gives it (up to date, changed,
+    not published), without reading its last run's every task."""
+    from headgate.facade.reading import ModelStatus
+
+    found = []
+    for name in project.outline.order:
+        kind, materialized = project.outline.kinds[name]
+        pointer = pointers.get(name)
+        current = project.fingerprints[name]
+        state = (
+            "not published"
+            if pointer is None
+            else ("up to date" if pointer.fingerprint == current else "changed")
         )
-    history = store.deployments(environment=environment, limit=deployments)
-    return EnvironmentHealth(environment, models, running, status.last_run, history)
+        record = registry.get(pointer.physical_table) if pointer else None
+        found.append(
+            ModelStatus(
+                name=name,
+                kind=kind,
+                materialized=materialized,
+                state=state,
+                fingerprint=current,
+                published_fingerprint=pointer.fingerprint if pointer else None,
+                rows=record.rows if record else None,
+                published_at=pointer.published_at if pointer else None,
+            )
+        )
+    return found
+
+
+_kept: dict[tuple[Any, ...], EnvironmentHealth] = {}
+_finished: OrderedDict[int, RunRecord] = OrderedDict()
+_guard = threading.Lock()
+KEPT = 16
+KEPT_RUNS = 64
+
+
+def _cache_key(project: Project, environment: str, deployments: int) -> tuple[Any, ...] | None:
+    from headgate.facade.snapshots import _sqlite_path, _store_stamp
+
+    path = _sqlite_path(project.root, project._state_url)
+    if path is None:
+        return None
+    return (environment, deployments, id(project.fingerprints), _store_stamp(path))
+
+
+def finished_run(store: StateStore, run_id: int) -> RunRecord | None:
+    """A run with its tasks; a finished run is read once (it no longer changes)."""
+    with _guard:
+        if run_id in _finished:
+            _finished.move_to_end(run_id)
+            return _finished[run_id]
+    run = store.get_run(run_id)
+    if run is not None and run.status != "running":
+        with _guard:
+            _finished[run_id] = run
+            while len(_finished) > KEPT_RUNS:
+                _finished.popitem(last=False)
+    return run
 
 
 def _data_status(

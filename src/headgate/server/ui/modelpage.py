@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from headgate.server.ui.drawing import control_chart_svg, lineage_svg
-from headgate.server.ui.health import environment_health
+from headgate.server.ui.health import environment_health, finished_run
 from headgate.server.ui.views import cached_layout
 
 if TYPE_CHECKING:
@@ -210,7 +210,7 @@ def _builds(project: Project, name: str, published_table: str | None) -> list[Bu
     )[:RECENT_BUILDS]
     seconds: dict[int, float | None] = {}
     for run_id in {r.run_id for r in records if r.run_id is not None}:
-        run = project.state.get_run(run_id)
+        run = finished_run(project.state, run_id)
         task = next((t for t in run.tasks if t.name == name), None) if run else None
         seconds[run_id] = task.seconds if task else None
     return [

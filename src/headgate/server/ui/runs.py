@@ -18,6 +18,7 @@ from headgate.errors import HeadgateError
 from headgate.server.permissions import Permission, requires
 from headgate.server.ui.drawing import GanttBar, gantt_svg
 from headgate.server.ui.forms import form_fields
+from headgate.server.ui.health import finished_run
 from headgate.server.ui.templating import PageRoute, hub_of, render
 from headgate.server.ui.views import chosen_environment, environment_names
 
@@ -95,8 +96,9 @@ class TaskView:
 
 def _run_context(hub: Hub, run_id: int) -> dict[str, Any]:
     project = hub.project
-    run = project.run_detail(run_id)
     job = hub.job_of_run(run_id)
+    run = finished_run(project.state, run_id) if job is None or job.finished else None
+    run = run or project.run_detail(run_id)
     state = _live_state(run, job)
     results = project.state.check_results(run_id=run_id, limit=2000)
     by_model: dict[str, list[CheckResultRecord]] = {}
