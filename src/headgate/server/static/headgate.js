@@ -123,7 +123,7 @@
         var r = first.querySelector("rect");
         var x = parseFloat(r.getAttribute("x")) + parseFloat(r.getAttribute("width")) / 2;
         var y = parseFloat(r.getAttribute("y"));
-        centerOn(x, y, Math.min(W, 1400));
+        centerOn(x, y, Math.min(W, viewport.getBoundingClientRect().width * 1.25));
         if (go) first.focus();
       }
     }
@@ -131,7 +131,8 @@
     var focus = svg.querySelector("a.node.focus");
     if (focus && viewport.hasAttribute("data-center-focus")) {
       var fr = focus.querySelector("rect");
-      centerOn(parseFloat(fr.getAttribute("x")) + 115, parseFloat(fr.getAttribute("y")), Math.min(W, 1300));
+      centerOn(parseFloat(fr.getAttribute("x")) + 115, parseFloat(fr.getAttribute("y")),
+        Math.min(Math.max(W, 400), viewport.getBoundingClientRect().width * 1.25));
     } else {
       fit();
     }
