@@ -176,3 +176,29 @@ def test_an_environment_is_created_from_a_form_and_compared(web: httpx.Client) -
     text = page(web, "/environments/compare?left=dev-ui&right=prod")
     assert "publish exactly the same tables" in text
     assert "dev-ui" in page(web, "/environments")
+
+
+REPORT = """
+type: report
+title: Revenue
+sections:
+  - title: Revenue per customer
+    query: "select customer, revenue from marts.revenue order by customer"
+    chart: {type: bar, x: customer, y: revenue}
+output: out/reports/revenue.html
+pdf: off
+"""
+
+
+def test_a_report_is_run_from_the_page_and_shown_in_it(web: httpx.Client, project: Path) -> None:
+    (project / "deliveries" / "revenue_report.yml").write_text(REPORT)
+    job = post(web, "/deliveries/run", {"environment": "prod"}).headers["location"]
+    done = wait_for(web, f"{job}/live", r'data-live="(done|failed)"')
+    assert "revenue_report" in done and "delivered" in done
+    text = page(web, "/deliveries/revenue_report")
+    frame = re.search(r'<iframe class="report"[^>]* src="([^"]+)"', text)
+    assert frame is not None and "sandbox" in frame.group(0)
+    shown = web.get(frame.group(1).replace("&amp;", "&"))
+    assert shown.status_code == 200 and shown.headers["content-type"].startswith("text/html")
+    assert "Revenue per customer" in shown.text and "<svg" in shown.text
+    assert "sandbox" in shown.headers["content-security-policy"]
