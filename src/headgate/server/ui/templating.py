@@ -117,6 +117,15 @@ def number(value: object) -> str:
     return str(value)
 
 
+def filesize(size: int) -> str:
+    """``812 B``, ``31.7 KiB``, ``4.2 MiB``."""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / 1024 / 1024:.1f} MiB"
+
+
 @cache
 def _environment() -> Environment:
     environment = Environment(
@@ -126,7 +135,12 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     environment.globals.update(
-        static=_static_url, ago=ago, duration=duration, marks=MARKS, number=number
+        static=_static_url,
+        ago=ago,
+        duration=duration,
+        marks=MARKS,
+        number=number,
+        filesize=filesize,
     )
     return environment
 
