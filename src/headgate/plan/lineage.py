@@ -182,10 +182,8 @@ def column_sources(sql: str, schema: Schema) -> dict[str, list[tuple[str, str]]]
     if query is None:
         return None
     try:
-        nodes = trace(None, query, schema=None, dialect=DIALECT, copy=False)
+        nodes = trace(None, query, schema={}, dialect=DIALECT, copy=False)
     except (SqlglotError, KeyError, ValueError):
-        return None
-    if not isinstance(nodes, dict):
         return None
     found: dict[str, list[tuple[str, str]]] = {}
     for column, node in nodes.items():
