@@ -124,7 +124,7 @@ def hub_runs(run_id: int | None, env: str | None, limit: int, *, as_json: bool) 
     from headgate.cli.render import render_run_detail, render_runs
 
     if run_id is not None:
-        data = _json("GET", f"/runs/{run_id}")
+        data = _json("GET", f"/runs/{run_id}", query={"specs": "true"} if as_json else None)
         data.pop("job", None)
         record = _run_record(data)
         print_json(jsonable(record)) if as_json else render_run_detail(out, record)

@@ -64,6 +64,8 @@ class Hub:
         self._guard = threading.Lock()
         self._current: Job | None = None
         self.delivered: dict[str, dict[str, Any]] = {}  # delivery -> what it last produced
+        self.generation = 0  # moves whenever a write starts or ends, or the project reloads
+        self._answers: dict[Any, tuple[int, Any]] = {}
         self._revisions: Any = None  # the worktrees of git revisions (server/revisions.py)
         self._worker = threading.Thread(target=self._work, name="hub-writer", daemon=True)
         self._closed = False
@@ -91,6 +93,22 @@ class Hub:
             self._forget_old_jobs()
         self._queue.put(job)
         return job
+
+    def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``'s answer, kept until the next write starts or ends.
+
+        For reads of what is published (status, check results): they change only when
+        the writer lane writes, and the hub owns every write while it runs.
+        """
+        generation = self.generation
+        kept = self._answers.get(key)
+        if kept is not None and kept[0] == generation:
+            return kept[1]
+        value = compute()
+        if len(self._answers) > 256:
+            self._answers.clear()
+        self._answers[key] = (generation, value)
+        return value
 
     def job(self, job_id: int) -> Job | None:
         with self._guard:
@@ -136,6 +154,7 @@ class Hub:
             return
         self._current = job
         self.console.job = job
+        self.generation += 1
         job.status = RUNNING
         job.started_at = datetime.now(UTC)
         job.emit("started", {"job": job.id, "run_id": job.run_id})
@@ -166,6 +185,7 @@ class Hub:
             job.emit("finished", {"result": result})
             job.finish(DONE, result=result)
         finally:
+            self.generation += 1
             self.console.job = None
             self._current = None
             self.sessions.release_ended()
@@ -207,6 +227,7 @@ class Hub:
             if stamp != self._stamp:
                 self.project.reload()
                 self._stamp = stamp
+                self.generation += 1
                 log.info("project files changed: reloaded")
         except HeadgateError as exc:
             log.warning("project files changed but do not load: %s", exc.render())

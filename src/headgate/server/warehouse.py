@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from headgate.engines.base import Engine, EngineSession
 
-BATCH_ROWS = 65_536
+BATCH_ROWS = 262_144  # rows per streamed Arrow batch
 
 
 class SessionKeeper:

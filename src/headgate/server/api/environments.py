@@ -167,7 +167,8 @@ def environment_detail(request: Request, name: EnvName, hub: Hub = Depends(get_h
     dependencies=[Depends(requires(Permission.ENVIRONMENTS_READ))],
 )
 def environment_status(request: Request, name: EnvName, hub: Hub = Depends(get_hub)) -> Response:
-    return etagged(request, jsonable(hub.project.status(name)))
+    status = hub.cached(("status", name), lambda: hub.project.status(name))
+    return etagged(request, jsonable(status))
 
 
 @router.get(

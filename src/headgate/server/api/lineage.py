@@ -30,7 +30,8 @@ def lineage_graph(
     select: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> Response:
     project = hub.project
-    status = project.status(env)
+    environment = project._environment(env)
+    status = hub.cached(("status", environment), lambda: project.status(environment))
     chosen = project.select(select) if select else None
     worst: dict[str, str] = {}
     rank = {"pass": 0, "warn": 1, "fail": 2, "error": 2}

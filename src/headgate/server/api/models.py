@@ -40,7 +40,8 @@ def list_models(
     offset: Offset = 0,
 ) -> Response:
     project = hub.project
-    status = project.status(env)
+    environment = project._environment(env)
+    status = hub.cached(("status", environment), lambda: project.status(environment))
     loaded = project.loaded
     items = []
     for model in status.models:

@@ -31,6 +31,11 @@ RESULTS_SCANNED = 20_000  # newest results read to find each check's latest
 
 def latest_results(hub: Hub, environment: str) -> list[Any]:
     """Each check's newest result on the tables ``environment`` publishes."""
+    found: list[Any] = hub.cached(("checks", environment), lambda: _latest(hub, environment))
+    return found
+
+
+def _latest(hub: Hub, environment: str) -> list[Any]:
     state = hub.project.state
     tables = {p.physical_table for p in state.env_models(environment).values()}
     latest: dict[str, Any] = {}

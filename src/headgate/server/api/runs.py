@@ -123,8 +123,15 @@ def _run_summary(record: Any) -> dict[str, Any]:
     summary="One run: its tasks with rows, seconds and errors; the hub's job while it is queued or running",
     dependencies=[Depends(requires(Permission.RUNS_READ))],
 )
-def run_detail(run_id: RunId, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+def run_detail(
+    run_id: RunId,
+    hub: Hub = Depends(get_hub),
+    specs: Annotated[bool, Query(description="Include each task's spec (what it does).")] = False,
+) -> dict[str, Any]:
     record = hub.project.run_detail(run_id)
+    if not specs:
+        for task in record.tasks:
+            task.spec = None
     data: dict[str, Any] = jsonable(record)
     job = hub.job_of_run(run_id)
     data["job"] = job.to_json() if job else None

@@ -1,0 +1,337 @@
+"""The hub under load: API latency, readers during writes, query throughput, many clients.
+
+On the generated 1,000-model project (bench/_projects.py), built into prod, a real hub
+(`headgate serve` in a process of its own) is measured from this process:
+
+- latency p50/p99 of the main API endpoints (sequential requests);
+- readers' latency (4 threads querying prod in a loop) idle, and while the hub creates an
+  environment, rebuilds a layer in it, deploys it to prod and rolls prod back; every
+  answer checked (old or new value, never an error);
+- query throughput of a large result: Arrow IPC streamed through the hub vs the same
+  query read as Arrow from DuckDB directly in one process (measured before the hub
+  starts, since the hub owns the file while it runs);
+- 100 concurrent clients for 60 s on a mix of endpoints: requests served, errors.
+
+    .venv/bin/python bench/hub.py                     # 1,000 models, 60 s of 100 clients
+    .venv/bin/python bench/hub.py --models 200 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _projects import build_dag, write_headgate
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results" / "hub.json"
+HEADGATE = Path(sys.executable).with_name("headgate")
+READERS = 4
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=1000)
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--requests", type=int, default=60, help="per endpoint")
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--work", type=Path, default=ROOT / ".work-hub")
+    args = parser.parse_args()
+
+    project = args.work / f"project-{args.models}"
+    build(project, args.models, args.rows)
+    seed = "layer_00.seed"
+    big = f"select * from {seed}, range(10) as r(copy)"  # rows x 10, six columns
+    direct = direct_arrow(project, big)
+    port = free_port()
+    hub = subprocess.Popen(
+        [str(HEADGATE), "-p", str(project), "serve", "--port", str(port), "--log-level", "error"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        wait_for(url)
+        report: dict[str, object] = {
+            "models": args.models,
+            "rows": args.rows,
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        }
+        report["endpoints"] = endpoints(url, args.requests)
+        report["readers"] = readers_during_writes(url)
+        report["throughput"] = throughput(url, big, direct)
+        report["clients"] = many_clients(url, args.clients, args.seconds)
+    finally:
+        hub.terminate()
+        hub.wait(timeout=60)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print_report(report)
+
+
+def build(project: Path, models: int, rows: int) -> None:
+    marker = project / ".built"
+    if marker.exists():
+        return
+    write_headgate(build_dag(models, rows), project)
+    from headgate.facade import Project
+
+    started = time.perf_counter()
+    with Project.load(project) as loaded:
+        assert loaded.run().ok
+    print(f"built {models} models in {time.perf_counter() - started:.1f} s", flush=True)
+    marker.write_text("")
+
+
+def direct_arrow(project: Path, sql: str) -> dict[str, float]:
+    import duckdb
+
+    connection = duckdb.connect(str(project / ".headgate/warehouse.duckdb"), read_only=True)
+    try:
+        seconds = []
+        for _ in range(3):
+            started = time.perf_counter()
+            table = connection.sql(sql).to_arrow_table()
+            seconds.append(time.perf_counter() - started)
+        return {"rows": table.num_rows, "seconds": min(seconds)}
+    finally:
+        connection.close()
+
+
+def free_port() -> int:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        return int(listener.getsockname()[1])
+
+
+def wait_for(url: str) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/project", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the hub did not start")
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    if not ordered:
+        return {"n": 0}
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+    return {"n": len(ordered), "p50_ms": at(0.50), "p99_ms": at(0.99), "max_ms": at(1.0)}
+
+
+def endpoints(url: str, requests: int) -> dict[str, dict[str, float]]:
+    with httpx.Client(base_url=url, timeout=120) as client:
+        listed = client.get("/models", params={"kind": "model"}).json()["items"]
+        model = listed[len(listed) // 2]["name"]
+        paths = {
+            "GET /models": ("GET", "/models", None),
+            "GET /models/{name}": ("GET", f"/models/{model}", None),
+            "GET /models/{name}/lineage": ("GET", f"/models/{model}/lineage", None),
+            "GET /lineage": ("GET", "/lineage", None),
+            "GET /runs": ("GET", "/runs", None),
+            "GET /runs/{id}": ("GET", "/runs/1", None),
+            "GET /checks": ("GET", "/checks", None),
+            "GET /environments": ("GET", "/environments", None),
+            "GET /environments/prod/status": ("GET", "/environments/prod/status", None),
+            "GET /deployments": ("GET", "/deployments", None),
+            "GET /plans": ("GET", "/plans", None),
+            "POST /query (one row)": (
+                "POST",
+                "/query",
+                {"sql": f"select count(*) as n from {model}"},
+            ),
+        }
+        found = {}
+        for label, (method, path, body) in paths.items():
+            times = []
+            for _ in range(requests):
+                started = time.perf_counter()
+                answer = client.request(method, path, json=body)
+                times.append(time.perf_counter() - started)
+                assert answer.status_code == 200, (label, answer.text[:300])
+            found[label] = percentiles(times)
+            print(f"{label}: {found[label]}", flush=True)
+        return found
+
+
+def readers_during_writes(url: str) -> dict[str, object]:
+    sql = "select sum(v) as total, count(*) as n from layer_01.m0001"
+    phase = {"name": "idle"}
+    times: dict[str, list[float]] = {"idle": [], "writes": [], "deploy": []}
+    values: set[tuple[float, int]] = set()
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        with httpx.Client(base_url=url, timeout=120) as client:
+            while not stop.is_set():
+                current = phase["name"]
+                started = time.perf_counter()
+                answer = client.post("/query", json={"sql": sql})
+                elapsed = time.perf_counter() - started
+                if answer.status_code != 200:
+                    errors.append(answer.text[:200])
+                    continue
+                row = answer.json()["rows"][0]
+                values.add((row["total"], row["n"]))
+                times[current].append(elapsed)
+                if current == "deploy":
+                    times["writes"].append(elapsed)
+
+    threads = [threading.Thread(target=read) for _ in range(READERS)]
+    for thread in threads:
+        thread.start()
+    with httpx.Client(base_url=url, timeout=600) as client:
+        time.sleep(10)
+        phase["name"] = "writes"
+        started = time.perf_counter()
+        assert client.post("/environments", json={"name": "next"}).status_code == 201
+        run = client.post(
+            "/runs", json={"environment": "next", "select": "layer_01.*", "full_refresh": True}
+        ).json()
+        with client.stream("GET", f"/runs/{run['run_id']}/events") as events:
+            for _ in events.iter_lines():
+                pass
+        phase["name"] = "deploy"
+        deploy_started = time.perf_counter()
+        deployed = client.post("/deployments", json={"from": "next", "to": "prod"})
+        deploy_seconds = time.perf_counter() - deploy_started
+        phase["name"] = "writes"
+        assert deployed.status_code == 201, deployed.text
+        assert client.post("/environments/prod/rollback", json={}).status_code == 201
+        writes_seconds = time.perf_counter() - started
+        time.sleep(1)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    idle, during = percentiles(times["idle"]), percentiles(times["writes"])
+    result = {
+        "idle": idle,
+        "during_writes": during,
+        "during_deploy_call": percentiles(times["deploy"]),
+        "writes_seconds": round(writes_seconds, 2),
+        "deploy_seconds": round(deploy_seconds, 3),
+        "errors": len(errors),
+        "distinct_values": len(values),
+        "p99_ratio_writes_vs_idle": round(during["p99_ms"] / idle["p99_ms"], 2),
+    }
+    print(f"readers: {result}", flush=True)
+    return result
+
+
+def throughput(url: str, sql: str, direct: dict[str, float]) -> dict[str, float]:
+    seconds = []
+    rows = 0
+    with httpx.Client(base_url=url, timeout=600) as client:
+        for _ in range(3):
+            started = time.perf_counter()
+            answer = client.post("/query", json={"sql": sql, "format": "arrow", "timeout": 600})
+            table = pa.ipc.open_stream(answer.content).read_all()
+            seconds.append(time.perf_counter() - started)
+            rows = table.num_rows
+    hub_rate = rows / min(seconds)
+    direct_rate = direct["rows"] / direct["seconds"]
+    result = {
+        "rows": rows,
+        "hub_seconds": round(min(seconds), 3),
+        "direct_seconds": round(direct["seconds"], 3),
+        "hub_rows_per_s": round(hub_rate),
+        "direct_rows_per_s": round(direct_rate),
+        "ratio": round(hub_rate / direct_rate, 2),
+    }
+    print(f"throughput: {result}", flush=True)
+    return result
+
+
+def many_clients(url: str, clients: int, seconds: float) -> dict[str, object]:
+    paths = [
+        ("GET", "/models?limit=50", None),
+        ("GET", "/runs", None),
+        ("GET", "/environments/prod/status", None),
+        ("GET", "/checks", None),
+        ("POST", "/query", {"sql": "select count(*) from layer_01.m0001"}),
+        ("GET", "/models/layer_01.m0001", None),
+    ]
+    times: list[float] = []
+    errors: list[str] = []
+    guard = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client_loop(index: int) -> None:
+        with httpx.Client(base_url=url, timeout=120) as client:
+            turn = index
+            while time.monotonic() < deadline:
+                method, path, body = paths[turn % len(paths)]
+                turn += 1
+                started = time.perf_counter()
+                try:
+                    answer = client.request(method, path, json=body)
+                    ok = answer.status_code == 200
+                    text = answer.text[:200]
+                except httpx.HTTPError as exc:
+                    ok, text = False, repr(exc)
+                with guard:
+                    times.append(time.perf_counter() - started)
+                    if not ok:
+                        errors.append(f"{method} {path}: {text}")
+
+    threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result = {
+        "clients": clients,
+        "seconds": seconds,
+        "requests": len(times),
+        "requests_per_s": round(len(times) / seconds, 1),
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        **percentiles(times),
+    }
+    print(f"clients: {result}", flush=True)
+    return result
+
+
+def print_report(report: dict[str, object]) -> None:
+    print(f"\nhub on {report['models']} models ({report['machine']})")
+    for label, figures in report["endpoints"].items():  # type: ignore[attr-defined]
+        print(f"  {label:32} p50 {figures['p50_ms']:8.1f} ms  p99 {figures['p99_ms']:8.1f} ms")
+    readers = report["readers"]
+    print(
+        f"  readers p99: idle {readers['idle']['p99_ms']} ms, during writes "  # type: ignore[index]
+        f"{readers['during_writes']['p99_ms']} ms (x{readers['p99_ratio_writes_vs_idle']}), "  # type: ignore[index]
+        f"errors {readers['errors']}"  # type: ignore[index]
+    )
+    flow = report["throughput"]
+    print(f"  Arrow throughput, hub / direct: {flow['ratio']}x ({flow['rows']:,} rows)")  # type: ignore[index]
+    many = report["clients"]
+    print(
+        f"  {many['clients']} clients for {many['seconds']} s: {many['requests']} requests, "  # type: ignore[index]
+        f"{many['errors']} errors, p99 {many['p99_ms']} ms"  # type: ignore[index]
+    )
+    print(f"  written to {RESULTS.relative_to(ROOT.parent)}")
+
+
+if __name__ == "__main__":
+    main()
