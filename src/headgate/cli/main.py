@@ -25,6 +25,7 @@ from headgate.cli.common import (
     rich_console,
 )
 from headgate.cli.environments import register as register_environment_commands
+from headgate.cli.governance import register as register_governance_commands
 from headgate.cli.quality import register as register_quality_commands
 from headgate.cli.review import plan as review_plan
 from headgate.cli.schedules import register as register_schedule_commands
@@ -413,6 +414,7 @@ def _command_from(directory: Path) -> str:
 register_environment_commands(app)
 register_quality_commands(app)
 register_schedule_commands(app)
+register_governance_commands(app)
 app.command()(review_plan)
 app.command()(serve_command)
 

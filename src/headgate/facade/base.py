@@ -250,6 +250,41 @@ class ProjectBase:
         finally:
             engine.close()
 
+    @contextmanager
+    def _environment_secrets(self, environment: str) -> Iterator[None]:
+        """``${secret:NAME}`` resolves to what was set for ``environment`` while inside."""
+        from headgate.security.vault import Vault
+        from headgate.sources.secrets import SEEN_SECRETS, STORED_SECRETS
+
+        vault = Vault(self.state, self.root)
+        token = STORED_SECRETS.set(lambda name: vault.get(name, environment))
+        seen = SEEN_SECRETS.set(set())
+        try:
+            yield
+        finally:
+            SEEN_SECRETS.reset(seen)
+            STORED_SECRETS.reset(token)
+
+    def _audit(
+        self,
+        action: str,
+        *,
+        environment: str | None = None,
+        target: str | None = None,
+        detail: dict[str, object] | None = None,
+    ) -> None:
+        """One entry in the audit log: this user did ``action`` (security/audit.py)."""
+        from headgate.security.audit import record
+
+        record(
+            self.state,
+            action,
+            actor=_user(),
+            environment=environment,
+            target=target,
+            detail=dict(detail or {}),
+        )
+
     def _settle_publishes(self) -> None:
         """Before reading what environments publish: finish a publish a killed process left.
 

@@ -332,6 +332,7 @@ class Building(ProjectBase):
         store.abandon_dead_runs()
         store.ensure_environment(environment, created_by=_user())
         with (
+            self._environment_secrets(environment),
             self._environment_lock(environment, doing="a run") as lock,
             self._engine(read_only=False) as engine,
         ):
@@ -345,6 +346,12 @@ class Building(ProjectBase):
                 run_id=run_id,
             )
             with recorded as (run_id, outcome):
+                self._audit(
+                    "run.start",
+                    environment=environment,
+                    target=str(run_id),
+                    detail={"selection": selection, "schedule": slot[0] if slot else None},
+                )
                 if slot is not None:
                     store.attach_slot_run(slot[0], slot[1], run_id)
                 plan = self._plan(

@@ -24,7 +24,11 @@ class Environments(ProjectBase):
         ):
             from headgate.plan.environments import create_environment
 
-            return create_environment(engine, self.state, name, source=source, actor=self._actor())
+            change = create_environment(
+                engine, self.state, name, source=source, actor=self._actor()
+            )
+        self._audit("env.create", environment=name, detail={"from": source})
+        return change
 
     def env_list(self) -> list[EnvironmentRecord]:
         return self.state.list_environments()
@@ -34,7 +38,9 @@ class Environments(ProjectBase):
         with self._environment_lock(name), self._engine(read_only=False) as engine:
             from headgate.plan.environments import delete_environment
 
-            return delete_environment(engine, self.state, name)
+            dropped = delete_environment(engine, self.state, name)
+        self._audit("env.delete", environment=name, detail={"views": dropped})
+        return dropped
 
     def deploy(
         self, source: str, target: str | None = None, *, expect_state: str | None = None
@@ -49,7 +55,7 @@ class Environments(ProjectBase):
             self._environment_lock(target, doing="a deploy"),
             self._engine(read_only=False) as engine,
         ):
-            return deploy(
+            result = deploy(
                 engine,
                 self.state,
                 source=source,
@@ -58,6 +64,16 @@ class Environments(ProjectBase):
                 actor=self._actor(),
                 expect_state=expect_state,
             )
+        self._audit(
+            "deploy",
+            environment=target,
+            detail={
+                "from": source,
+                "deployment": result.change.deployment_id,
+                "models": [m["name"] for m in result.models],
+            },
+        )
+        return result
 
     def rollback(
         self, environment: str | None = None, *, to: int | None = None
@@ -70,7 +86,13 @@ class Environments(ProjectBase):
             self._environment_lock(environment, doing="a rollback"),
             self._engine(read_only=False) as engine,
         ):
-            return rollback(engine, self.state, environment, to=to, actor=self._actor())
+            earlier, change = rollback(engine, self.state, environment, to=to, actor=self._actor())
+        self._audit(
+            "rollback",
+            environment=environment,
+            detail={"to": earlier, "deployment": change.deployment_id, "views": change.count},
+        )
+        return earlier, change
 
     def deployments(
         self, environment: str | None = None, *, limit: int = 20

@@ -58,6 +58,7 @@ class Scheduling(ProjectBase):
         """Stop (or resume) a schedule's runs; slots that come due while paused never run."""
         self._schedule(name)
         self.state.pause_schedule(name, paused, by=_user())
+        self._audit("schedule.pause" if paused else "schedule.resume", target=name)
 
     def scheduler(self, launch: Launch | None = None) -> Scheduler:
         """A scheduler over this project's schedules; by default each slot runs in a thread."""

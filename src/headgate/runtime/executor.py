@@ -10,6 +10,7 @@ timeout is interrupted and fails.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable
@@ -76,7 +77,9 @@ def execute(
             while ready and len(running) < max(1, threads):
                 name = ready.pop()
                 on_start(name)
-                running[pool.submit(_guarded, tasks[name], policy)] = name
+                # each task sees the run's context (the environment's secrets among it)
+                context = contextvars.copy_context()
+                running[pool.submit(context.run, _guarded, tasks[name], policy)] = name
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 name = running.pop(future)

@@ -236,6 +236,10 @@ def _result(
     detail: dict[str, Any],
     checks: list[CheckResult],
 ) -> TaskResult:
+    if error is not None:
+        from headgate.sources.secrets import SEEN_SECRETS, mask
+
+        error = mask(error, SEEN_SECRETS.get() or ())  # a net under every reader's own masking
     result = TaskResult(
         name=node.name,
         kind=node.kind,

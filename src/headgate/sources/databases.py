@@ -271,7 +271,10 @@ def read_table(
         )
     require_drivers(config.type, source_name)
     secrets = Secrets(project_dir)
-    driver = _open(config, secrets.resolve(config.url), secrets, label, project_dir)
+    try:
+        driver = _open(config, secrets.resolve(config.url), secrets, label, project_dir)
+    except SourceError as exc:  # a path or URL in the message may be the secret itself
+        raise type(exc)(secrets.mask(exc.message), hint=exc.hint) from None
     try:
         source_sql = entry.source_sql(driver)
         columns = driver.describe(source_sql)

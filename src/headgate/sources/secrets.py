@@ -13,7 +13,8 @@ from __future__ import annotations
 import base64
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
@@ -23,6 +24,15 @@ SECRET_REFERENCE = re.compile(r"\$\{secret:([^}]*)\}")
 SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 PROJECT_SECRETS_FILE = ".headgate/secrets.yml"
 MASK = "***"
+
+# Secrets set for the environment the current work runs in (the metadata store's, see
+# security/vault.py), looked up first; the runtime sets it for the length of a run.
+STORED_SECRETS: ContextVar[Callable[[str], str | None] | None] = ContextVar(
+    "headgate_stored_secrets", default=None
+)
+# Every secret value resolved during the current work, so whatever it reports (a task's
+# error, a run's record) can be masked even where a reader forgot to.
+SEEN_SECRETS: ContextVar[set[str] | None] = ContextVar("headgate_seen_secrets", default=None)
 
 # scheme://user:password@host -> scheme://user:***@host (a password typed into a URL
 # without a secret reference is still a password)
@@ -71,6 +81,9 @@ class Secrets:
     def remember(self, *values: str) -> None:
         """Treat ``values`` as secrets too (a password parsed out of a URL, a basic-auth token)."""
         self._used.extend(v for v in values if v)
+        seen = SEEN_SECRETS.get()
+        if seen is not None:
+            seen.update(v for v in values if v)
 
     def resolve(self, value: str) -> str:
         """``value`` with every ``${secret:NAME}`` replaced by the secret's value."""
@@ -97,10 +110,17 @@ class Secrets:
                 f"invalid secret reference ${{secret:{name}}}",
                 hint="a secret name uses letters, digits and '_' and does not start with a digit",
             )
+        stored = STORED_SECRETS.get()
+        if stored is not None:
+            value = stored(name)
+            if value is not None:
+                return value
         for variable in (name, f"HEADGATE_SECRET_{name}"):
             if variable in os.environ:
                 return os.environ[variable]
         places = [f"environment variables {name} and HEADGATE_SECRET_{name}"]
+        if stored is not None:
+            places.insert(0, "the secrets set with `headgate secrets set`")
         for path in self._secret_files():
             values = self._read_file(path)
             if values is None:

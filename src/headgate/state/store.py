@@ -16,9 +16,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from headgate.state import catalog, history, quality, queue, runs, slots
+from headgate.state import catalog, guarded, history, quality, queue, runs, slots
 from headgate.state import intervals as interval_math
 from headgate.state.database import Database, resolve_url
+from headgate.state.guarded import AuditEntry, StoredSecret
 from headgate.state.locks import HEARTBEAT_SECONDS, Lock, LockHolder, acquire
 from headgate.state.migrate import ensure_current
 from headgate.state.queue import Lease
@@ -315,6 +316,35 @@ class StateStore:
 
     def queue_attempts(self, run_id: int) -> dict[str, int]:
         return queue.attempts(self._db, run_id)
+
+    # secrets (ciphertext only) and the audit log
+
+    def put_secret(self, environment: str, name: str, ciphertext: str, by: str | None) -> None:
+        guarded.put_secret(self._db, environment, name, ciphertext, by)
+
+    def stored_secrets(self) -> list[StoredSecret]:
+        return guarded.stored_secrets(self._db)
+
+    def delete_secret(self, environment: str, name: str) -> bool:
+        return guarded.delete_secret(self._db, environment, name)
+
+    def append_audit(
+        self, entry: dict[str, Any], chain: Callable[[str, dict[str, Any]], str]
+    ) -> AuditEntry:
+        return guarded.append_audit(self._db, entry, chain)
+
+    def audit_entries(
+        self,
+        *,
+        actor: str | None = None,
+        environment: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEntry]:
+        return guarded.audit_entries(
+            self._db, actor=actor, environment=environment, action=action, since=since, limit=limit
+        )
 
     # check results, profiles and metrics
 

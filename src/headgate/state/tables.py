@@ -290,3 +290,33 @@ task_queue = Table(
     UniqueConstraint("run_id", "task"),
     Index(None, "state", "id"),
 )
+
+secrets = Table(
+    "secrets",
+    metadata,
+    # values encrypted with the project's key (security/vault.py); never stored in clear
+    Column("environment", String(200), primary_key=True),  # "*": every environment
+    Column("name", String(200), primary_key=True),
+    Column("ciphertext", Text, nullable=False),
+    Column("updated_by", String(200)),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    # append-only; each entry's hash covers the previous entry's (security/audit.py)
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(200)),
+    Column("address", String(200)),
+    Column("action", String(100), nullable=False),
+    Column("environment", String(200)),
+    Column("target", String(400)),
+    Column("detail", json_type(), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index(None, "action"),
+    Index(None, "environment"),
+    sqlite_autoincrement=True,
+)
