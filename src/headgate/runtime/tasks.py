@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from headgate.engines.base import Engine, EngineSession
@@ -55,6 +55,7 @@ class BuildContext:
     progress: Callable[[str, int], None] | None = None  # (task, rows so far) of long loads
     waits: dict[str, set[str]] = field(default_factory=dict)  # what each task waits for
     attempts: dict[str, int] = field(default_factory=dict)  # each task's current attempt
+    started: dict[str, datetime] = field(default_factory=dict)  # when each task began
     added: dict[str, str] = field(default_factory=dict)  # the newest segment a build wrote
 
     def physical_of(self, name: str) -> str:
@@ -69,6 +70,7 @@ def _reporter(ctx: BuildContext, name: str) -> Callable[[int], None] | None:
 def run_node(ctx: BuildContext, node: PlannedNode, *, attempt: int = 1) -> TaskResult:
     started = time.perf_counter()
     ctx.attempts[node.name] = attempt
+    _record_start(ctx, node)
     if node.missing_upstream:
         first = node.missing_upstream[0]
         raise HeadgateError(
@@ -124,6 +126,24 @@ def run_node(ctx: BuildContext, node: PlannedNode, *, attempt: int = 1) -> TaskR
             _record_build_metrics(ctx, session, node, columns)
     status = BUILT if changed else SKIPPED
     return _result(ctx, node, status, rows, time.perf_counter() - started, None, detail, checked)
+
+
+def _record_start(ctx: BuildContext, node: PlannedNode) -> None:
+    """The task is running, from now: what the run's progress and its Gantt chart show."""
+    ctx.started[node.name] = datetime.now(UTC)
+    ctx.recorder.task(
+        TaskRecord(
+            run_id=ctx.run_id,
+            name=node.name,
+            kind=node.kind,
+            status="running",
+            fingerprint=node.fingerprint,
+            physical_table=node.physical_table,
+            spec=node_to_spec(node),
+            attempts=ctx.attempts.get(node.name, 1),
+            started_at=ctx.started[node.name],
+        )
+    )
 
 
 def _record_build_metrics(
@@ -267,6 +287,8 @@ def _result(
             detail=detail,
             spec=node_to_spec(node),
             attempts=ctx.attempts.get(node.name, 1),
+            started_at=ctx.started.get(node.name),
+            ended_at=datetime.now(UTC),
         )
     )
     return result
