@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -60,3 +62,42 @@ def test_a_broken_project_file_is_reported_even_after_a_kept_load(tmp_path: Path
     broken = cli(root, "status")
     assert broken.returncode == 1
     assert "'staging.order' is neither a model nor a declared source table" in broken.stderr
+
+
+HEAVY = ("sqlglot", "sqlalchemy", "pyarrow", "headgate.project.loader", "headgate.sources")
+LOADED_BY = """
+import sys
+from headgate.cli.main import main
+sys.argv = ["headgate", "-p", sys.argv[1], *sys.argv[2:]]
+try:
+    main()
+except SystemExit:
+    pass
+print(" ".join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)
+"""
+
+
+def heavy_modules_loaded(root: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED_BY.format(heavy=HEAVY), str(root), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+
+
+def test_status_and_query_from_kept_answers_load_no_parser_orm_or_arrow(tmp_path: Path) -> None:
+    """What makes a short command answer at once: neither the SQL parser, the store's ORM,
+    Arrow nor the project loader is imported when the kept answers are valid."""
+    root = write_project(tmp_path, FILES)
+    cli(root, "run", check=True)
+    query = ("query", "select total from marts.total")
+    for command in (("status",), query):
+        cli(root, *command, check=True)  # keeps what the next one needs
+        assert heavy_modules_loaded(root, *command) == "", command
+    # after a change, the full way: the project is parsed again
+    (root / "models/marts/total.sql").write_text(
+        "select sum(amount) + 0 as total from staging.orders"
+    )
+    assert "headgate.project.loader" in heavy_modules_loaded(root, "status")

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from headgate.errors import HeadgateError
 from headgate.facade.base import ProjectBase, _user
-from headgate.sources.secrets import SECRET_NAME
 
 if TYPE_CHECKING:
     from headgate.security.audit import Verdict
@@ -25,6 +24,8 @@ class Governance(ProjectBase):
 
     def secret_set(self, name: str, value: str, *, environment: str = "*") -> None:
         """Store ``value`` encrypted for ``environment`` (``*``: every one); audited, never shown."""
+        from headgate.sources.secrets import SECRET_NAME  # headgate.sources loads every reader
+
         if not SECRET_NAME.fullmatch(name):
             raise HeadgateError(
                 f"'{name}' is not a secret name",
