@@ -490,7 +490,7 @@ class PostgresEngine(Engine):
                         hint="readers saw the previous views throughout; run again when the long "
                         "queries end, or raise engine.lock_timeout_seconds or publish_attempts",
                     ) from None
-                time.sleep(min(0.1 * 2**attempt, 5.0) * (0.5 + random.random()))
+                time.sleep(min(0.1 * 2**attempt, 1.0) * (0.5 + random.random()))
 
     def drop_relations(self, names: Sequence[str]) -> None:
         session = self.session()
