@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -64,10 +65,26 @@ def page(
     }
 
 
+def encoded(body: Any) -> tuple[bytes, str]:
+    """``body`` as JSON bytes, and its ETag."""
+    data = json.dumps(body, default=str, separators=(",", ":")).encode()
+    return data, '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
+
+
 def etagged(request: Request, body: Any, *, status_code: int = 200) -> Response:
     """``body`` as JSON with an ETag; 304 when the client holds the same version."""
-    encoded = json.dumps(body, default=str, separators=(",", ":")).encode()
-    tag = '"' + hashlib.blake2b(encoded, digest_size=12).hexdigest() + '"'
+    return _tagged(request, *encoded(body), status_code=status_code)
+
+
+def published_answer(request: Request, hub: Any, compute: Callable[[], Any]) -> Response:
+    """An answer about what is published, computed once per write for each URL (the
+    same URL asked again before the next write is served from what was kept)."""
+    key = ("answer", request.url.path, request.url.query)
+    data, tag = hub.cached(key, lambda: encoded(compute()))
+    return _tagged(request, data, tag)
+
+
+def _tagged(request: Request, encoded: bytes, tag: str, *, status_code: int = 200) -> Response:
     wanted = request.headers.get("if-none-match", "")
     if tag in {t.strip() for t in wanted.split(",")} or wanted.strip() == "*":
         return Response(status_code=304, headers={"ETag": tag})

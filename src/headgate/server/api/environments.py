@@ -19,6 +19,7 @@ from headgate.server.api.common import (
     etagged,
     jsonable,
     page,
+    published_answer,
 )
 from headgate.server.app import get_hub
 from headgate.server.hub import Hub
@@ -167,8 +168,7 @@ def environment_detail(request: Request, name: EnvName, hub: Hub = Depends(get_h
     dependencies=[Depends(requires(Permission.ENVIRONMENTS_READ))],
 )
 def environment_status(request: Request, name: EnvName, hub: Hub = Depends(get_hub)) -> Response:
-    status = hub.cached(("status", name), lambda: hub.project.status(name))
-    return etagged(request, jsonable(status))
+    return published_answer(request, hub, lambda: jsonable(hub.project.status(name)))
 
 
 @router.get(

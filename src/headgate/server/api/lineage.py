@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from headgate.server.api.common import EnvQuery, etagged
+from headgate.server.api.common import EnvQuery, published_answer
 from headgate.server.api.quality import latest_results
 from headgate.server.app import get_hub
 from headgate.server.hub import Hub
@@ -29,49 +29,52 @@ def lineage_graph(
     env: EnvQuery = None,
     select: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> Response:
-    project = hub.project
-    environment = project._environment(env)
-    status = hub.cached(("status", environment), lambda: project.status(environment))
-    chosen = project.select(select) if select else None
-    worst: dict[str, str] = {}
-    rank = {"pass": 0, "warn": 1, "fail": 2, "error": 2}
-    for result in latest_results(hub, status.environment):
-        before = worst.get(result.model)
-        if before is None or rank.get(result.status, 0) > rank.get(before, 0):
-            worst[result.model] = result.status
-    nodes = []
-    for model in status.models:
-        if chosen is not None and model.name not in chosen:
-            continue
-        checks = worst.get(model.name)
-        if checks in ("fail", "error"):
-            data = "failed"
-        elif model.state == "not published":
-            data = "not published"
-        elif model.state == "changed":
-            data = "stale"
-        elif checks == "warn":
-            data = "warn"
-        else:
-            data = "ok"
-        nodes.append(
-            {
-                "id": model.name,
-                "kind": model.kind,
-                "materialized": model.materialized,
-                "state": model.state,
-                "checks": checks,
-                "status": data,
-                "rows": model.rows,
-            }
-        )
-    shown = {n["id"] for n in nodes}
-    edges = [
-        {"from": parent, "to": name}
-        for name, parents in project.loaded.dag.upstream.items()
-        if name in shown
-        for parent in sorted(parents)
-        if parent in shown
-    ]
-    body = {"environment": status.environment, "nodes": nodes, "edges": edges}
-    return etagged(request, body)
+    def answer() -> dict[str, Any]:
+        project = hub.project
+        environment = project._environment(env)
+        status = hub.cached(("status", environment), lambda: project.status(environment))
+        chosen = project.select(select) if select else None
+        worst: dict[str, str] = {}
+        rank = {"pass": 0, "warn": 1, "fail": 2, "error": 2}
+        for result in latest_results(hub, status.environment):
+            before = worst.get(result.model)
+            if before is None or rank.get(result.status, 0) > rank.get(before, 0):
+                worst[result.model] = result.status
+        nodes = []
+        for model in status.models:
+            if chosen is not None and model.name not in chosen:
+                continue
+            checks = worst.get(model.name)
+            if checks in ("fail", "error"):
+                data = "failed"
+            elif model.state == "not published":
+                data = "not published"
+            elif model.state == "changed":
+                data = "stale"
+            elif checks == "warn":
+                data = "warn"
+            else:
+                data = "ok"
+            nodes.append(
+                {
+                    "id": model.name,
+                    "kind": model.kind,
+                    "materialized": model.materialized,
+                    "state": model.state,
+                    "checks": checks,
+                    "status": data,
+                    "rows": model.rows,
+                }
+            )
+        shown = {n["id"] for n in nodes}
+        edges = [
+            {"from": parent, "to": name}
+            for name, parents in project.loaded.dag.upstream.items()
+            if name in shown
+            for parent in sorted(parents)
+            if parent in shown
+        ]
+        body = {"environment": status.environment, "nodes": nodes, "edges": edges}
+        return body
+
+    return published_answer(request, hub, answer)

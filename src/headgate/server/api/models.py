@@ -9,7 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from headgate.errors import HeadgateError
-from headgate.server.api.common import NAME_PATTERN, EnvQuery, Limit, Offset, etagged, page
+from headgate.server.api.common import (
+    NAME_PATTERN,
+    EnvQuery,
+    Limit,
+    Offset,
+    page,
+    published_answer,
+)
 from headgate.server.app import get_hub
 from headgate.server.hub import Hub
 from headgate.server.permissions import Permission, requires
@@ -39,47 +46,52 @@ def list_models(
     limit: Limit = 1000,
     offset: Offset = 0,
 ) -> Response:
-    project = hub.project
-    environment = project._environment(env)
-    status = hub.cached(("status", environment), lambda: project.status(environment))
-    loaded = project.loaded
-    items = []
-    for model in status.models:
-        parsed = loaded.models.get(model.name)
-        options = parsed.options if parsed else None
-        item = {
-            "name": model.name,
-            "kind": model.kind,
-            "materialized": model.materialized,
-            "state": model.state,
-            "fingerprint": model.fingerprint,
-            "published_fingerprint": model.published_fingerprint,
-            "rows": model.rows,
-            "published_at": model.published_at,
-            "tags": list(options.tags) if options else [],
-            "owner": options.owner if options else None,
-            "description": options.description if options else _source_description(hub, model.name),
-        }
-        if kind and item["kind"] != kind:
-            continue
-        if state and item["state"] != state:
-            continue
-        if tag and tag not in (options.tags if options else []):
-            continue
-        if owner and item["owner"] != owner:
-            continue
-        if q and q.lower() not in model.name:
-            continue
-        items.append(item)
-    body = page(
-        items,
-        limit=limit,
-        offset=offset,
-        environment=status.environment,
-        counts=status.counts,
-        last_run=status.last_run.id if status.last_run else None,
-    )
-    return etagged(request, body)
+    def answer() -> dict[str, Any]:
+        project = hub.project
+        environment = project._environment(env)
+        status = hub.cached(("status", environment), lambda: project.status(environment))
+        loaded = project.loaded
+        items = []
+        for model in status.models:
+            parsed = loaded.models.get(model.name)
+            options = parsed.options if parsed else None
+            item = {
+                "name": model.name,
+                "kind": model.kind,
+                "materialized": model.materialized,
+                "state": model.state,
+                "fingerprint": model.fingerprint,
+                "published_fingerprint": model.published_fingerprint,
+                "rows": model.rows,
+                "published_at": model.published_at,
+                "tags": list(options.tags) if options else [],
+                "owner": options.owner if options else None,
+                "description": options.description
+                if options
+                else _source_description(hub, model.name),
+            }
+            if kind and item["kind"] != kind:
+                continue
+            if state and item["state"] != state:
+                continue
+            if tag and tag not in (options.tags if options else []):
+                continue
+            if owner and item["owner"] != owner:
+                continue
+            if q and q.lower() not in model.name:
+                continue
+            items.append(item)
+        body = page(
+            items,
+            limit=limit,
+            offset=offset,
+            environment=status.environment,
+            counts=status.counts,
+            last_run=status.last_run.id if status.last_run else None,
+        )
+        return body
+
+    return published_answer(request, hub, answer)
 
 
 @router.get(

@@ -15,6 +15,7 @@ from headgate.server.api.common import (
     etagged,
     jsonable,
     page,
+    published_answer,
 )
 from headgate.server.app import get_hub
 from headgate.server.hub import Hub
@@ -59,18 +60,21 @@ def list_checks(
     limit: Limit = 1000,
     offset: Offset = 0,
 ) -> Response:
-    environment = hub.project._environment(env)
-    results = latest_results(hub, environment)
-    if model:
-        results = [r for r in results if r.model == model.lower()]
-    if status:
-        results = [r for r in results if r.status == status]
-    counts: dict[str, int] = {}
-    for result in results:
-        counts[result.status] = counts.get(result.status, 0) + 1
-    shown = [_summary(r) for r in results]
-    body = page(shown, limit=limit, offset=offset, environment=environment, counts=counts)
-    return etagged(request, body)
+    def answer() -> dict[str, Any]:
+        environment = hub.project._environment(env)
+        results = latest_results(hub, environment)
+        if model:
+            results = [r for r in results if r.model == model.lower()]
+        if status:
+            results = [r for r in results if r.status == status]
+        counts: dict[str, int] = {}
+        for result in results:
+            counts[result.status] = counts.get(result.status, 0) + 1
+        shown = [_summary(r) for r in results]
+        body = page(shown, limit=limit, offset=offset, environment=environment, counts=counts)
+        return body
+
+    return published_answer(request, hub, answer)
 
 
 @router.get(

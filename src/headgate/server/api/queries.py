@@ -135,7 +135,9 @@ def prepare(hub: Hub, sql: str, env: str | None, limit: int | None) -> tuple[str
 
     project = hub.project
     environment = project._environment(env)
-    published = project._published(environment)
+    published: list[str] = hub.cached(
+        ("published", environment), lambda: project._published(environment)
+    )
     engine = hub.engine
     views = {name: view_name(name, environment, engine.schema_prefix) for name in published}
     rewritten = environment_query(
