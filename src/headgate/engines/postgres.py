@@ -19,15 +19,21 @@ from __future__ import annotations
 import contextlib
 import io
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from hashlib import blake2b
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headgate.engines.base import Capabilities, Engine, EngineSession, ViewSpec, quote
+from headgate.engines.pgnames import (
+    NAME_COMMENT,
+    fit_identifier,
+    fit_names,
+    full_name_comment,
+    full_names,
+    literal,
+)
 from headgate.errors import EngineError, HeadgateError
 
 if TYPE_CHECKING:
@@ -48,75 +54,9 @@ CAPABILITIES = Capabilities(
     max_identifier_length=63,
 )
 
-MAX_IDENTIFIER_BYTES = 63
-NAME_COMMENT = "headgate name: "
 LOCK_NOT_AVAILABLE = "55P03"
 VIEW_COLUMNS_CHANGED = {"42P16", "42804"}  # cannot drop/rename a view's column, or change its type
 ALREADY_EXISTS = {"42P06", "23505"}  # a schema another session just created
-
-_TOKENS = re.compile(r"'(?:[^']|'')*'|\"((?:[^\"]|\"\")+)\"")
-_CREATED = re.compile(
-    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:(?:TEMP|TEMPORARY|UNLOGGED)\s+)?(TABLE|VIEW)\s+"
-    r"(?:IF\s+NOT\s+EXISTS\s+)?((?:\"(?:[^\"]|\"\")+\"\.)?\"(?:[^\"]|\"\")+\")",
-    re.IGNORECASE,
-)
-_RENAMED = re.compile(
-    r"^\s*ALTER\s+(TABLE|VIEW)\s+(?:IF\s+EXISTS\s+)?(?:(\"(?:[^\"]|\"\")+\")\.)?\"(?:[^\"]|\"\")+\""
-    r"\s+RENAME\s+TO\s+(\"(?:[^\"]|\"\")+\")",
-    re.IGNORECASE,
-)
-
-_shortened: dict[str, str] = {}  # short -> full, for messages that name a shortened object
-
-
-def fit_identifier(name: str) -> str:
-    """``name`` if PostgreSQL keeps it whole, else its first 50 bytes and a hash of all of it.
-
-    PostgreSQL would cut it at 63 bytes, and two versions of one model differ only at
-    the end of their names; the hash keeps them apart.
-
-    >>> fit_identifier("short")
-    'short'
-    >>> len(fit_identifier("x" * 80))
-    63
-    """
-    encoded = name.encode()
-    if len(encoded) <= MAX_IDENTIFIER_BYTES:
-        return name
-    head = encoded[:50].decode("utf-8", "ignore")
-    short = f"{head}_{blake2b(encoded, digest_size=6).hexdigest()}"
-    _shortened[short] = name
-    return short
-
-
-def fit_names(sql: str) -> str:
-    """``sql`` with every quoted identifier PostgreSQL would cut replaced by its fitted form."""
-    if len(sql) <= MAX_IDENTIFIER_BYTES or '"' not in sql:
-        return sql
-
-    def fit(match: re.Match[str]) -> str:
-        inner = match.group(1)
-        if inner is None or len(inner.encode()) <= MAX_IDENTIFIER_BYTES:
-            return match.group(0)
-        return '"' + fit_identifier(inner.replace('""', '"')).replace('"', '""') + '"'
-
-    return _TOKENS.sub(fit, sql)
-
-
-def full_names(text: str) -> str:
-    """A message with shortened names put back as headgate knows them."""
-    for short, name in _shortened.items():
-        if short in text:
-            text = text.replace(short, name)
-    return text
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _unquote(identifier: str) -> str:
-    return identifier[1:-1].replace('""', '"')
 
 
 class PostgresError(EngineError):
@@ -146,7 +86,7 @@ class PostgresSession(EngineSession):
 
     def execute(self, sql: str) -> list[tuple[Any, ...]]:
         fitted = fit_names(sql)
-        named = self._full_name_comment(sql, fitted)
+        named = full_name_comment(sql, fitted)
         if named is None:
             return self._run(fitted)
         with self.transaction():
@@ -168,28 +108,6 @@ class PostgresSession(EngineSession):
                 return []
         except psycopg.Error as exc:
             raise _error(exc) from exc
-
-    def _full_name_comment(self, sql: str, fitted: str) -> str | None:
-        """The COMMENT that keeps a shortened object's full name, when ``sql`` creates one."""
-        if fitted == sql:
-            return None
-        created = _CREATED.match(fitted)
-        if created is not None:
-            original = _CREATED.match(sql)
-            full = _last_part(original.group(2)) if original else ""
-            if full and full != _last_part(created.group(2)):
-                kind, name = created.group(1).upper(), created.group(2)
-                return f"COMMENT ON {kind} {name} IS {_literal(NAME_COMMENT + full)}"
-            return None
-        renamed = _RENAMED.match(fitted)
-        if renamed is not None:
-            original = _RENAMED.match(sql)
-            kind, schema, new = renamed.group(1).upper(), renamed.group(2), renamed.group(3)
-            full = _unquote(original.group(3)) if original else _unquote(new)
-            target = f"{schema}.{new}" if schema else new
-            comment = NAME_COMMENT + full if full != _unquote(new) else ""
-            return f"COMMENT ON {kind} {target} IS {_literal(comment) if comment else 'NULL'}"
-        return None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -314,13 +232,13 @@ class PostgresSession(EngineSession):
     # --- catalog ------------------------------------------------------------------------
 
     def table_exists(self, target: str) -> bool:
-        rows = self.execute(f"SELECT to_regclass({_literal(fit_names(quote(target)))})")
+        rows = self.execute(f"SELECT to_regclass({literal(fit_names(quote(target)))})")
         return rows[0][0] is not None
 
     def columns_of(self, target: str) -> list[tuple[str, str]]:
         rows = self.execute(
             "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute AS a "
-            f"WHERE a.attrelid = to_regclass({_literal(fit_names(quote(target)))}) "
+            f"WHERE a.attrelid = to_regclass({literal(fit_names(quote(target)))}) "
             "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
         )
         return [(str(name), str(kind)) for name, kind in rows]
@@ -329,8 +247,8 @@ class PostgresSession(EngineSession):
         """Qualified full names of the relations of ``kinds`` (pg_class.relkind letters)."""
         if not schemas:
             return set()
-        listed = ", ".join(_literal(fit_identifier(s)) for s in sorted(schemas))
-        relkinds = ", ".join(_literal(k) for k in kinds)
+        listed = ", ".join(literal(fit_identifier(s)) for s in sorted(schemas))
+        relkinds = ", ".join(literal(k) for k in kinds)
         rows = self.execute(
             "SELECT n.nspname, c.relname, d.description FROM pg_class AS c "
             "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
@@ -352,12 +270,6 @@ class PostgresSession(EngineSession):
             self._reader = None
         with contextlib.suppress(Exception):
             self.connection.close()
-
-
-def _last_part(qualified: str) -> str:
-    """The unquoted last part of ``"schema"."name"``."""
-    parts = re.findall(r"\"((?:[^\"]|\"\")+)\"", qualified)
-    return parts[-1].replace('""', '"') if parts else qualified
 
 
 class PostgresEngine(Engine):
