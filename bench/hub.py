@@ -205,16 +205,17 @@ def readers_during_writes(url: str) -> dict[str, object]:
         time.sleep(10)
         phase["name"] = "writes"
         started = time.perf_counter()
-        assert client.post("/environments", json={"name": "next"}).status_code == 201
+        name = f"next{os.getpid()}"  # the project is kept between runs of the bench
+        assert client.post("/environments", json={"name": name}).status_code == 201
         run = client.post(
-            "/runs", json={"environment": "next", "select": "layer_01.*", "full_refresh": True}
+            "/runs", json={"environment": name, "select": "layer_01.*", "full_refresh": True}
         ).json()
         with client.stream("GET", f"/runs/{run['run_id']}/events") as events:
             for _ in events.iter_lines():
                 pass
         phase["name"] = "deploy"
         deploy_started = time.perf_counter()
-        deployed = client.post("/deployments", json={"from": "next", "to": "prod"})
+        deployed = client.post("/deployments", json={"from": name, "to": "prod"})
         deploy_seconds = time.perf_counter() - deploy_started
         phase["name"] = "writes"
         assert deployed.status_code == 201, deployed.text

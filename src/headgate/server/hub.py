@@ -241,13 +241,21 @@ class Hub:
         own project when ``revision`` is None)."""
         if revision is None:
             return self.project
+        found: Project = self._revisions_kept().project(revision)
+        return found
+
+    def commit_of(self, revision: str) -> str:
+        """The commit a branch, tag or commit of the hub's repository names now."""
+        commit: str = self._revisions_kept().commit_of(revision)
+        return commit
+
+    def _revisions_kept(self) -> Any:
         from headgate.server.revisions import Revisions
 
         with self._guard:
             if self._revisions is None:
                 self._revisions = Revisions(self.root, self.engine, self.store)
-        found: Project = self._revisions.project(revision)
-        return found
+            return self._revisions
 
     # --- runs -------------------------------------------------------------------------------
 

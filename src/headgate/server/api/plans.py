@@ -34,7 +34,12 @@ def plan(
     format: Annotated[str | None, Query(pattern="^(json|markdown)$")] = None,
 ) -> Response:
     project = hub.project_at(revision)
-    review = project.review(env, selection=select)
+    environment = project._environment(env)
+    commit = hub.commit_of(revision) if revision else None  # a branch may move: by commit
+    review = hub.cached(
+        ("plan", environment, commit, select),
+        lambda: project.review(environment, selection=select),
+    )
     markdown = format == "markdown" or (
         format is None and "text/markdown" in request.headers.get("accept", "")
     )
