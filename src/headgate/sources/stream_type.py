@@ -85,10 +85,15 @@ def _insert_new(session: EngineSession, target: str, data: pa.Table, seen: list[
             for t in seen
             if session.table_exists(t)
         )
-        inserted = session.execute(
-            f"INSERT INTO {quote(target)} BY NAME SELECT * FROM {quote(staged)} AS s WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {quote(target)} AS t WHERE t._message_id = s._message_id) {known}"
+        # columns named, not matched by position nor by DuckDB's BY NAME: every engine
+        names = ", ".join(quote(name) for name, _ in session.columns_of(staged))
+        before = session.row_count(target)
+        session.execute(
+            f"INSERT INTO {quote(target)} ({names}) SELECT {names} FROM {quote(staged)} AS s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {quote(target)} AS t "
+            f"WHERE t._message_id = s._message_id) {known}"
         )
+        inserted = [(session.row_count(target) - before,)]
     finally:
         session.execute(f"DROP TABLE IF EXISTS {quote(staged)}")
     return int(inserted[0][0]) if inserted else 0
