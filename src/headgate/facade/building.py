@@ -93,7 +93,7 @@ class Building(ProjectBase):
     def _refused_files(self, plan: Plan) -> list[str]:
         """New files the run would refuse: they drift from a contract kept with schema_policy: fail."""
         from headgate.plan.naming import physical_table
-        from headgate.runtime.files import refused_files
+        from headgate.sources.files import refused_files
 
         loads = [
             self.loaded.sources[n.name]
@@ -227,7 +227,7 @@ class Building(ProjectBase):
     ) -> dict[str, list[list[str]]]:
         """Columns of file-source files not loaded yet, read from the files before loading them."""
         from headgate.plan.naming import physical_table
-        from headgate.runtime.files import incoming_columns
+        from headgate.sources.files import incoming_columns
 
         found: dict[str, list[list[str]]] = {}
         schema = self.loaded.config.physical_schema

@@ -18,10 +18,10 @@ from headgate.plan.planner import REJECTS_SUFFIX, Plan, PlannedNode
 from headgate.project.loader import LoadedProject
 from headgate.runtime.audit import ProjectChecks
 from headgate.runtime.executor import RetryPolicy, Task, execute
-from headgate.runtime.files import rejects_table
 from headgate.runtime.recorder import Recorder
 from headgate.runtime.results import FAILED, UPSTREAM_FAILED, RunResult, TaskResult
 from headgate.runtime.tasks import BuildContext, failed_result, run_node, skipped_result
+from headgate.sources.files import rejects_table
 from headgate.state.records import PhysicalRecord
 
 if TYPE_CHECKING:

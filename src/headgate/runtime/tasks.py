@@ -27,12 +27,12 @@ from headgate.project.loader import LoadedProject
 from headgate.project.models import ParsedModel
 from headgate.project.pinning import pin_columns
 from headgate.runtime.audit import AuditFailed, ProjectChecks, audit_table
-from headgate.runtime.files import build_file_source, file_table
 from headgate.runtime.growing import build_version, load_source_version
 from headgate.runtime.python_models import run_python_model
 from headgate.runtime.recorder import Recorder
 from headgate.runtime.results import BUILT, FAILED, SKIPPED, TaskResult
 from headgate.runtime.specs import node_to_spec
+from headgate.sources.files import build_file_source, file_table
 from headgate.state.records import ModelVersion, PhysicalRecord, TaskRecord
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Files in the project (CSV, TSV, Parquet, JSON): each loaded once, behind a view per file set.
 
 Files are part of the project's content, so they are not read into segments at each run:
-their fingerprint covers every file, and ``runtime/files.py`` loads each new file once.
+their fingerprint covers every file, and ``sources/files.py`` loads each new file once (sources/files.py).
 """
 
 from __future__ import annotations

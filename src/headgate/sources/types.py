@@ -102,7 +102,7 @@ def source_type(name: str) -> SourceType:
 
 
 def loading_source_type(name: str) -> LoadingSourceType:
-    """The type of a source read at each run; files are loaded by ``runtime/files.py``."""
+    """The type of a source read at each run; files are loaded by ``sources/files.py``."""
     found = source_type(name)
     if not isinstance(found, LoadingSourceType):
         raise TypeError(f"{name} sources are project files, loaded once each, not at every run")

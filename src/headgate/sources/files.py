@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from headgate.engines.base import EngineSession, quote
 from headgate.errors import HeadgateError
 from headgate.project.textfile import DecodeProblem
-from headgate.runtime.csvheader import (
+from headgate.sources.csvheader import (
     FileRefused,
     first_undecodable,
     not_in_encoding,
