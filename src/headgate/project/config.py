@@ -130,6 +130,9 @@ class ProjectConfig(StrictModel):
     retry_backoff: float = Field(default=1.0, ge=0, description="seconds before the first retry")
     task_timeout: float | None = Field(default=None, gt=0, description="seconds a task may run")
     physical_schema: str = "headgate_physical"
+    dialect: str = Field(
+        default="duckdb", description="the SQL dialect models are written in (sqlglot's names)"
+    )
     description: str | None = None
     schedules: list[ScheduleConfig] = Field(default_factory=list)
 
@@ -139,6 +142,20 @@ class ProjectConfig(StrictModel):
         if not value or not value.replace("_", "").replace("-", "").isalnum():
             raise ValueError("use letters, digits, '_' or '-'")
         return value
+
+    @field_validator("dialect")
+    @classmethod
+    def _known_dialect(cls, value: str) -> str:
+        from sqlglot.dialects.dialect import Dialect
+
+        try:
+            Dialect.get_or_raise(value)
+        except ValueError:
+            raise ValueError(
+                f"unknown SQL dialect '{value}': use one of sqlglot's, e.g. duckdb, postgres, "
+                "snowflake, bigquery, spark, tsql"
+            ) from None
+        return value.lower()
 
     @field_validator("schedules")
     @classmethod

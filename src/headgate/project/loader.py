@@ -75,7 +75,7 @@ def load_project(root: Path) -> LoadedProject:
     config: ProjectConfig = load_yaml_file(root / CONFIG_FILE).validate(ProjectConfig, CONFIG_FILE)
     errors: list[ProjectError] = []
     sources = _load_sources(root, errors)
-    models = _load_models(root, errors)
+    models = _load_models(root, errors, config.dialect)
     for name in sorted(set(models) & set(sources)):
         errors.append(
             ProjectError(
@@ -173,7 +173,9 @@ def _model_files(root: Path) -> list[Path]:
     return found
 
 
-def _load_models(root: Path, errors: list[ProjectError]) -> dict[str, ParsedModel]:
+def _load_models(
+    root: Path, errors: list[ProjectError], dialect: str = "duckdb"
+) -> dict[str, ParsedModel]:
     cache: dict[str, tuple[str, ParsedModel]] = _read_cache(root, CACHE_FILE)
     files: list[tuple[Path, str, str | None, str]] = []
     for relative in _model_files(root):
@@ -184,9 +186,10 @@ def _load_models(root: Path, errors: list[ProjectError]) -> dict[str, ParsedMode
         except ProjectError as exc:  # not UTF-8, or unreadable
             errors.append(exc)
             continue
-        files.append((relative, text, sidecar, content_hash(text, sidecar or "")))
+        read_as = [] if dialect == "duckdb" else [dialect]  # the cache knows what it read
+        files.append((relative, text, sidecar, content_hash(text, sidecar or "", *read_as)))
     misses = [f for f in files if cache.get(str(f[0]), ("",))[0] != f[3]]
-    parsed_now = _parse_all(root, misses)
+    parsed_now = _parse_all(root, misses, dialect)
     fresh: dict[str, tuple[str, ParsedModel]] = {}
     models: dict[str, ParsedModel] = {}
     for relative, _, _, key in files:
@@ -207,25 +210,27 @@ def _load_models(root: Path, errors: list[ProjectError]) -> dict[str, ParsedMode
 
 
 def _parse_all(
-    root: Path, files: list[tuple[Path, str, str | None, str]]
+    root: Path, files: list[tuple[Path, str, str | None, str]], dialect: str
 ) -> dict[str, ParsedModel | ProjectError]:
     """Parse files the cache does not hold, on every core when there are many."""
     workers = min(os.cpu_count() or 1, 8)
     if len(files) < PARALLEL_PARSE_MIN or workers < 2 or "fork" not in mp.get_all_start_methods():
-        return dict(_parse_chunk(root, files))
+        return dict(_parse_chunk(root, files, dialect))
     chunks = [files[i::workers] for i in range(workers)]
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-        results = pool.map(_parse_chunk, [root] * workers, chunks)
+        results = pool.map(_parse_chunk, [root] * workers, chunks, [dialect] * workers)
         return {name: outcome for chunk in results for name, outcome in chunk}
 
 
 def _parse_chunk(
-    root: Path, files: list[tuple[Path, str, str | None, str]]
+    root: Path, files: list[tuple[Path, str, str | None, str]], dialect: str = "duckdb"
 ) -> list[tuple[str, ParsedModel | ProjectError]]:
     outcomes: list[tuple[str, ParsedModel | ProjectError]] = []
     for relative, text, sidecar, _ in files:
         try:
-            outcomes.append((str(relative), parse_model_file(root, relative, text, sidecar)))
+            outcomes.append(
+                (str(relative), parse_model_file(root, relative, text, sidecar, dialect))
+            )
         except ProjectError as exc:
             outcomes.append((str(relative), exc))
     return outcomes

@@ -63,14 +63,20 @@ def content_hash(*texts: str) -> str:
     return digest.hexdigest()
 
 
-def parse_model_file(root: Path, relative: Path, text: str, sidecar: str | None) -> ParsedModel:
-    """Parse one model file (``relative`` to ``root``) with its sidecar's text, if any."""
+def parse_model_file(
+    root: Path, relative: Path, text: str, sidecar: str | None, dialect: str = DIALECT
+) -> ParsedModel:
+    """Parse one model file (``relative`` to ``root``) with its sidecar's text, if any.
+
+    SQL is read in the project's ``dialect`` and kept in DuckDB's, headgate's own, from
+    which every engine's is rendered; a construct that has no DuckDB form is an error here.
+    """
     path = root / relative
     name = model_name(relative.relative_to("models"))
     if relative.suffix == ".sql":
         header = _sql_header(text, path)
         options, doc = _options(header, sidecar, path)
-        normalized, refs, lines = parse_sql(text, path)
+        normalized, refs, lines = parse_sql(text, path, dialect)
         language = "sql"
     else:
         header = _python_header(text, path)
@@ -92,10 +98,12 @@ def parse_model_file(root: Path, relative: Path, text: str, sidecar: str | None)
     )
 
 
-def parse_sql(text: str, path: Path) -> tuple[str, list[str], dict[str, int]]:
+def parse_sql(
+    text: str, path: Path, dialect: str = DIALECT
+) -> tuple[str, list[str], dict[str, int]]:
     """Normalized SQL and the tables it reads. Syntax errors name file, line, column and text."""
     try:
-        statements = parse_statements(text, dialect=DIALECT)
+        statements = parse_statements(text, dialect=dialect)
     except SqlSyntaxError as exc:
         raise syntax_error(exc.problem, path) from None
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
@@ -109,8 +117,28 @@ def parse_sql(text: str, path: Path) -> tuple[str, list[str], dict[str, int]]:
         )
     query = statements[0]
     refs, lines = table_references(query)
+    if dialect != DIALECT:
+        return _from_dialect(query, dialect, path), refs, lines
     # copy=False: the tree is ours and thrown away; copying it costs a sixth of a load
     return _GENERATOR_DIALECT.generate(query, copy=False, comments=False), refs, lines
+
+
+def _from_dialect(query: exp.Expr, dialect: str, path: Path) -> str:
+    """A query read in another dialect, written in DuckDB's; what cannot be is named."""
+    from sqlglot.errors import ErrorLevel, UnsupportedError
+
+    try:
+        return str(
+            Dialect.get_or_raise(DIALECT).generate(
+                query, copy=False, comments=False, unsupported_level=ErrorLevel.RAISE
+            )
+        )
+    except UnsupportedError as exc:
+        raise ProjectError(
+            f"this {dialect} SQL has no DuckDB equivalent: {str(exc).splitlines()[0]}",
+            Location(path, 1),
+            hint="write that part differently, or set dialect: duckdb in headgate.yml",
+        ) from None
 
 
 def table_references(query: exp.Query | exp.Expression) -> tuple[list[str], dict[str, int]]:
