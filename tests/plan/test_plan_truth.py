@@ -75,14 +75,14 @@ def test_a_change_built_in_dev_is_reused_in_prod_and_the_summary_agrees(tmp_path
     assert not any(m["rebuild"] for m in found.values())
     assert plan["build"] == []
     dev_run = cli_json(root, "runs", "--env", "dev")["runs"][0]["id"]
-    assert found["marts.segments"]["built_in"] == f"by run {dev_run} in dev"
+    assert found["marts.segments"]["built_in"] == f"run {dev_run} in dev"
 
     text = cli(root, "plan", "--env", "prod", check=True).stdout
     assert "0 to build, 4 reused (already built)" in text
-    assert text.count(f"reuse (built by run {dev_run} in dev)") == 4
+    assert text.count(f"reuse (run {dev_run} in dev)") == 4
     assert "│ yes" not in text
     markdown = cli(root, "plan", "--env", "prod", "--markdown", check=True).stdout
-    assert "| `marts.segments` | indirect | no | - | reuse (built by" in markdown
+    assert "| `marts.segments` | indirect | no | - | reuse (run " in markdown
     assert "0 to build, 4 reused" in markdown
 
 

@@ -130,7 +130,7 @@ class Building(ProjectBase):
         ]
 
     def _built_by(self, plan: Plan) -> dict[str, str]:
-        """Tables the plan reuses -> the run that built them, e.g. ``by run 4 in dev``."""
+        """Tables the plan reuses -> the run that built them, e.g. ``run 4 in dev``."""
         runs: dict[int, str] = {}
         found: dict[str, str] = {}
         for node in plan.nodes.values():
@@ -139,7 +139,7 @@ class Building(ProjectBase):
                 continue
             if record.run_id not in runs:
                 run = self.state.get_run(record.run_id)
-                runs[record.run_id] = f"by run {run.id} in {run.environment}" if run else ""
+                runs[record.run_id] = f"run {run.id} in {run.environment}" if run else ""
             if runs[record.run_id]:
                 found[node.physical_table] = runs[record.run_id]
         return found

@@ -47,7 +47,7 @@ class Review:
             return "yes"
         if action == "reuse":
             where = self.built_in.get(impact.reuses or "")
-            return f"reuse (built {where})" if where else "reuse (already built)"
+            return f"reuse ({where})" if where else "reuse (already built)"
         if action == "audit":
             return "no, checks run again"
         if action == "excluded":
