@@ -12,6 +12,7 @@ the rows whose ``_message_id`` the table lacks, in one transaction, then ack.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -33,7 +34,10 @@ REDIS_DEFAULT = "redis://127.0.0.1:6379/0"
 
 
 def _run(coroutine: Any) -> Any:
-    return asyncio.run(coroutine)
+    """Run ``coroutine`` on an event loop of its own thread: the calling thread may already
+    run one (a test session that drives a browser keeps a loop on the main thread)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 async def _quiet(exc: Exception) -> None:

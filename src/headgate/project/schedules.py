@@ -70,12 +70,13 @@ class ScheduleConfig(StrictModel):
         return ZoneInfo(self.timezone)
 
     def slots_between(self, after: datetime, until: datetime) -> list[datetime]:
-        """The slot times in (after, until], in UTC, oldest first.
+        """The slot times in (after, until], in UTC, oldest first (02:00 in Paris is 00:00 UTC
+        in summer; a slot exactly at ``after`` is not after it).
 
         >>> s = ScheduleConfig(name="n", cron="0 2 * * *", timezone="Europe/Paris")
         >>> from datetime import UTC
         >>> [t.isoformat() for t in s.slots_between(datetime(2024, 7, 1, tzinfo=UTC), datetime(2024, 7, 3, tzinfo=UTC))]
-        ['2024-07-01T00:00:00+00:00', '2024-07-02T00:00:00+00:00']
+        ['2024-07-02T00:00:00+00:00', '2024-07-03T00:00:00+00:00']
         """
         from croniter import croniter
 
