@@ -43,6 +43,7 @@ def write_demo_project(
     overwrite: bool = False,
     postgres_url: str | None = None,
     schema_prefix: str = "",
+    spark_master: str | None = None,
 ) -> DemoSummary:
     """Write a complete headgate project for an online shop into ``target``.
 
@@ -52,7 +53,8 @@ def write_demo_project(
 
     With ``postgres_url`` the project's warehouse is that PostgreSQL database: headgate.yml
     reads the URL as ``${secret:WAREHOUSE_URL}`` and the URL itself goes to
-    ``.headgate/secrets.yml``, out of git.
+    ``.headgate/secrets.yml``, out of git. With ``spark_master`` (``local[2]``) it is a
+    Spark running in the headgate process, its tables and metastore under ``.headgate/spark/``.
     """
     target = Path(target)
     _check_target(target, overwrite)
@@ -72,6 +74,8 @@ def write_demo_project(
     (target / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
     if postgres_url is not None:
         _use_postgres(target, postgres_url, schema_prefix)
+    elif spark_master is not None:
+        _use_spark(target, spark_master)
     data = target / "data"
     data.mkdir(exist_ok=True)
     _write_csv(data / "customers.csv", CUSTOMER_HEADER, customers.rows)
@@ -137,6 +141,13 @@ def _use_postgres(target: Path, url: str, schema_prefix: str) -> None:
     values["WAREHOUSE_URL"] = url
     secrets.write_text(yaml.safe_dump(values), encoding="utf-8")
     secrets.chmod(0o600)
+
+
+def _use_spark(target: Path, master: str) -> None:
+    """Point the project at a local Spark (tables and metastore under ``.headgate/spark/``)."""
+    config = target / "headgate.yml"
+    head = config.read_text(encoding="utf-8").split("engine:", 1)[0]
+    config.write_text(f"{head}engine:\n  type: spark\n  master: '{master}'\n", encoding="utf-8")
 
 
 def _check_target(target: Path, overwrite: bool) -> None:
