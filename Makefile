@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test chromium test-fast check lint format typecheck bench clean
+.PHONY: demo test chromium java test-fast check lint format typecheck bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "headgate needs Python 3.11 or newer")'
@@ -29,8 +29,20 @@ chromium:
 	  echo "could not install chromium: PDF tests will not run"; \
 	else echo "no chromium (install Debian's chromium package): PDF tests will not run"; fi
 
+# Spark tests run a local Spark, which needs Java 17+ (Debian's openjdk-17-jre-headless,
+# installed here when missing and apt-get can); without it they skip saying so (CI fails).
+java:
+	@if command -v java >/dev/null 2>&1 || [ -x "$$JAVA_HOME/bin/java" ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian's openjdk-17-jre-headless (Spark tests)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null 2>&1 && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null 2>&1; } || \
+	  echo "could not install Java: Spark tests will not run (no java on PATH, JAVA_HOME unset)"; \
+	else echo "no Java (java not on PATH, JAVA_HOME unset): Spark tests will not run; install a JDK 17+"; fi
+
 # Every tier: fast, services, slow, spark, browser (and the doctests in src/).
-test: $(STAMP) chromium
+test: $(STAMP) chromium java
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test-fast: $(STAMP)

@@ -12,18 +12,17 @@ Spark has no multi-statement transactions. Every table, segment and version view
 still created in one statement (it exists whole or not at all), but a publish replaces
 an environment's views one after another: the statements are prepared first and sent
 back to back, the time from the first to the last is measured (``last_publish``), and
-the ledger row is written after the last view. The README says what a reader sees.
+the ledger row is written after the last view. What a publish will do is written before
+its first view, so one stopped inside the window is finished by the next process to read
+the ledger. The README says what a reader sees.
 
-One SparkSession per process: starting Spark costs seconds, and a local session's
-metastore and warehouse folders cannot change once it runs. PySpark is imported only
-when a Spark project opens (``pip install 'headgate[spark]'``).
+One SparkSession per process (``spark_start.py``); PySpark is imported only when a Spark
+project opens (``pip install 'headgate[spark]'``).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headgate.engines.base import Capabilities, Engine, EngineSession, ViewSpec, quote
+from headgate.engines.spark_start import local_path, message, spark_session
 from headgate.errors import EngineError, HeadgateError, WarehouseBusy
 
 if TYPE_CHECKING:
@@ -53,32 +53,12 @@ CAPABILITIES = Capabilities(
     merge=False,
 )
 
-INSTALL_HINT = "install it: pip install 'headgate[spark]'"
-JAVA_HINT = (
-    "Spark runs on Java 17 or newer: install a JDK (Debian: apt-get install "
-    "openjdk-17-jre-headless) or set JAVA_HOME to one"
-)
 _QUERY = re.compile(r"^\s*\(*\s*(SELECT|WITH|VALUES|SHOW|DESCRIBE|DESC|EXPLAIN|FROM|TABLE)\b", re.I)
 _INSERT = re.compile(
     r"^\s*INSERT\s+(?:INTO|OVERWRITE)\s+(?:TABLE\s+)?((?:\"(?:[^\"]|\"\")+\"|`[^`]+`|[\w]+)"
     r"(?:\.(?:\"(?:[^\"]|\"\")+\"|`[^`]+`|[\w]+))?)",
     re.I,
 )
-
-# Settings every headgate session runs with; `conf:` in headgate.yml comes on top.
-SESSION_CONF = {
-    "spark.sql.ansi.enabled": "true",
-    "spark.sql.ansi.doubleQuotedIdentifiers": "true",  # "schema"."table" as in every engine
-    "spark.sql.session.timeZone": "UTC",
-    "spark.sql.timestampType": "TIMESTAMP_NTZ",  # TIMESTAMP without a zone, as DuckDB's
-    "spark.sql.legacy.allowNonEmptyLocationInCTAS": "true",  # a killed CTAS left files
-}
-LOCAL_CONF = {
-    "spark.ui.enabled": "false",
-    "spark.ui.showConsoleProgress": "false",
-    "spark.sql.shuffle.partitions": "4",  # one machine: Spark's default 200 costs seconds
-    "spark.sql.catalogImplementation": "hive",
-}
 
 
 @dataclass(frozen=True)
@@ -87,15 +67,6 @@ class PublishWindow:
 
     views: int
     seconds: float  # from the first view statement sent to the last one answered
-
-
-def _message(exc: BaseException) -> str:
-    """Spark's reason, without the JVM stack and the repeated query text."""
-    text = str(exc).strip()
-    for marker in ("\nJVM stacktrace:", "\n\tat ", "\n== SQL", "\n== Physical", "\nSearch path:"):
-        text = text.split(marker, 1)[0]
-    text = re.sub(r"\s*SQLSTATE: \w+", "", text).strip()
-    return text.splitlines()[0] if len(text) > 600 else text
 
 
 def _identifier(qualified: str) -> str:
@@ -144,12 +115,12 @@ class SparkWorkSession(EngineSession):
         try:
             yield
         except PySparkException as exc:
-            text = _message(exc)
+            text = message(exc)
             if "Another instance of Derby" in str(exc) or "XSDB6" in str(exc):
                 raise self.engine.busy() from None
             raise EngineError(text) from None
         except Py4JError as exc:
-            raise EngineError(f"Spark stopped answering: {_message(exc)}") from None
+            raise EngineError(f"Spark stopped answering: {message(exc)}") from None
 
     def _tag_thread(self) -> None:
         if not self._tagged:
@@ -177,7 +148,7 @@ class SparkWorkSession(EngineSession):
             data = data.read_all()
         with self._errors():
             if isinstance(data, pa.Table):
-                frame = self.spark.createDataFrame(data) if data.num_columns else None
+                frame = self._frame_of(data) if data.num_columns else None
                 rows: int | None = data.num_rows
             else:
                 frame, rows = data, None  # a DataFrame: written by Spark, counted after
@@ -187,12 +158,21 @@ class SparkWorkSession(EngineSession):
             frame.write.format(self.engine.table_format).saveAsTable(_identifier(target))
         return rows if rows is not None else self.row_count(target)
 
+    def _frame_of(self, data: pa.Table) -> Any:
+        """A Spark DataFrame of Arrow data; typed by its schema even when it has no rows
+        (Spark Connect cannot infer a schema from none)."""
+        if data.num_rows:
+            return self.spark.createDataFrame(data)
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        return self.spark.createDataFrame([], from_arrow_schema(data.schema))
+
     def append_arrow(self, target: str, data: pa.Table) -> int:
         """Rows appended, columns matched by name (Spark's saveAsTable in append mode)."""
         if not data.num_rows:
             return 0
         with self._errors():
-            frame = self.spark.createDataFrame(data)
+            frame = self._frame_of(data)
             frame.write.mode("append").saveAsTable(_identifier(target))
         return int(data.num_rows)
 
@@ -295,173 +275,8 @@ def _unquoted(name: str) -> str:
     )
 
 
-# --- the process's one SparkSession ---------------------------------------------------
-
-_started: dict[str, Any] = {}  # "key": what the running session was started with; "spark"
-_start_lock = threading.Lock()
-
-
-def _java_available() -> bool:
-    home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").exists():
-        return True
-    return shutil.which("java") is not None
-
-
-def spark_session(config: SparkEngineConfig, root: Path, remote: str | None) -> Any:
-    """The process's SparkSession, started on first use with ``config``'s settings."""
-    key = _session_key(config, root, remote)
-    with _start_lock:
-        running = _started.get("spark")
-        if running is not None:
-            if _started["key"] != key:
-                raise HeadgateError(
-                    f"this process already runs Spark for {_started['key'][0]}; one Spark "
-                    "session per process",
-                    hint="open one Spark project per process (each headgate command is one)",
-                )
-            return running
-        spark = _start(config, root, remote)
-        _started.update(key=key, spark=spark)
-        return spark
-
-
-def _session_key(config: SparkEngineConfig, root: Path, remote: str | None) -> tuple[str, ...]:
-    if remote:
-        return (remote,)
-    return (
-        config.master,
-        str(_local_path(root, config.warehouse_dir)),
-        str(_local_path(root, config.metastore_dir)),
-    )
-
-
-def _local_path(root: Path, path: str) -> Path:
-    return Path(path) if Path(path).is_absolute() else root / path
-
-
-def _start(config: SparkEngineConfig, root: Path, remote: str | None) -> Any:
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise HeadgateError(
-            "the spark engine needs PySpark, which is not installed", hint=INSTALL_HINT
-        ) from None
-    _quiet_python_logs()
-    builder = SparkSession.builder.appName(config.app_name)
-    if remote:
-        try:
-            import grpc  # noqa: F401  (Spark Connect's transport)
-        except ImportError:
-            raise HeadgateError(
-                "Spark Connect needs grpcio, which is not installed",
-                hint="install it: pip install 'headgate[spark]' (pyspark[connect])",
-            ) from None
-        builder = builder.remote(remote)
-        settings = dict(SESSION_CONF)
-    else:
-        if not _java_available():
-            raise HeadgateError(
-                "cannot start Spark: no Java found (java is not on PATH)", hint=JAVA_HINT
-            )
-        warehouse = _local_path(root, config.warehouse_dir)
-        metastore = _local_path(root, config.metastore_dir)
-        warehouse.mkdir(parents=True, exist_ok=True)
-        metastore.parent.mkdir(parents=True, exist_ok=True)
-        settings = {
-            **LOCAL_CONF,
-            **SESSION_CONF,
-            "spark.sql.warehouse.dir": str(warehouse.resolve()),
-            "spark.hadoop.javax.jdo.option.ConnectionURL": (
-                f"jdbc:derby:;databaseName={metastore.resolve()};create=true"
-            ),
-            # Derby's log and the JVM's own logging stay in .headgate/spark/, not on screen
-            "spark.driver.extraJavaOptions": (
-                f"-Dderby.stream.error.file={metastore.parent.resolve() / 'derby.log'} "
-                f"-Dlog4j2.configurationFile={_log_config(metastore.parent)}"
-            ),
-        }
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # one machine: loopback only
-        builder = builder.master(config.master).enableHiveSupport()
-    settings.update({k: str(v) for k, v in config.conf.items()})
-    for name, value in settings.items():
-        builder = builder.config(name, value)
-    try:
-        with _stderr_into(None if remote else _local_path(root, config.metastore_dir).parent):
-            spark = builder.getOrCreate()
-    except Exception as exc:  # the JVM did not start, or the server did not answer
-        if remote:
-            raise EngineError(
-                f"cannot reach Spark Connect at {remote}: {_message(exc)}",
-                hint="check engine.remote in headgate.yml and that the Spark Connect server runs",
-            ) from None
-        raise EngineError(
-            f"cannot start Spark ({config.master}): {_message(exc)}", hint=JAVA_HINT
-        ) from None
-    if remote:
-        try:
-            spark.sql("SELECT 1").collect()  # Connect sessions are lazy: reach the server now
-            for name, value in SESSION_CONF.items():
-                spark.conf.set(name, value)
-        except Exception as exc:
-            raise EngineError(
-                f"cannot reach Spark Connect at {remote}: {_message(exc)}",
-                hint="check engine.remote in headgate.yml and that the Spark Connect server runs",
-            ) from None
-    else:
-        spark.sparkContext.setLogLevel("ERROR")
-    return spark
-
-
-@contextmanager
-def _stderr_into(folder: Path | None) -> Iterator[None]:
-    """The JVM started inside keeps this process's stderr: point it at ``spark.log`` instead.
-
-    The JVM prints its own start-up notices (incubator modules, log levels) before any
-    logging setting applies; a headgate command's terminal shows headgate's output only.
-    """
-    if folder is None:
-        yield
-        return
-    import sys
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(folder / "spark.log", "ab") as log:
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-LOG4J = """rootLogger.level = error
-rootLogger.appenderRef.file.ref = file
-appender.file.type = File
-appender.file.name = file
-appender.file.fileName = {path}
-appender.file.append = true
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = %d %p %c: %m%n
-"""
-
-
-def _log_config(folder: Path) -> Path:
-    """Spark's JVM logs errors to ``spark.log`` beside the metastore, never to the terminal."""
-    path = folder.resolve() / "log4j2.properties"
-    path.write_text(LOG4J.format(path=folder.resolve() / "spark.log"), encoding="utf-8")
-    return path
-
-
-def _quiet_python_logs() -> None:
-    """PySpark logs every refused statement with its JVM stack; headgate reports it once."""
-    import logging
-    import warnings
-
-    warnings.filterwarnings("ignore", category=FutureWarning, module=r"pyspark\..*")
-    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
-    logging.getLogger("py4j").setLevel(logging.ERROR)
+def _literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class SparkEngine(Engine):
@@ -500,7 +315,7 @@ class SparkEngine(Engine):
         return engine
 
     def busy(self) -> WarehouseBusy:
-        metastore = _local_path(self.root, self.config.metastore_dir)
+        metastore = local_path(self.root, self.config.metastore_dir)
         return WarehouseBusy(
             f"the Spark metastore {metastore} is in use by another process",
             hint="Derby lets one process open it at a time: wait for the other headgate "
@@ -562,12 +377,60 @@ class SparkEngine(Engine):
             f"AS SELECT * FROM {quote(spec.target)}"
             for spec in views
         ] + [f"DROP VIEW IF EXISTS {quote(name)}" for name in drops]
+        if publish_id is not None:
+            self._write_intent(publish_id, views, drops)
         started = time.perf_counter()
         for statement in statements:
             session.execute(statement)
         self.last_publish = PublishWindow(len(statements), time.perf_counter() - started)
         if publish_id is not None:
             session.run(f"INSERT INTO {quote(self.ledger)} VALUES ({int(publish_id)})")
+
+    @property
+    def intents(self) -> str:
+        return self.ledger + "_intended"
+
+    def _write_intent(
+        self, publish_id: int, views: Sequence[ViewSpec], drops: Sequence[str]
+    ) -> None:
+        """What this publish will do, written before its first view: a process killed inside
+        the window leaves enough for the next one to finish it (see :meth:`published`)."""
+        session = self.session()
+        session.run(
+            f"CREATE TABLE IF NOT EXISTS {quote(self.intents)} "
+            f"(publish_id BIGINT, view STRING, target STRING) USING {self.table_format}"
+        )
+        rows = [(spec.view, spec.target) for spec in views] + [(name, "") for name in drops]
+        if rows:
+            values = ", ".join(
+                f"({int(publish_id)}, {_literal(v)}, {_literal(t)})" for v, t in rows
+            )
+            session.run(f"INSERT INTO {quote(self.intents)} VALUES {values}")
+
+    def published(self, publish_ids: Sequence[int]) -> set[int]:
+        """The publishes the ledger names, after finishing those a killed process left half done.
+
+        A publish whose intent was written but whose ledger row was not was stopped inside
+        its window: some views switched, others not. Its views are pointed again (each
+        statement is idempotent) and its ledger row written, so the store can complete it
+        and every reader sees the publish whole from then on.
+        """
+        done = super().published(publish_ids)
+        waiting = [int(i) for i in publish_ids if int(i) not in done]
+        if not waiting or not self.session().table_exists(self.intents):
+            return done
+        listed = ", ".join(str(i) for i in waiting)
+        rows = self.session().execute(
+            f"SELECT publish_id, view, target FROM {quote(self.intents)} "
+            f"WHERE publish_id IN ({listed})"
+        )
+        for publish_id in sorted({int(r[0]) for r in rows}):
+            mine = [(str(r[1]), str(r[2])) for r in rows if int(r[0]) == publish_id]
+            views = [ViewSpec(view, target) for view, target in mine if target]
+            drops = [view for view, target in mine if not target]
+            self.publish_views(views, drops, publish_id=publish_id)
+            done.add(publish_id)
+        return done
 
     def _ensure_ledger(self) -> None:
         self.ensure_schema(self.ledger.split(".")[0])
@@ -587,7 +450,7 @@ class SparkEngine(Engine):
         """Bytes under the local warehouse folder (0 on a cluster: its storage is its own)."""
         if self.config.remote:
             return 0
-        folder = _local_path(self.root, self.config.warehouse_dir)
+        folder = local_path(self.root, self.config.warehouse_dir)
         return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
     def close(self) -> None:

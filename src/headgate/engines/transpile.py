@@ -61,6 +61,10 @@ def render(
         query = _typed(query, read, write, columns)
     if write == "postgres":
         query = _postgres_arithmetic(query)
+    if write == "spark":
+        from headgate.engines.spark_sql import spark_arithmetic
+
+        query = spark_arithmetic(query, _surely_exact)
     query = _rewritten_functions(query, write)
     _refuse_untranslatable(query, write)
     try:
