@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="rows of the seed table (1,000,000; 200,000 on postgres)",
     )
-    parser.add_argument("--engine", choices=("duckdb", "postgres"), default="duckdb")
+    parser.add_argument("--engine", choices=("duckdb", "postgres", "spark"), default="duckdb")
     parser.add_argument("--postgres-url", default=None, help="default: $HEADGATE_TEST_POSTGRES")
     parser.add_argument(
         "--plan-models",
@@ -80,11 +80,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     postgres = args.engine == "postgres"
     if args.models is None:
-        args.models = 200 if postgres else 1000
+        args.models = 1000 if args.engine == "duckdb" else 200
     if args.rows is None:
-        args.rows = 200_000 if postgres else 1_000_000
+        args.rows = 1_000_000 if args.engine == "duckdb" else 200_000
     if postgres and args.out == BENCH / "results" / "pipeline.json":
         args.out = BENCH / "results" / "pipeline_postgres.json"
+    if args.engine == "spark" and args.out == BENCH / "results" / "pipeline.json":
+        args.out = BENCH / "results" / "pipeline_spark.json"
     if args.plan_models is None:
         args.plan_models = 10 * args.models
     return args
@@ -253,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     steps, console = selected_steps(args), Console(width=max(150, Console().width))
     if args.engine == "postgres":
         return main_postgres(args, started, [s for s in steps if s in ("floor", "headgate", "dbt")])
+    if args.engine == "spark":
+        return main_spark(args, started, [s for s in steps if s in ("floor", "headgate")])
     _announce(console, f"generating {args.models} models over {args.rows:,} seed rows")
     dag = generate(args, steps, os.cpu_count() or 1)
     set_limits(args.timeout, args.quiet_wait)
@@ -306,6 +310,39 @@ def main_postgres(args: argparse.Namespace, started: str, steps: list[str]) -> i
         write_json(args.out, args, payload)
     finally:
         pg.cleanup(url, WORK, args.keep)
+    console.print(f"results written to {args.out}")
+    return 0
+
+
+def main_spark(args: argparse.Namespace, started: str, steps: list[str]) -> int:
+    """The same project on a local Spark: the floor and headgate, then the publish window."""
+    import _pipeline_spark as spark
+
+    console = Console(width=max(150, Console().width))
+    _announce(console, f"generating {args.models} models over {args.rows:,} seed rows (spark)")
+    dag = projects.build_dag(args.models, args.rows, args.seed)
+    spark.generate(dag, WORK, steps)
+    set_limits(args.timeout, args.quiet_wait)
+    try:
+        results = spark.run_steps(steps, dag, WORK, args.repeat)
+        sizes = dict.fromkeys(results, args.models)
+        print_report(results, sizes, args.plan_models, console, engine="Spark")
+        _announce(console, "publish window: views replaced one after another")
+        windows = spark.publish_windows(WORK)
+        payload: dict[str, object] = {
+            "started": started,
+            "steps": steps,
+            "environment": environment([]) | spark.environment(),
+            "measurements": {
+                name: r.to_json() | {"models": sizes[name]} for name, r in results.items()
+            },
+            "publish_window_seconds": windows,
+            "row_checks": spark.check_rows(results, dag),
+        }
+        write_json(args.out, args, payload)
+    finally:
+        if not args.keep:
+            shutil.rmtree(WORK, ignore_errors=True)
     console.print(f"results written to {args.out}")
     return 0
 
