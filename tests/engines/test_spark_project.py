@@ -64,6 +64,15 @@ EVENTS = """
 """
 
 
+BUSY_DAYS = """
+    def model(ctx):
+        # a Spark DataFrame in and out: the rows never leave Spark
+        daily = ctx.ref("marts.daily")
+        assert type(daily).__module__.startswith("pyspark.sql"), type(daily)
+        return daily.filter(daily.orders > 4).select("day", "orders")
+"""
+
+
 def orders_csv(days: int) -> str:
     lines = [f"{n},2024-01-0{1 + n % days} 10:00:00,{n * 1.5}" for n in range(1, 10)]
     return "id,ordered_at,amount\n" + "\n".join(lines) + "\n"
@@ -79,6 +88,7 @@ def test_environments_deploys_rollbacks_and_incremental_models_on_spark(
             "data/orders_1.csv": orders_csv(2),
             "models/marts/daily.sql": EVENTS,
             "models/marts/total.sql": "select sum(orders) as orders from marts.daily",
+            "models/marts/busy_days.py": BUSY_DAYS,
         },
         config=spark_yml(spark_config),
     )
@@ -86,6 +96,8 @@ def test_environments_deploys_rollbacks_and_incremental_models_on_spark(
         first = project.run(end=datetime(2024, 1, 3))
         assert first.status == "success", [(t.name, t.error) for t in first.tasks if t.error]
         assert project.query("select orders from marts.total").to_pylist() == [{"orders": 9}]
+        busy = project.query("select day, orders from marts.busy_days").to_pylist()
+        assert [(str(r["day"]), r["orders"]) for r in busy] == [("2024-01-02", 5)]
 
         project.env_create("dev")  # pointers copied: nothing built
     (root / "models/marts/total.sql").write_text(
