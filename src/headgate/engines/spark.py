@@ -204,23 +204,27 @@ class SparkWorkSession(EngineSession):
 
     def table_exists(self, target: str) -> bool:
         schema = target.rpartition(".")[0]
+        if schema and not self.engine.has_schema(schema):
+            return False
         with self._errors():
-            if schema and not self.spark.catalog.databaseExists(schema):
-                return False
             return bool(self.spark.catalog.tableExists(_identifier(target)))
 
     def columns_of(self, target: str) -> list[tuple[str, str]]:
-        """(name, Spark's type in capitals) in order: ``BIGINT``, ``STRING``, ``DECIMAL(10,2)``."""
-        if not self.table_exists(target):
-            return []
-        with self._errors():
-            fields = self.spark.table(_identifier(target)).schema.fields
+        """(name, Spark's type in capitals) in order: ``BIGINT``, ``STRING``, ``DECIMAL(10,2)``;
+        none for a table that does not exist."""
+        try:
+            with self._errors():
+                fields = self.spark.table(_identifier(target)).schema.fields
+        except EngineError as exc:
+            if "NOT_FOUND" in exc.message:  # TABLE_OR_VIEW_NOT_FOUND, SCHEMA_NOT_FOUND
+                return []
+            raise
         return [(field.name, field.dataType.simpleString().upper()) for field in fields]
 
     def relations(self, schema: str, *, views_only: bool = False) -> set[str]:
+        if not self.engine.has_schema(schema):
+            return set()
         with self._errors():
-            if not self.spark.catalog.databaseExists(schema):
-                return set()
             rows = self.spark.sql(
                 f"SHOW {'VIEWS' if views_only else 'TABLES'} IN {quote(schema)}"
             ).collect()
@@ -289,6 +293,7 @@ class SparkEngine(Engine):
         self.schema_prefix = config.schema_prefix
         self.table_format = config.table_format
         self.last_publish: PublishWindow | None = None
+        self._schemas: set[str] = set()  # databases known to exist
         self._local = threading.local()
         self._sessions: list[SparkWorkSession] = []
         self._guard = threading.Lock()
@@ -334,6 +339,21 @@ class SparkEngine(Engine):
                 hint="use table_format: parquet, or give the session the extension through "
                 "engine.conf (spark.sql.extensions, spark.jars) on a cluster that has them",
             )
+
+    def has_schema(self, schema: str) -> bool:
+        """Whether the database exists (one that did is remembered: headgate never drops one)."""
+        if schema not in self._schemas:
+            session = self.session()
+            with session._errors():
+                if not self.spark.catalog.databaseExists(schema):
+                    return False
+            self._schemas.add(schema)
+        return True
+
+    def ensure_schema(self, schema: str) -> None:
+        if not self.has_schema(schema):
+            self.session().run(f"CREATE DATABASE IF NOT EXISTS {quote(schema)}")
+            self._schemas.add(schema)
 
     def session(self) -> SparkWorkSession:
         session: SparkWorkSession | None = getattr(self._local, "session", None)
