@@ -40,9 +40,7 @@ def normalized(value: Any) -> Any:
 
 def fingerprint(project: Project, name: str) -> tuple[int, list[str], str]:
     table = project.query(f"select * from {name}")
-    rows = sorted(
-        repr(tuple(normalized(v) for v in row.values())) for row in table.to_pylist()
-    )
+    rows = sorted(repr(tuple(normalized(v) for v in row.values())) for row in table.to_pylist())
     digest = hashlib.sha256("\n".join(rows).encode()).hexdigest()
     return table.num_rows, table.column_names, digest
 

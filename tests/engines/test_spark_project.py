@@ -289,3 +289,17 @@ def test_a_publish_stopped_inside_its_window_is_finished_by_the_next_process(
             assert session.execute(f"SELECT v FROM {quote(env + '.' + view)}") == [(2,)]
     finally:
         engine.close()
+
+
+def test_delta_and_iceberg_are_refused_in_one_message_when_the_session_lacks_them(
+    spark_config: SparkEngineConfig, tmp_path: Path
+) -> None:
+    from headgate.engines import open_engine
+    from headgate.errors import HeadgateError
+
+    for table_format in ("delta", "iceberg"):
+        config = spark_config.model_copy(update={"table_format": table_format})
+        with pytest.raises(HeadgateError) as refused:
+            open_engine(config, tmp_path)
+        assert f"table_format: {table_format} needs" in refused.value.message
+        assert refused.value.hint and "table_format: parquet" in refused.value.hint
