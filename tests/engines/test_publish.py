@@ -12,6 +12,8 @@ from headgate.engines.base import Engine, ViewSpec, quote
 from headgate.errors import EngineError
 from headgate.project.config import PostgresEngineConfig
 
+HOLD = 3.0  # seconds the long reader holds its view
+
 
 def make_versions(engine: Engine, schema: str) -> None:
     session = engine.session()
@@ -124,7 +126,7 @@ def test_a_long_query_delays_a_postgres_publish_by_bounded_tries_then_it_lands(
         with session.transaction():
             session.execute(f"SELECT count(*) FROM {quote(env + '.orders')}")
             holding.set()
-            time.sleep(1.0)  # a dashboard's long query holds the view
+            time.sleep(HOLD)  # a dashboard's long query holds the view
 
     def short_reader() -> None:
         session = engine.session()
@@ -146,8 +148,9 @@ def test_a_long_query_delays_a_postgres_publish_by_bounded_tries_then_it_lands(
             thread.join(timeout=30)
     assert engine.published([7]) == {7}
     assert engine.session().execute(f"SELECT version FROM {quote(env + '.orders')}") == [(2,)]
-    # a reader queued behind a waiting swap waits at most about one lock_timeout
-    assert max(waits) < 1.0
+    # a reader queued behind a waiting swap waits about one lock_timeout, not the whole
+    # hold: even three times slower than usual, it is let through well before the hold ends
+    assert max(waits) < HOLD * 0.8
     engine.close()
 
 
