@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from headgate.plan.environments import Actor
 from headgate.runtime.agent import Agent, StoreTransport
 from headgate.runtime.service import RunService
 from headgate.state.store import StateStore
+from tests.runtime.test_service import submit as submit_run
 from tests.support import write_project
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -34,23 +34,13 @@ FILES = {
 
 
 def submit(root: Path, labels: dict[str, str]) -> int:
+    """A run planned and submitted (tests/runtime/test_service.py), then queued for agents."""
+    run_id = submit_run(root)
     with Project.load(root) as project:
-        store = project.state
-        run_id = store.start_run(
-            environment="prod",
-            command="run",
-            selection=None,
-            user="ci",
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            git_commit=None,
+        RunService(project.loaded, project.state, Console(), project.checks).distribute(
+            run_id, labels
         )
-        with project._engine(read_only=True) as engine:
-            plan = project._plan(engine, "prod", nonce=str(run_id))
-        service = RunService(project.loaded, store, Console(), project.checks)
-        service.submit(plan, run_id)
-        service.distribute(run_id, labels)
-        return run_id
+    return run_id
 
 
 def work_until_done(root: Path, run_id: int, agent: Agent, limit: float = 120) -> None:
@@ -112,7 +102,6 @@ def test_an_agent_killed_mid_task_is_replaced_and_the_run_publishes_once(tmp_pat
                 time.sleep(0.05)
             os.kill(doomed.pid, signal.SIGKILL)
             doomed.wait()
-            killed_at = time.monotonic()
             agent = Agent(
                 "rescuer",
                 root,
@@ -120,8 +109,7 @@ def test_an_agent_killed_mid_task_is_replaced_and_the_run_publishes_once(tmp_pat
                 labels={"site": "eu-west"},
                 lease=timedelta(seconds=2),
             )
-            work_until_done(root, run_id, agent)
-            assert time.monotonic() - killed_at < 120
+            work_until_done(root, run_id, agent)  # fails if the task is not taken over
             attempts = store.queue_attempts(run_id)
             states = store.queue_states(run_id)
     finally:
