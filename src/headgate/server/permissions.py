@@ -34,6 +34,19 @@ class Permission(StrEnum):
     DELIVERIES_READ = "deliveries:read"
     DELIVERIES_RUN = "deliveries:run"
     DATA_QUERY = "data:query"  # read-only queries of what an environment publishes
+    SCHEDULES_READ = "schedules:read"
+    SCHEDULES_MANAGE = "schedules:manage"  # pause, resume
+    AGENTS_READ = "agents:read"  # agents, their health, the task queue
+    AGENTS_WORK = "agents:work"  # an agent registers, takes tasks, reports on them
+    EVENTS_READ = "events:read"  # journeys, components, events, alerts, OpenLineage
+    EVENTS_WRITE = "events:write"  # external tools post events and OpenLineage
+    ALERTS_MANAGE = "alerts:manage"  # rules and their actions
+    METRICS_READ = "metrics:read"  # /metrics and the team dashboard
+    SECRETS_READ = "secrets:read"  # secrets' names and who changed them, never values
+    SECRETS_MANAGE = "secrets:manage"
+    USERS_MANAGE = "users:manage"  # users, role grants, other people's tokens
+    TOKENS_MANAGE = "tokens:manage"  # one's own API tokens
+    AUDIT_READ = "audit:read"
 
 
 class Requires:

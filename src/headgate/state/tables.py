@@ -320,3 +320,11 @@ audit_log = Table(
     Index(None, "environment"),
     sqlite_autoincrement=True,
 )
+
+# Users, web sessions, API tokens and role grants (security/; migration 0013).
+
+# Agents and the output of tasks and external steps (runtime/agent.py; migration 0014).
+
+# Journeys, components, events, expected schedules and alerts (observe/; migration 0015).
+
+# OpenLineage runs and datasets, monitors' chart settings (observe/; migration 0016).
