@@ -102,6 +102,16 @@ def free_port() -> int:
         return port
 
 
+_ADMIN_TOKENS: dict[str, str] = {}
+
+
+def auth(url: str) -> dict[str, str]:
+    """Headers that sign a test's requests to the hub at ``url`` in as its administrator
+    (an API token ``running_hub`` made for it); empty while the hub asks for none."""
+    token = _ADMIN_TOKENS.get(url.rstrip("/"))
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 @contextmanager
 def running_hub(root: Path, *, ui: bool = False) -> Iterator[str]:
     """A hub for ``root`` under Uvicorn on a free loopback port; yields its base URL."""
