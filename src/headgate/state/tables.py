@@ -328,3 +328,87 @@ audit_log = Table(
 # Journeys, components, events, expected schedules and alerts (observe/; migration 0015).
 
 # OpenLineage runs and datasets, monitors' chart settings (observe/; migration 0016).
+
+lineage_events = Table(
+    "lineage_events",
+    metadata,
+    # every OpenLineage event as received, for /events/lineage and for replaying
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    Column("event_type", String(10), nullable=False),
+    Column("event_time", UTCDateTime, nullable=False),
+    Column("job_namespace", String(400), nullable=False),
+    Column("job_name", String(400), nullable=False),
+    Column("producer", Text),
+    Column("event", json_type(), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index(None, "run_id"),
+    Index(None, "event_time"),
+)
+
+lineage_jobs = Table(
+    "lineage_jobs",
+    metadata,
+    Column("namespace", String(400), primary_key=True),
+    Column("name", String(400), primary_key=True),
+    Column("type", String(10), nullable=False),  # BATCH | STREAM | SERVICE
+    Column("facets", json_type(), nullable=False),  # the latest of each facet
+    Column("latest_run_id", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+lineage_datasets = Table(
+    "lineage_datasets",
+    metadata,
+    Column("namespace", String(400), primary_key=True),
+    Column("name", String(400), primary_key=True),
+    Column("facets", json_type(), nullable=False),  # the latest of each facet
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("last_modified_at", UTCDateTime),  # when a run that wrote it completed
+)
+
+lineage_runs = Table(
+    "lineage_runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("job_namespace", String(400), nullable=False),
+    Column("job_name", String(400), nullable=False),
+    Column("state", String(10), nullable=False),  # NEW | RUNNING | COMPLETED | FAILED | ABORTED
+    Column("started_at", UTCDateTime),
+    Column("ended_at", UTCDateTime),
+    Column("nominal_start", UTCDateTime),
+    Column("nominal_end", UTCDateTime),
+    Column("parent_run_id", String(64)),
+    Column("facets", json_type(), nullable=False),
+    Column("inputs", json_type(), nullable=False),  # [[namespace, name], ...]
+    Column("outputs", json_type(), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "job_namespace", "job_name", "created_at"),
+)
+
+lineage_edges = Table(
+    "lineage_edges",
+    metadata,
+    # a job reads (direction "in") or writes ("out") a dataset, as its latest run said
+    Column("job_namespace", String(400), primary_key=True),
+    Column("job_name", String(400), primary_key=True),
+    Column("dataset_namespace", String(400), primary_key=True),
+    Column("dataset_name", String(400), primary_key=True),
+    Column("direction", String(3), primary_key=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "dataset_namespace", "dataset_name"),
+)
+
+monitor_charts = Table(
+    "monitor_charts",
+    metadata,
+    # the chart a monitor judges by when its config names none, picked once from history
+    Column("model", String(400), primary_key=True),
+    Column("metric", String(400), primary_key=True),
+    Column("chart", String(20), nullable=False),  # western_electric | ewma | cusum | weekly
+    Column("reason", Text, nullable=False),
+    Column("chosen_at", UTCDateTime, nullable=False),
+)
