@@ -327,6 +327,177 @@ audit_log = Table(
 
 # Journeys, components, events, expected schedules and alerts (observe/; migration 0015).
 
+components = Table(
+    "components",
+    metadata,
+    # a thing a journey passes through: a headgate pipeline or model, a batch job, a
+    # dataset, a server, a stream; declared in headgate.yml or first seen in an event
+    Column("key", String(400), primary_key=True),
+    Column("name", String(400)),
+    Column("kind", String(20), nullable=False),
+    Column("tool", String(200)),
+    Column("owner", String(200)),
+    Column("source", String(10), nullable=False),  # config | events | headgate
+    Column("status", String(30)),  # the latest run's status, or the latest operation
+    Column("status_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+journeys = Table(
+    "journeys",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("description", Text),
+    Column("source", String(10), nullable=False),  # config | events
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+journey_components = Table(
+    "journey_components",
+    metadata,
+    Column("journey", String(200), primary_key=True),
+    Column("component", String(400), primary_key=True),
+    Index(None, "component"),
+)
+
+journey_edges = Table(
+    "journey_edges",
+    metadata,
+    Column("journey", String(200), primary_key=True),
+    Column("upstream", String(400), primary_key=True),
+    Column("downstream", String(400), primary_key=True),
+)
+
+events = Table(
+    "events",
+    metadata,
+    # every event as received (the body as posted); seq orders them for the rules
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("component", String(400), nullable=False),
+    Column("run_key", String(400)),
+    Column("task_key", String(400)),
+    Column("event_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("source", String(20), nullable=False),  # api | headgate | openlineage
+    Column("body", json_type(), nullable=False),
+    UniqueConstraint("event_id"),
+    Index(None, "component", "seq"),
+    sqlite_autoincrement=True,
+)
+
+component_runs = Table(
+    "component_runs",
+    metadata,
+    # one run of a component as its events tell it, or one it was expected to have
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("component", String(400), nullable=False),
+    Column("run_key", String(400), nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("ended_at", UTCDateTime),
+    Column("expected_start", UTCDateTime),
+    Column("expected_end", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("component", "run_key"),
+    Index(None, "component", "id"),
+)
+
+component_tasks = Table(
+    "component_tasks",
+    metadata,
+    Column("run_id", Integer, primary_key=True),
+    Column("task_key", String(400), primary_key=True),
+    Column("status", String(30), nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("ended_at", UTCDateTime),
+)
+
+journey_instances = Table(
+    "journey_instances",
+    metadata,
+    # one pass through a journey: opened by its first event, closed when every
+    # component's run has ended
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("journey", String(200), nullable=False),
+    Column("status", String(30), nullable=False),  # running | completed | failed | warnings
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Column("runs", json_type(), nullable=False),  # component -> run key
+    Index(None, "journey", "id"),
+)
+
+expected_slots = Table(
+    "expected_slots",
+    metadata,
+    # each slot of a component's expected schedule, judged once
+    Column("component", String(400), primary_key=True),
+    Column("expectation", String(10), primary_key=True),  # start | end | arrival
+    Column("slot_at", UTCDateTime, primary_key=True),
+    Column("state", String(20), nullable=False),  # late_start | missing_run | late_end | ...
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    # a problem with a component, open until it recovers; grouped under its root cause
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("component", String(400), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("level", String(10), nullable=False),  # error | warning
+    Column("status", String(10), nullable=False),  # open | resolved
+    Column("root_id", Integer),  # the upstream alert that caused it, if any
+    Column("rule", String(200)),  # the rule that raised it (rule alerts only)
+    Column("run_key", String(400)),
+    Column("message", Text, nullable=False),
+    Column("occurrences", Integer, nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime),
+    Index(None, "component", "status"),
+    Index(None, "status", "id"),
+)
+
+alert_notices = Table(
+    "alert_notices",
+    metadata,
+    # what a rule's action sends: queued here, sent in order at each sender's rate
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", Integer, nullable=False),
+    Column("rule", String(200), nullable=False),
+    Column("action", Integer, nullable=False),  # the action's place in the rule
+    Column("kind", String(10), nullable=False),  # alert | reminder | resolved
+    Column("sender", String(400), nullable=False),  # the destination rate limits count by
+    Column("state", String(10), nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Index(None, "state", "id"),
+    Index(None, "sender", "sent_at"),
+)
+
+rule_states = Table(
+    "rule_states",
+    metadata,
+    # whether a rule fires for a component now, and when it last told anyone
+    Column("rule", String(200), primary_key=True),
+    Column("component", String(400), primary_key=True),
+    Column("alert_id", Integer),
+    Column("firing", Boolean, nullable=False),
+    Column("notified_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+observe_cursors = Table(
+    "observe_cursors",
+    metadata,
+    Column("name", String(50), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
 # OpenLineage runs and datasets, monitors' chart settings (observe/; migration 0016).
 
 lineage_events = Table(
