@@ -64,13 +64,29 @@ class EngineSession(ABC):
     def execute(self, sql: str) -> list[tuple[Any, ...]]:
         """Run one statement: its rows; for INSERT, UPDATE and DELETE one row holding the count."""
 
+    _local_reader: EngineSession | None = None
+
     def file_reader(self) -> EngineSession:
         """A session that reads CSV, Parquet and JSON files with SQL (``read_csv(...)``).
 
         An engine that reads files itself answers with this very session; another one
         with a local in-memory DuckDB whose tables :meth:`copy_from` then brings in.
         """
-        return self
+        if self.capabilities.reads_files:
+            return self
+        if self._local_reader is None:
+            import duckdb
+
+            from headgate.engines.duckdb import DuckDBSession
+
+            self._local_reader = DuckDBSession(duckdb.connect(":memory:"))
+        return self._local_reader
+
+    def close_file_reader(self) -> None:
+        """Close the local reader :meth:`file_reader` opened, if any."""
+        if self._local_reader is not None:
+            self._local_reader.close()
+            self._local_reader = None
 
     def union_all_by_name(self, tables: Sequence[str]) -> str:
         """A SELECT of every row of ``tables``, columns matched by name (NULL where one lacks it)."""
@@ -95,6 +111,9 @@ class EngineSession(ABC):
         """Bring ``table`` from ``reader`` (see :meth:`file_reader`) into this session's warehouse."""
         if reader is self:
             return self.row_count(table)
+        schema = table.rpartition(".")[0]
+        if schema:
+            self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
         return self.create_table_from_arrow(table, reader.arrow(f"SELECT * FROM {quote(table)}"))
 
     @abstractmethod

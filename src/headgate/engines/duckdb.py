@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from headgate.engines.base import Capabilities, Engine, EngineSession
+from headgate.engines.sessions import ThreadSessions
 from headgate.errors import EngineError, WarehouseBusy
 
 if TYPE_CHECKING:
@@ -108,9 +109,7 @@ class DuckDBEngine(Engine):
     def __init__(self, connection: duckdb.DuckDBPyConnection, path: Path) -> None:
         self.connection = connection
         self.path = path
-        self._local = threading.local()
-        self._sessions: list[DuckDBSession] = []
-        self._guard = threading.Lock()
+        self._sessions = ThreadSessions(lambda: DuckDBSession(self.connection.cursor()))
 
     @classmethod
     def open(
@@ -155,13 +154,7 @@ class DuckDBEngine(Engine):
                 time.sleep(0.25)
 
     def session(self) -> DuckDBSession:
-        session: DuckDBSession | None = getattr(self._local, "session", None)
-        if session is None:
-            with self._guard:
-                session = DuckDBSession(self.connection.cursor())
-                self._sessions.append(session)
-            self._local.session = session
-        return session
+        return self._sessions.get()
 
     def existing_tables(self, schema: str) -> set[str]:
         rows = self.session().execute(
@@ -177,9 +170,5 @@ class DuckDBEngine(Engine):
         return int(row[2]) * int(row[4])  # block_size * used_blocks
 
     def close(self) -> None:
-        with self._guard:
-            for session in self._sessions:
-                with contextlib.suppress(duckdb.Error):
-                    session.close()
-            self._sessions.clear()
+        self._sessions.close()
         self.connection.close()

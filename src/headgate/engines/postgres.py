@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import io
 import random
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -34,12 +33,12 @@ from headgate.engines.pgnames import (
     full_names,
     literal,
 )
+from headgate.engines.sessions import ThreadSessions
 from headgate.errors import EngineError, HeadgateError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from headgate.engines.duckdb import DuckDBSession
     from headgate.project.config import PostgresEngineConfig
 
 CAPABILITIES = Capabilities(
@@ -80,7 +79,6 @@ class PostgresSession(EngineSession):
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
-        self._reader: DuckDBSession | None = None
 
     # --- statements -------------------------------------------------------------------
 
@@ -185,26 +183,6 @@ class PostgresSession(EngineSession):
         except psycopg.Error as exc:
             raise _error(exc) from exc
 
-    # --- files ------------------------------------------------------------------------
-
-    def file_reader(self) -> EngineSession:
-        """A local in-memory DuckDB that reads the files; :meth:`copy_from` brings tables in."""
-        if self._reader is None:
-            import duckdb
-
-            from headgate.engines.duckdb import DuckDBSession
-
-            self._reader = DuckDBSession(duckdb.connect(":memory:"))
-        return self._reader
-
-    def copy_from(self, reader: EngineSession, table: str) -> int:
-        if reader is self:
-            return self.row_count(table)
-        schema = table.rpartition(".")[0]
-        if schema:
-            self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
-        return self.create_table_from_arrow(table, reader.arrow(f"SELECT * FROM {quote(table)}"))
-
     # --- DDL PostgreSQL spells its own way ----------------------------------------------
 
     def create_table_as(self, target: str, select_sql: str, *, replace: bool = False) -> int:
@@ -265,9 +243,7 @@ class PostgresSession(EngineSession):
         return found
 
     def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        self.close_file_reader()
         with contextlib.suppress(Exception):
             self.connection.close()
 
@@ -283,9 +259,7 @@ class PostgresEngine(Engine):
         self.schema_prefix = config.schema_prefix
         self.read_only = read_only
         self._mask = mask
-        self._local = threading.local()
-        self._sessions: list[PostgresSession] = []
-        self._guard = threading.Lock()
+        self._sessions = ThreadSessions(self._connect)
 
     @classmethod
     def open(
@@ -340,13 +314,7 @@ class PostgresEngine(Engine):
         return PostgresSession(connection)
 
     def session(self) -> PostgresSession:
-        session: PostgresSession | None = getattr(self._local, "session", None)
-        if session is None:
-            session = self._connect()
-            with self._guard:
-                self._sessions.append(session)
-            self._local.session = session
-        return session
+        return self._sessions.get()
 
     def ensure_schema(self, schema: str) -> None:
         try:
@@ -404,19 +372,9 @@ class PostgresEngine(Engine):
                     ) from None
                 time.sleep(min(0.1 * 2**attempt, 1.0) * (0.5 + random.random()))
 
-    def drop_relations(self, names: Sequence[str]) -> None:
-        session = self.session()
-        views = self.existing_views({name.rsplit(".", 1)[0] for name in names})
-        for name in names:
-            session.execute(f"DROP {'VIEW' if name in views else 'TABLE'} IF EXISTS {quote(name)}")
-
     def storage_bytes(self) -> int:
         rows = self.session().execute("SELECT pg_database_size(current_database())")
         return int(rows[0][0])
 
     def close(self) -> None:
-        with self._guard:
-            for session in self._sessions:
-                session.close()
-            self._sessions.clear()
-        self._local = threading.local()
+        self._sessions.close()

@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headgate.engines.base import Capabilities, Engine, EngineSession, ViewSpec, quote
+from headgate.engines.sessions import ThreadSessions
 from headgate.engines.spark_start import local_path, message, spark_session
 from headgate.errors import EngineError, HeadgateError, WarehouseBusy
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from headgate.engines.duckdb import DuckDBSession
     from headgate.project.config import SparkEngineConfig
 
 CAPABILITIES = Capabilities(
@@ -84,7 +84,6 @@ class SparkWorkSession(EngineSession):
         self.spark = engine.spark
         self._tag = f"headgate-{threading.get_ident()}"
         self._tagged = False
-        self._reader: DuckDBSession | None = None
 
     # --- statements -------------------------------------------------------------------
 
@@ -230,31 +229,6 @@ class SparkWorkSession(EngineSession):
             ).collect()
         return {f"{schema}.{row[1]}" for row in rows if not row[2]}
 
-    # --- files --------------------------------------------------------------------------
-
-    def file_reader(self) -> EngineSession:
-        """A local in-memory DuckDB reads and validates the files; the tables come in as Arrow.
-
-        The project's files live beside headgate, which a cluster behind Spark Connect
-        cannot read; the same path serves a local Spark, so the contract, drift and
-        rejects behave exactly as on DuckDB.
-        """
-        if self._reader is None:
-            import duckdb
-
-            from headgate.engines.duckdb import DuckDBSession
-
-            self._reader = DuckDBSession(duckdb.connect(":memory:"))
-        return self._reader
-
-    def copy_from(self, reader: EngineSession, table: str) -> int:
-        if reader is self:
-            return self.row_count(table)
-        schema = table.rpartition(".")[0]
-        if schema:
-            self.engine.ensure_schema(schema)
-        return self.create_table_from_arrow(table, reader.arrow(f"SELECT * FROM {quote(table)}"))
-
     def interrupt(self) -> None:
         import contextlib
 
@@ -264,9 +238,7 @@ class SparkWorkSession(EngineSession):
     def close(self) -> None:
         import contextlib
 
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        self.close_file_reader()
         if self._tagged:
             with contextlib.suppress(Exception):
                 self.spark.removeTag(self._tag)
@@ -294,9 +266,7 @@ class SparkEngine(Engine):
         self.table_format = config.table_format
         self.last_publish: PublishWindow | None = None
         self._schemas: set[str] = set()  # databases known to exist
-        self._local = threading.local()
-        self._sessions: list[SparkWorkSession] = []
-        self._guard = threading.Lock()
+        self._sessions = ThreadSessions(lambda: SparkWorkSession(self))
 
     @classmethod
     def open(
@@ -356,13 +326,7 @@ class SparkEngine(Engine):
             self._schemas.add(schema)
 
     def session(self) -> SparkWorkSession:
-        session: SparkWorkSession | None = getattr(self._local, "session", None)
-        if session is None:
-            session = SparkWorkSession(self)
-            with self._guard:
-                self._sessions.append(session)
-            self._local.session = session
-        return session
+        return self._sessions.get()
 
     def existing_tables(self, schema: str) -> set[str]:
         return self.session().relations(schema)
@@ -460,12 +424,6 @@ class SparkEngine(Engine):
                 f"USING {self.table_format}"
             )
 
-    def drop_relations(self, names: Sequence[str]) -> None:
-        session = self.session()
-        views = self.existing_views({name.rsplit(".", 1)[0] for name in names})
-        for name in names:
-            session.execute(f"DROP {'VIEW' if name in views else 'TABLE'} IF EXISTS {quote(name)}")
-
     def storage_bytes(self) -> int:
         """Bytes under the local warehouse folder (0 on a cluster: its storage is its own)."""
         if self.config.remote:
@@ -475,8 +433,4 @@ class SparkEngine(Engine):
 
     def close(self) -> None:
         """The sessions of this engine end; the process's SparkSession stays for the next."""
-        with self._guard:
-            for session in self._sessions:
-                session.close()
-            self._sessions.clear()
-        self._local = threading.local()
+        self._sessions.close()
