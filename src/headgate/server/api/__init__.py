@@ -10,6 +10,8 @@ def routers() -> list[APIRouter]:
     from headgate.server.api import (
         deliveries,
         environments,
+        events,
+        journeys,
         lineage,
         models,
         plans,
@@ -29,4 +31,6 @@ def routers() -> list[APIRouter]:
         plans.router,
         deliveries.router,
         queries.router,
+        events.router,
+        journeys.router,
     ]

@@ -1,0 +1,1 @@
+"""Watching data journeys: events, OpenLineage, rules and alerts, metrics."""
