@@ -53,61 +53,72 @@ def test_truncated_statements_are_refused_at_the_line_they_break_off(
     assert not (root / ".headgate/warehouse.duckdb").exists()  # nothing was built
 
 
-def test_a_join_without_its_condition_never_builds_a_cross_join(tmp_path: Path) -> None:
-    root = write_project(
-        tmp_path,
-        {
-            "models/staging/orders.sql": ORDERS,
-            "models/marts/pairs.sql": (
-                "select a.order_id\nfrom staging.orders a\njoin staging.orders b on\n"
-            ),
-        },
-    )
-    message = refused(root, "run")
-    assert "pairs.sql:3:" in message and "the statement ends here" in message
+PYTHON_MODEL_WITH_BROKEN_SQL = (
+    "def model(ctx):\n"
+    "    return ctx.sql(\n"
+    '        "select order_id from staging.orders o join staging.orders p on"\n'
+    "    )\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("command", "path", "text", "said"),
+    [
+        pytest.param(
+            "run",
+            "models/marts/pairs.sql",
+            "select a.order_id\nfrom staging.orders a\njoin staging.orders b on\n",
+            ["pairs.sql:3:", "the statement ends here"],
+            id="join-without-its-condition-never-a-cross-join",
+        ),
+        pytest.param(
+            "run",
+            "deliveries/report.yml",
+            "type: report\ntitle: Orders\nsections:\n"
+            '  - {title: All, query: "select * from staging.orders group by"}\n'
+            "output: out/report.html\n",
+            ["deliveries/report.yml", "SQL syntax error at 'by'"],
+            id="delivery-query-before-anything-runs",
+        ),
+        pytest.param(
+            "run",
+            "models/marts/selfref.sql",
+            "select order_id from staging.orders\nunion all\nselect order_id from marts.selfref\n",
+            ["models/marts/selfref.sql:3", "model 'marts.selfref' reads itself"],
+            id="model-that-reads-itself-with-its-line",
+        ),
+        pytest.param(
+            "plan",
+            "models/marts/labels.sql",
+            "select 'abc as x, order_id\nfrom staging.orders\n",
+            ["models/marts/labels.sql:1:8:", "unterminated string literal"],
+            id="unterminated-string-where-it-opens",
+        ),
+        pytest.param(
+            "plan",
+            "models/marts/ids.sql",
+            "selec order_id\nfrom staging.orders\n",
+            ["models/marts/ids.sql:1:1:", "SQL syntax error at 'selec'"],
+            id="misspelt-keyword-on-its-own-line",
+        ),
+        pytest.param(
+            "plan",
+            "models/marts/pairs.py",
+            PYTHON_MODEL_WITH_BROKEN_SQL,
+            ["models/marts/pairs.py:3", "in ctx.sql(...)", "'on'"],
+            id="sql-in-a-python-model-at-the-line-of-the-call",
+        ),
+    ],
+)
+def test_broken_sql_is_named_by_file_line_and_text_and_nothing_is_built(
+    tmp_path: Path, command: str, path: str, text: str, said: list[str]
+) -> None:
+    root = write_project(tmp_path, {"models/staging/orders.sql": ORDERS, path: text})
+    message = refused(root, command)
+    for part in said:
+        assert part in message
+    assert "does not exist! Did you mean" not in message
     assert not (root / ".headgate/warehouse.duckdb").exists()  # nothing was built
-
-
-def test_an_unterminated_string_names_where_it_opens(tmp_path: Path) -> None:
-    root = write_project(
-        tmp_path,
-        {
-            "models/staging/orders.sql": ORDERS,
-            "models/marts/labels.sql": "select 'abc as x, order_id\nfrom staging.orders\n",
-        },
-    )
-    message = refused(root, "plan")
-    assert "models/marts/labels.sql:1:8:" in message
-    assert "unterminated string literal" in message
-
-
-def test_a_misspelt_keyword_is_named_on_its_own_line(tmp_path: Path) -> None:
-    root = write_project(
-        tmp_path,
-        {
-            "models/staging/orders.sql": ORDERS,
-            "models/marts/ids.sql": "selec order_id\nfrom staging.orders\n",
-        },
-    )
-    message = refused(root, "plan")
-    assert "models/marts/ids.sql:1:1:" in message
-    assert "SQL syntax error at 'selec'" in message
-
-
-def test_sql_inside_a_python_model_is_checked_at_the_line_of_the_call(tmp_path: Path) -> None:
-    python_model = (
-        "def model(ctx):\n"
-        "    return ctx.sql(\n"
-        '        "select order_id from staging.orders o join staging.orders p on"\n'
-        "    )\n"
-    )
-    root = write_project(
-        tmp_path,
-        {"models/staging/orders.sql": ORDERS, "models/marts/pairs.py": python_model},
-    )
-    message = refused(root, "plan")
-    assert "models/marts/pairs.py:3" in message
-    assert "in ctx.sql(...)" in message and "'on'" in message
 
 
 def test_a_query_on_the_command_line_is_refused_the_same_way(tmp_path: Path) -> None:
@@ -140,35 +151,3 @@ def test_custom_checks_and_check_conditions_are_refused_with_their_file_and_line
     message = refused(root, "run")
     assert "models/staging/orders.yml:5" in message
     assert "unterminated string literal" in message
-
-
-def test_a_delivery_query_is_refused_before_anything_runs(tmp_path: Path) -> None:
-    root = write_project(
-        tmp_path,
-        {
-            "models/staging/orders.sql": ORDERS,
-            "deliveries/report.yml": (
-                "type: report\ntitle: Orders\nsections:\n"
-                '  - {title: All, query: "select * from staging.orders group by"}\n'
-                "output: out/report.html\n"
-            ),
-        },
-    )
-    message = refused(root, "run")
-    assert "deliveries/report.yml" in message and "SQL syntax error at 'by'" in message
-
-
-def test_a_model_that_reads_itself_is_named_with_its_line(tmp_path: Path) -> None:
-    root = write_project(
-        tmp_path,
-        {
-            "models/staging/orders.sql": ORDERS,
-            "models/marts/selfref.sql": (
-                "select order_id from staging.orders\nunion all\nselect order_id from marts.selfref\n"
-            ),
-        },
-    )
-    message = refused(root, "run")
-    assert "models/marts/selfref.sql:3" in message
-    assert "model 'marts.selfref' reads itself" in message
-    assert "does not exist! Did you mean" not in message
