@@ -318,6 +318,11 @@ class ProjectBase:
 
 
 def _user() -> str:
+    from headgate.security.principal import acting
+
+    principal = acting()  # a hub request's user or token: it acts, not the hub's OS user
+    if principal is not None:
+        return principal.actor
     try:
         return os.environ.get("HEADGATE_USER") or getpass.getuser()
     except (KeyError, OSError):

@@ -1,4 +1,5 @@
-"""Secrets and the audit log: setting and listing secrets (never their values), the log itself."""
+"""Who may do what: users, role grants, API tokens, secrets (never their values) and the
+audit log. Every change is recorded in the audit log with who made it."""
 
 from __future__ import annotations
 
@@ -10,12 +11,128 @@ from headgate.errors import HeadgateError
 from headgate.facade.base import ProjectBase, _user
 
 if TYPE_CHECKING:
+    from headgate.security.accounts import Accounts
     from headgate.security.audit import Verdict
+    from headgate.security.principal import Principal
     from headgate.security.vault import SecretInfo, Vault
     from headgate.state.guarded import AuditEntry
+    from headgate.state.identities import GrantRecord, TokenRecord, UserRecord
 
 
 class Governance(ProjectBase):
+    # users and roles -----------------------------------------------------------------
+
+    @property
+    def accounts(self) -> Accounts:
+        from headgate.security.accounts import Accounts
+
+        return Accounts(self.state, protected=tuple(self.protected_environments))
+
+    @property
+    def protected_environments(self) -> list[str]:
+        """Environments nothing writes to but a deploy (``security.protected``)."""
+        return list(self.loaded.config.security.protected)
+
+    def add_user(
+        self, name: str, password: str | None, *, roles: list[tuple[str, str]] | None = None
+    ) -> None:
+        """A local user (``password`` None: one who signs in only by single sign-on),
+        granted ``roles`` as (role, environment pattern)."""
+        self.accounts.add(name, password, by=_user())
+        self._audit("user.add", target=name)
+        for role, environment in roles or []:
+            self.grant(name, role, environment)
+
+    def users(self) -> list[UserRecord]:
+        return self.accounts.users()
+
+    def set_password(self, name: str, password: str) -> None:
+        """A new password; the user's open web sessions end."""
+        self.accounts.set_password(name, password)
+        self._audit("user.set_password", target=name)
+
+    def disable_user(self, name: str, *, disabled: bool = True) -> None:
+        """A disabled user cannot sign in and its sessions and tokens stop working at once."""
+        self.accounts.set_disabled(name, disabled)
+        self._audit("user.disable" if disabled else "user.enable", target=name)
+
+    def grant(self, name: str, role: str, environment: str = "*") -> bool:
+        """Grant ``role`` in ``environment`` (a name, a pattern such as ``dev-*``, or ``*``)."""
+        added = self.accounts.grant(name, role, environment, by=_user())
+        if added:
+            self._audit("role.grant", environment=environment, target=name, detail={"role": role})
+        return added
+
+    def revoke(self, name: str, role: str, environment: str = "*") -> bool:
+        removed = self.accounts.revoke(name, role, environment)
+        if not removed:
+            raise HeadgateError(
+                f"{name} has no role {role} in {environment}",
+                hint="see the grants with: headgate users list",
+            )
+        self._audit("role.revoke", environment=environment, target=name, detail={"role": role})
+        return removed
+
+    def grants(self, name: str | None = None) -> list[GrantRecord]:
+        return self.accounts.grants(name)
+
+    def principal(self, name: str) -> Principal | None:
+        """What ``name`` may do now (None: no such user, or disabled)."""
+        return self.accounts.principal(name)
+
+    # API tokens ----------------------------------------------------------------------
+
+    def create_token(
+        self,
+        name: str,
+        roles: list[str],
+        environments: list[str] | None = None,
+        expires: datetime | None = None,
+        *,
+        owner: str | None = None,
+    ) -> str:
+        """A new API token for ``owner`` (the acting user by default); its value is returned
+        here once and kept nowhere. It acts with at most its owner's rights."""
+        from headgate.security import tokens
+        from headgate.security.principal import demand
+        from headgate.security.roles import Permission
+
+        if owner is not None and owner != _owner():
+            demand(Permission.USERS_MANAGE, "*")  # another person's token: an admin's work
+        made = tokens.create(
+            self.accounts,
+            owner=owner or _owner(),
+            name=name,
+            roles=roles,
+            environments=environments or ["*"],
+            expires=expires,
+        )
+        self._audit(
+            "token.create",
+            target=f"{owner or _owner()}:{name}",
+            detail={
+                "id": made.id,
+                "roles": sorted(roles),
+                "environments": environments or ["*"],
+                "expires": expires.isoformat() if expires else None,
+            },
+        )
+        return made.value
+
+    def tokens(self, owner: str | None = None) -> list[TokenRecord]:
+        from headgate.security import tokens
+
+        return tokens.listed(self.accounts, owner)
+
+    def revoke_token(self, token_id: int) -> None:
+        """Revoke a token: the next request made with it is refused."""
+        from headgate.security import tokens
+
+        found = tokens.revoke(self.accounts, token_id)
+        self._audit("token.revoke", target=f"{found.owner}:{found.name}", detail={"id": token_id})
+
+    # secrets -------------------------------------------------------------------------
+
     @property
     def _vault(self) -> Vault:
         from headgate.security.vault import Vault
@@ -76,3 +193,11 @@ class Governance(ProjectBase):
         from headgate.security.audit import export_lines
 
         return export_lines(self.state)
+
+
+def _owner() -> str:
+    """The acting user's own name (a token's owner, not the token)."""
+    from headgate.security.principal import acting
+
+    principal = acting()
+    return principal.name if principal is not None else _user()

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from headgate.project import file_options
+from headgate.project.access import SecurityConfig
 from headgate.project.schedules import ScheduleConfig
 from headgate.project.strict import StrictModel
 
@@ -125,6 +126,10 @@ class ProjectConfig(StrictModel):
         default=None, description="PostgreSQL schema for the metadata store (one per project)"
     )
     default_environment: str = "prod"
+    security: SecurityConfig = Field(
+        default_factory=SecurityConfig,
+        description="protected environments, web sessions, single sign-on",
+    )
     threads: int | None = Field(default=None, ge=1, le=256)
     retries: int = Field(default=2, ge=0, le=20, description="tries again after a transient error")
     retry_backoff: float = Field(default=1.0, ge=0, description="seconds before the first retry")

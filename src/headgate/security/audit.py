@@ -51,6 +51,11 @@ def record(
     address: str | None = None,
 ) -> AuditEntry:
     """Append one entry (``action`` such as ``deploy``, ``secret.set``, ``env.create``)."""
+    from headgate.security.principal import acting
+
+    principal = acting()
+    if address is None and principal is not None:
+        address = principal.address  # the hub request's client address
     entry = {
         "actor": actor,
         "address": address,

@@ -323,6 +323,72 @@ audit_log = Table(
 
 # Users, web sessions, API tokens and role grants (security/; migration 0013).
 
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("password_hash", Text),  # argon2id; NULL for a user who signs in only by OIDC
+    Column("source", String(10), nullable=False),  # local | oidc
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(200)),
+    Column("password_changed_at", UTCDateTime),
+)
+
+role_grants = Table(
+    "role_grants",
+    metadata,
+    # a user's role in the environments a pattern names ("*": every one, "dev-*": a family)
+    Column("username", String(200), primary_key=True),
+    Column("role", String(50), primary_key=True),
+    Column("environment", String(200), primary_key=True),
+    Column("granted_by", String(200)),
+    Column("granted_at", UTCDateTime, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    # shown once when created; kept as a SHA-256 of the whole token, found by its prefix
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("prefix", String(32), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("roles", json_type(), nullable=False),
+    Column("environments", json_type(), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("last_used_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    UniqueConstraint("prefix"),
+    sqlite_autoincrement=True,
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    # a signed-in browser: the cookie carries the id, the row keeps its SHA-256
+    Column("id_hash", String(64), primary_key=True),
+    Column("username", String(200), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("address", String(200)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Index(None, "username"),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    # failed sign-ins per account ("user:ann") and per address ("address:10.0.0.7")
+    Column("key", String(300), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("first_at", UTCDateTime, nullable=False),
+    Column("locked_until", UTCDateTime),
+)
+
 # Agents and the output of tasks and external steps (runtime/agent.py; migration 0014).
 
 # Journeys, components, events, expected schedules and alerts (observe/; migration 0015).
