@@ -20,6 +20,7 @@ class Options:
     project: Path = Path(".")
     debug: bool = False
     hub: str | None = None  # a hub's URL: commands that support it are carried out there
+    token: str | None = None  # the API token sent to the hub (--token, HEADGATE_TOKEN)
 
 
 OPTIONS = Options()

@@ -29,6 +29,7 @@ from headgate.cli.governance import register as register_governance_commands
 from headgate.cli.quality import register as register_quality_commands
 from headgate.cli.review import plan as review_plan
 from headgate.cli.schedules import register as register_schedule_commands
+from headgate.cli.users import register as register_user_commands
 from headgate.cli.serve import serve as serve_command
 from headgate.errors import HeadgateError
 
@@ -66,6 +67,15 @@ def _global(
             "runs and failures are carried out there.",
         ),
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="HEADGATE_TOKEN",
+            help="An API token (headgate tokens create) the hub signs the command in with.",
+            show_default=False,
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -76,6 +86,7 @@ def _global(
     OPTIONS.project = project
     OPTIONS.debug = debug
     OPTIONS.hub = hub or None
+    OPTIONS.token = token or None
 
 
 @app.command()
@@ -415,6 +426,7 @@ register_environment_commands(app)
 register_quality_commands(app)
 register_schedule_commands(app)
 register_governance_commands(app)
+register_user_commands(app)
 app.command()(review_plan)
 app.command()(serve_command)
 

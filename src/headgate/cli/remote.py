@@ -4,6 +4,8 @@
 ``failures`` are carried out by the hub, so the team shares one state and one
 warehouse; what they print is rendered from the hub's JSON by the same renderers as a
 local command's, so it reads the same. Standard library HTTP only: nothing to install.
+The hub signs each command in with the API token of ``--token`` or ``HEADGATE_TOKEN``,
+sent as ``Authorization: Bearer``; a refusal (401, 403) prints what the hub said.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ def _open(
     request.add_header("Accept", accept)
     if data is not None:
         request.add_header("Content-Type", "application/json")
+    if OPTIONS.token:
+        request.add_header("Authorization", f"Bearer {OPTIONS.token}")
     try:
         return urllib.request.urlopen(request, timeout=TIMEOUT)
     except urllib.error.HTTPError as exc:
@@ -65,6 +69,12 @@ def _problem(exc: urllib.error.HTTPError) -> HeadgateError:
         detail = json.loads(exc.read().decode()).get("detail")
     except (ValueError, AttributeError, OSError):
         detail = None
+    if exc.code == 401 and not OPTIONS.token:
+        return HeadgateError(
+            str(detail or "the hub asks who you are"),
+            hint="create a token with `headgate tokens create` and pass it as --token or "
+            "HEADGATE_TOKEN",
+        )
     return HeadgateError(str(detail or f"the hub answered {exc.code} {exc.reason}"))
 
 
