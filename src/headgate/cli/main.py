@@ -29,8 +29,8 @@ from headgate.cli.governance import register as register_governance_commands
 from headgate.cli.quality import register as register_quality_commands
 from headgate.cli.review import plan as review_plan
 from headgate.cli.schedules import register as register_schedule_commands
-from headgate.cli.users import register as register_user_commands
 from headgate.cli.serve import serve as serve_command
+from headgate.cli.users import register as register_user_commands
 from headgate.errors import HeadgateError
 
 if TYPE_CHECKING:
