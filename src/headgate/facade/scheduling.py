@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from headgate.errors import HeadgateError
 from headgate.facade.base import ProjectBase, _user
 
 if TYPE_CHECKING:
-    from headgate.project.schedules import ScheduleConfig
+    from headgate.project.schedules import ScheduleConfig, TriggerConfig
     from headgate.runtime.executor import RetryPolicy
-    from headgate.runtime.scheduler import Launch, Scheduler
+    from headgate.runtime.scheduler import Launch, Scheduler, SchedulerThread
+
+# Start a run: (environment, selection=, user=, **Project.run's options) -> its run id.
+StartRun = Callable[..., int]
 
 
 @dataclass
@@ -27,16 +33,21 @@ class ScheduleStatus:
     last_slot: datetime | None = None
     last_state: str | None = None
     last_run_id: int | None = None
+    kind: str = "cron"  # "cron" | "files" (a trigger: a new file in ``files`` starts a run)
+    files: str | None = None
 
 
 class Scheduling(ProjectBase):
     def schedules(self, *, now: datetime | None = None) -> list[ScheduleStatus]:
-        """Each schedule: paused or not, its next three slots, its last slot and run."""
+        """Each schedule: paused or not, its next three slots, its last slot and run; then
+        each file trigger, with its last run."""
+        from headgate.runtime.triggers import last_fired
+
         moment = now or datetime.now(UTC)
         paused = self.state.paused_schedules()
         found = []
         for schedule in self.loaded.config.schedules:
-            upcoming = schedule.slots_between(moment, moment + timedelta(days=400))[:3]
+            upcoming = schedule.next_slots(moment, 3)
             slots = self.state.schedule_slots(schedule.name)
             last = slots[-1] if slots else None
             found.append(
@@ -52,6 +63,22 @@ class Scheduling(ProjectBase):
                     last_run_id=last.run_id if last else None,
                 )
             )
+        for trigger in self.loaded.config.triggers:
+            fired = last_fired(self.state, trigger.name)
+            found.append(
+                ScheduleStatus(
+                    name=trigger.name,
+                    cron="",
+                    timezone="",
+                    environment=trigger.environment,
+                    paused=trigger.paused or trigger.name in paused,
+                    last_slot=fired[1] if fired else None,
+                    last_state="started" if fired else None,
+                    last_run_id=fired[0] if fired else None,
+                    kind="files",
+                    files=trigger.files,
+                )
+            )
         return found
 
     def pause_schedule(self, name: str, *, paused: bool = True) -> None:
@@ -60,43 +87,118 @@ class Scheduling(ProjectBase):
         self.state.pause_schedule(name, paused, by=_user())
         self._audit("schedule.pause" if paused else "schedule.resume", target=name)
 
-    def scheduler(self, launch: Launch | None = None) -> Scheduler:
-        """A scheduler over this project's schedules; by default each slot runs in a thread."""
+    def scheduler(
+        self, launch: Launch | None = None, *, start_run: StartRun | None = None
+    ) -> Scheduler:
+        """A scheduler over this project's schedules and file triggers.
+
+        ``launch`` starts a slot's run itself (tests); otherwise each run is started by
+        ``start_run`` (the hub queues it in its writer lane), by default on a thread of
+        this process.
+        """
         from headgate.runtime.scheduler import Scheduler
+        from headgate.runtime.triggers import FileWatch
 
-        return Scheduler(
-            list(self.loaded.config.schedules), self.state, launch or self._launch_in_thread
+        start = start_run or self._run_in_thread
+
+        def launch_slot(schedule: ScheduleConfig, slot: datetime) -> None:
+            run_id = start(
+                schedule.environment,
+                selection=schedule.select,
+                user=f"schedule {schedule.name}",
+                end=slot,
+                policy=_policy(schedule),
+                slot=(schedule.name, slot),
+            )
+            self.state.attach_slot_run(schedule.name, slot, run_id)
+
+        def fire(trigger: TriggerConfig, files: list[str]) -> int:
+            return start(
+                trigger.environment,
+                selection=trigger.selection,
+                user=f"trigger {trigger.name}",
+                policy=_policy(trigger),
+            )
+
+        config = self.loaded.config
+        watch = FileWatch(list(config.triggers), self.state, fire, self.loaded)
+        return Scheduler(list(config.schedules), self.state, launch or launch_slot, watch=watch)
+
+    def start_scheduling(self, start_run: StartRun, *, every: float = 1.0) -> SchedulerThread:
+        """The scheduler loop on a thread (the hub's): it leads when no replica does, reads
+        the schedules and triggers afresh each round, and starts runs with ``start_run``."""
+        from headgate.runtime.scheduler import Leadership, SchedulerThread
+
+        scheduler = self.scheduler(start_run=start_run)
+
+        def refresh() -> None:
+            config = self.loaded.config
+            scheduler.schedules = list(config.schedules)
+            if scheduler.watch is not None:
+                scheduler.watch.triggers = list(config.triggers)
+                scheduler.watch.project = self.loaded
+
+        thread = SchedulerThread(
+            scheduler, Leadership(self.state), every=every, before_tick=refresh
         )
+        return thread.start()
 
-    def _launch_in_thread(self, schedule: ScheduleConfig, slot: datetime) -> None:
-        root, schedule_policy = self.root, _policy(schedule)
+    def trigger_schedule(self, name: str, start_run: StartRun, *, user: str | None = None) -> int:
+        """Start a run of schedule (or trigger) ``name`` now, outside its slots; its run id."""
+        found = self._schedule(name)
+        run_id = start_run(
+            found.environment,
+            selection=found.selection,
+            user=user or _user(),
+            policy=_policy(found),
+        )
+        self._audit("schedule.trigger", environment=found.environment, target=name)
+        return run_id
+
+    def _run_in_thread(
+        self, environment: str, *, selection: str | None, user: str, **options: Any
+    ) -> int:
+        """Record a run now and carry it out on a thread of its own (its own Project)."""
+        from headgate.facade import Project
+        from headgate.facade.base import _git_commit
+
+        run_id = self.state.start_run(
+            environment=environment,
+            command="run",
+            selection=selection,
+            user=user,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            git_commit=_git_commit(self.root),
+        )
+        root = self.root
 
         def run() -> None:
-            from headgate.facade import Project
-
             with Project.load(root) as project:
                 try:
-                    project.run(
-                        schedule.environment,
-                        selection=schedule.select,
-                        end=slot,
-                        policy=schedule_policy,
-                        slot=(schedule.name, slot),
-                    )
+                    project.run(environment, selection=selection, run_id=run_id, **options)
                 except HeadgateError as exc:  # recorded with the run; the scheduler goes on
-                    project.console.warn(f"schedule {schedule.name} at {slot}: {exc.render()}")
+                    project.console.warn(f"{user}: run {run_id}: {exc.render()}")
+                except Exception as exc:
+                    project.state.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
 
-        threading.Thread(target=run, name=f"headgate-{schedule.name}", daemon=True).start()
+        threading.Thread(target=run, name=f"headgate-run-{run_id}", daemon=True).start()
+        return run_id
 
-    def _schedule(self, name: str) -> ScheduleConfig:
-        for schedule in self.loaded.config.schedules:
+    def _schedule(self, name: str) -> ScheduleConfig | TriggerConfig:
+        config = self.loaded.config
+        every: list[ScheduleConfig | TriggerConfig] = [*config.schedules, *config.triggers]
+        for schedule in every:
             if schedule.name == name:
                 return schedule
-        names = ", ".join(s.name for s in self.loaded.config.schedules) or "none"
-        raise HeadgateError(f"no schedule named {name}", hint=f"schedules in headgate.yml: {names}")
+        names = ", ".join(s.name for s in every) or "none"
+        raise HeadgateError(
+            f"no schedule or trigger named {name}",
+            hint=f"schedules and triggers in headgate.yml: {names}",
+        )
 
 
-def _policy(schedule: ScheduleConfig) -> RetryPolicy:
+def _policy(schedule: ScheduleConfig | TriggerConfig) -> RetryPolicy:
     from headgate.runtime.executor import RetryPolicy
 
     return RetryPolicy(

@@ -16,7 +16,7 @@ from pydantic import (
 
 from headgate.project import file_options
 from headgate.project.access import SecurityConfig
-from headgate.project.schedules import ScheduleConfig
+from headgate.project.schedules import ScheduleConfig, TriggerConfig
 from headgate.project.strict import StrictModel
 
 # StrictModel lives in project/strict.py (schedules.py uses it too); re-exported here.
@@ -140,6 +140,9 @@ class ProjectConfig(StrictModel):
     )
     description: str | None = None
     schedules: list[ScheduleConfig] = Field(default_factory=list)
+    triggers: list[TriggerConfig] = Field(
+        default_factory=list, description="runs started by a new file in a files source"
+    )
 
     @field_validator("name", "default_environment", "physical_schema")
     @classmethod
@@ -170,6 +173,17 @@ class ProjectConfig(StrictModel):
         if twice:
             raise ValueError(f"schedule {twice[0]} is declared twice: give each a name of its own")
         return value
+
+    @model_validator(mode="after")
+    def _unique_trigger_names(self) -> ProjectConfig:
+        """Schedules and triggers share one namespace (paused and listed by name)."""
+        names = [s.name for s in self.schedules] + [t.name for t in self.triggers]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(
+                f"{twice[0]} names two schedules or triggers: give each a name of its own"
+            )
+        return self
 
     @model_validator(mode="after")
     def _prefixed_physical_schema(self) -> ProjectConfig:

@@ -12,12 +12,23 @@ schedules:
     max_concurrent: 1            # runs of this schedule at once; later slots wait
     catch_up: latest             # none | latest | all, after downtime
     catch_up_limit: 24           # with `all`: at most this many missed slots
+
+triggers:
+  - name: new_orders
+    files: shop.orders           # a table of a `type: files` source: a new file starts a run
+    environment: prod
+    select: "shop.orders+"       # optional; default: the table and everything downstream
 ```
+
+A cron expression has five fields, or six with seconds last (``* * * * * */10``: every
+ten seconds). A trigger fires once per new file (by its content: a file rewritten with
+the same bytes is not new), once the file stopped growing; files that land together
+start one run.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -66,8 +77,39 @@ class ScheduleConfig(StrictModel):
         return value
 
     @property
+    def kind(self) -> str:
+        return "cron"
+
+    @property
+    def selection(self) -> str | None:
+        return self.select
+
+    @property
     def zone(self) -> tzinfo:
         return ZoneInfo(self.timezone)
+
+    def slot_before(self, moment: datetime) -> datetime | None:
+        """The newest slot at or before ``moment``, in UTC (None: none within a year).
+
+        >>> s = ScheduleConfig(name="n", cron="0 2 * * *", timezone="Europe/Paris")
+        >>> from datetime import UTC
+        >>> s.slot_before(datetime(2024, 7, 2, 0, 0, tzinfo=UTC)).isoformat()
+        '2024-07-02T00:00:00+00:00'
+        """
+        from croniter import croniter
+
+        local = moment.astimezone(self.zone).replace(microsecond=0) + timedelta(seconds=1)
+        found: datetime = croniter(self.cron, local).get_prev(datetime)
+        if (local - found).days > 366:
+            return None
+        return found.astimezone(moment.tzinfo)
+
+    def next_slots(self, after: datetime, count: int = 3) -> list[datetime]:
+        """The next ``count`` slots after ``after``, in UTC."""
+        from croniter import croniter
+
+        walker = croniter(self.cron, after.astimezone(self.zone))
+        return [walker.get_next(datetime).astimezone(after.tzinfo) for _ in range(count)]
 
     def slots_between(self, after: datetime, until: datetime) -> list[datetime]:
         """The slot times in (after, until], in UTC, oldest first (02:00 in Paris is 00:00 UTC
@@ -88,3 +130,34 @@ class ScheduleConfig(StrictModel):
             if slot > until:
                 return found
             found.append(slot.astimezone(until.tzinfo))
+
+
+class TriggerConfig(StrictModel):
+    """A run started by something happening rather than a clock: a new file in a source."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+    files: str = Field(description="a table of a files source, as models read it: shop.orders")
+    environment: str = "prod"
+    select: str | None = None
+    timeout: float | None = Field(default=None, gt=0)
+    retries: int = Field(default=2, ge=0, le=20)
+    retry_backoff: float = Field(default=1.0, ge=0)
+    paused: bool = False
+
+    @field_validator("files")
+    @classmethod
+    def _table_name(cls, value: str) -> str:
+        if value.count(".") != 1:
+            raise ValueError(
+                f"'{value}' is not a source table: write <source>.<table>, e.g. shop.orders"
+            )
+        return value.lower()
+
+    @property
+    def kind(self) -> str:
+        return "files"
+
+    @property
+    def selection(self) -> str:
+        """What a fired trigger runs: its ``select``, else the table and its downstream."""
+        return self.select or f"{self.files}+"

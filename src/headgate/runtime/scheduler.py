@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from headgate.errors import WarehouseBusy
 
 if TYPE_CHECKING:
     from headgate.project.schedules import ScheduleConfig
+    from headgate.runtime.triggers import FileWatch
     from headgate.state.store import Lock, StateStore
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class Tick:
     queued: list[tuple[str, datetime]]
     skipped: list[tuple[str, datetime]]
     started: list[tuple[str, datetime]]
+    triggered: list[tuple[str, list[str]]] = field(default_factory=list)  # (trigger, new files)
 
 
 class Scheduler:
@@ -57,11 +59,18 @@ class Scheduler:
         launch: Launch,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        watch: FileWatch | None = None,
     ) -> None:
         self.schedules = schedules
         self.store = store
         self.launch = launch
         self.clock = clock
+        self.watch = watch  # file-arrival triggers, polled on each tick
+
+    @property
+    def active(self) -> bool:
+        """Whether there is anything to schedule or watch (else no leadership is taken)."""
+        return bool(self.schedules) or (self.watch is not None and bool(self.watch.triggers))
 
     def tick(self) -> Tick:
         """Queue the slots that came due, then start what each schedule's limit allows."""
@@ -73,6 +82,8 @@ class Scheduler:
                 continue
             self._queue_due(schedule, now, done)
             self._start_queued(schedule, done)
+        if self.watch is not None:
+            done.triggered = self.watch.poll(paused)
         return done
 
     def _queue_due(self, schedule: ScheduleConfig, now: datetime, done: Tick) -> None:
@@ -123,9 +134,8 @@ def _catch_up(
 
 
 def _previous_slot(schedule: ScheduleConfig, now: datetime) -> datetime | None:
-    """The newest slot at or before ``now`` (within the last year)."""
-    found = schedule.slots_between(now - timedelta(days=366), now)
-    return found[-1] if found else None
+    """The newest slot at or before ``now`` (one step back; a slot every second is no slower)."""
+    return schedule.slot_before(now)
 
 
 class Leadership:
@@ -194,15 +204,74 @@ def run_scheduler(
     stop: threading.Event,
     *,
     every: float = 1.0,
+    before_tick: Callable[[], None] | None = None,
 ) -> None:
-    """Tick every ``every`` seconds while this process leads; try to lead otherwise."""
+    """Tick every ``every`` seconds while this process leads; try to lead otherwise.
+
+    ``before_tick`` runs first on each round (a hub reads its schedules and triggers
+    afresh there); a process with nothing to schedule does not lead. On taking over, the runs a dead leader left running are
+    marked abandoned first, so they no longer count against a schedule's limit.
+    """
     try:
         while not stop.is_set():
+            if before_tick is not None:
+                _quietly(before_tick)
+            if not scheduler.active:
+                leadership.release()  # nothing to schedule: leave leading to a replica that has
+                stop.wait(every)
+                continue
+            was_leading = leadership.held
             if leadership.try_take():
                 try:
+                    if not was_leading:
+                        scheduler.store.abandon_dead_runs()
                     scheduler.tick()
                 except Exception:  # one bad tick must not stop the schedules
                     log.exception("scheduler tick failed")
             stop.wait(every)
     finally:
         leadership.release()
+
+
+def _quietly(call: Callable[[], None]) -> None:
+    try:
+        call()
+    except Exception:
+        log.exception("reading the schedules again failed")
+
+
+class SchedulerThread:
+    """The scheduler loop on a thread of its own, for a long-lived process (the hub)."""
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        leadership: Leadership,
+        *,
+        every: float = 1.0,
+        before_tick: Callable[[], None] | None = None,
+    ) -> None:
+        self.scheduler = scheduler
+        self.leadership = leadership
+        self.stop_event = threading.Event()
+        self._thread = threading.Thread(
+            target=run_scheduler,
+            args=(scheduler, leadership, self.stop_event),
+            kwargs={"every": every, "before_tick": before_tick},
+            name="headgate-scheduler",
+            daemon=True,
+        )
+
+    @property
+    def leading(self) -> bool:
+        return self.leadership.held
+
+    def start(self) -> SchedulerThread:
+        self._thread.start()
+        return self
+
+    def stop(self, wait: float = 10.0) -> None:
+        """Stop ticking and give up leadership (a replica takes over at its next try)."""
+        self.stop_event.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=wait)

@@ -70,6 +70,8 @@ class Hub:
         self._worker = threading.Thread(target=self._work, name="hub-writer", daemon=True)
         self._closed = False
         self._worker.start()
+        # schedules and file triggers: this replica schedules while it holds the leadership
+        self.scheduling = self.project.start_scheduling(self.start_scheduled_run)
 
     # --- the writer lane ---------------------------------------------------------------
 
@@ -294,6 +296,14 @@ class Hub:
             "run", f"run {run_id} in {env}{where}", work, environment=env, run_id=run_id
         )
 
+    def start_scheduled_run(
+        self, environment: str, *, selection: str | None, user: str, **options: Any
+    ) -> int:
+        """A run a schedule, a trigger or an API call starts: queued like any other write."""
+        job = self.start_run(environment, selection=selection, user=user, **options)
+        assert job.run_id is not None
+        return job.run_id
+
     # --- lifetime -----------------------------------------------------------------------
 
     def close(self, *, wait: float = 30.0) -> None:
@@ -302,6 +312,7 @@ class Hub:
         if self._closed:
             return
         self._closed = True
+        self.scheduling.stop()  # a replica takes the schedules over
         for job in self.jobs():
             if job.status == "queued":
                 job.cancel_requested = True

@@ -19,6 +19,7 @@ def routers() -> list[APIRouter]:
         quality,
         queries,
         runs,
+        schedules,
     )
 
     return [
@@ -26,6 +27,7 @@ def routers() -> list[APIRouter]:
         models.router,
         lineage.router,
         runs.router,
+        schedules.router,
         quality.router,
         environments.router,
         plans.router,

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from headgate.errors import HeadgateError
 from headgate.server.permissions import Permission, requires
-from headgate.server.ui import changes, deliveries, environments, review, runs
+from headgate.server.ui import changes, deliveries, environments, review, runs, schedules
 from headgate.server.ui.drawing import STATUS_MARKS, lineage_svg
 from headgate.server.ui.health import environment_health
 from headgate.server.ui.modelpage import model_page_context
@@ -104,3 +104,4 @@ router.include_router(environments.router)
 router.include_router(review.router)
 router.include_router(deliveries.router)
 router.include_router(changes.router)
+router.include_router(schedules.router)

@@ -1,0 +1,134 @@
+"""Schedules and file triggers through the hub: listed with their next slots, paused and
+resumed, a run started by an API call, and a run started by a new file."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.server.hubs import auth, running_hub
+from tests.support import write_project
+
+pytestmark = pytest.mark.fast
+
+CONFIG = """
+name: shop
+schedules:
+  - {name: nightly, cron: '0 2 * * *', timezone: Europe/Paris, environment: prod}
+triggers:
+  - {name: new_orders, files: shop.orders, environment: prod}
+"""
+
+FILES = {
+    "data/orders_1.csv": "id,amount\n1,10\n2,20\n",
+    "sources/shop.yml": """
+        type: files
+        tables:
+          orders: {path: data/orders_*.csv, format: csv}
+    """,
+    "models/totals.sql": "select count(*) as orders, sum(amount) as amount from shop.orders",
+}
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    from headgate import Project
+
+    root = write_project(tmp_path / "shop", FILES, config=CONFIG)
+    with Project.load(root) as project:
+        assert project.run().ok
+    with running_hub(root, ui=True) as url:
+        yield url, root
+
+
+def _until(condition: Callable[[], Any], seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        found = condition()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {seconds:g} s for {what}")
+        time.sleep(0.1)
+
+
+def _finished_run(api: httpx.Client, run_id: int) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        run: dict[str, Any] = api.get(f"/runs/{run_id}").json()
+        return run if run.get("status") not in (None, "running", "queued") else None
+
+    found: dict[str, Any] = _until(done, 60, f"run {run_id} to finish")
+    return found
+
+
+def test_schedules_are_listed_paused_resumed_and_triggered(hub: tuple[str, Path]) -> None:
+    url, _ = hub
+    with httpx.Client(base_url=f"{url}/api/v1", headers=auth(url), timeout=60) as api:
+        listed = _until(
+            lambda: (body := api.get("/schedules").json())["scheduled_here"] and body,
+            30,
+            "the only hub to lead the schedules",
+        )
+        by_name = {s["name"]: s for s in listed["items"]}
+        nightly = by_name["nightly"]
+        assert nightly["cron"] == "0 2 * * *" and nightly["paused"] is False
+        assert len(nightly["next_slots"]) == 3
+        assert {s[11:19] for s in nightly["next_slots"]} <= {"00:00:00", "01:00:00"}  # 02:00 Paris
+        assert by_name["new_orders"]["kind"] == "files"
+        assert by_name["new_orders"]["files"] == "shop.orders"
+
+        assert api.post("/schedules/nightly/pause").json()["paused"] is True
+        assert api.get("/schedules/nightly").json()["paused"] is True
+        assert api.post("/schedules/nightly/resume").json()["paused"] is False
+
+        started = api.post("/schedules/nightly/trigger")
+        assert started.status_code == 202
+        run_id = started.json()["run_id"]
+        assert started.headers["location"] == f"/api/v1/runs/{run_id}"
+        run = _finished_run(api, run_id)
+        assert run["status"] in ("success", "nothing_to_do")
+        assert run["user"].startswith("trigger nightly")
+
+        missing = api.post("/schedules/weekly/trigger")
+        assert missing.status_code == 404
+        assert "nightly" in missing.json()["detail"]  # the names there are
+
+
+def test_a_new_file_in_a_sources_folder_starts_one_run(hub: tuple[str, Path]) -> None:
+    url, root = hub
+    with httpx.Client(base_url=f"{url}/api/v1", headers=auth(url), timeout=60) as api:
+        time.sleep(2.5)  # the watch has looked at the folder: the loaded file starts nothing
+        assert api.get("/schedules/new_orders").json()["last_run_id"] is None
+        (root / "data" / "orders_2.csv").write_text("id,amount\n3,30\n4,40\n5,50\n")
+        run_id = _until(
+            lambda: api.get("/schedules/new_orders").json()["last_run_id"],
+            30,
+            "the new file to start a run",
+        )
+        assert _finished_run(api, run_id)["status"] == "success"
+        rows = api.post("/query", json={"sql": "select orders, amount from totals"}).json()
+        assert rows["rows"] == [{"orders": 5, "amount": 150}]  # the new file's rows, loaded
+        time.sleep(2.5)  # loaded now: polled again, the same file starts nothing more
+        assert api.get("/schedules/new_orders").json()["last_run_id"] == run_id
+        runs = api.get("/runs").json()["items"]
+        assert sum((r.get("user") or "").startswith("trigger new_orders") for r in runs) == 1
+
+
+def test_the_schedules_page_pauses_and_resumes(hub: tuple[str, Path]) -> None:
+    url, _ = hub
+    with httpx.Client(base_url=url, headers=auth(url), timeout=60) as web:
+        page = web.get("/schedules")
+        assert page.status_code == 200
+        assert 'href="/schedules"' in page.text and "nightly" in page.text
+        assert "new file in shop.orders" in page.text
+        paused = web.post("/schedules/nightly/pause", follow_redirects=True)
+        row = paused.text.split('data-schedule="nightly"')[1].split("</tr>")[0]
+        assert "paused" in row and "Resume" in row
+        resumed = web.post("/schedules/nightly/resume", follow_redirects=True)
+        row = resumed.text.split('data-schedule="nightly"')[1].split("</tr>")[0]
+        assert "active" in row and "Pause" in row
