@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from headgate import __version__
 from headgate.cli import common
+from headgate.cli.agent import register as register_agent_command
 from headgate.cli.common import (
     OPTIONS,
     EnvOption,
@@ -425,6 +426,7 @@ def _command_from(directory: Path) -> str:
 register_environment_commands(app)
 register_quality_commands(app)
 register_schedule_commands(app)
+register_agent_command(app)
 register_governance_commands(app)
 register_user_commands(app)
 app.command()(review_plan)

@@ -5,11 +5,13 @@ with a fencing token, heartbeats while it works, and reports the result with the
 If it dies or loses its link for longer than the lease, the task goes back to the queue
 and another agent takes it; the dead agent's late result carries a stale token and is
 refused, so a task is applied once. The agent builds with its own site's engine (the
-project's ``engine:`` as its checkout declares it) and its own secrets.
+project's ``engine:`` as its checkout declares it), with the secrets of the run's
+environment handed to it with the task: kept in memory for the task's length, never
+written down, and masked in every line it sends back.
 
 How an agent reaches the queue is a :class:`Transport`: :class:`StoreTransport` talks to
-the metadata store directly (an agent inside the hub's network); the hub's HTTP API
-offers the same four calls to agents outside it.
+the metadata store directly (an agent inside the hub's network); :class:`~headgate.
+runtime.agent_http.HttpTransport` calls the hub's agent API from outside it.
 """
 
 from __future__ import annotations
@@ -27,11 +29,25 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_LINE = 2000  # characters of one output line sent back
+
+
+@dataclass(frozen=True)
+class Work:
+    """A task handed to an agent: its lease, and what it needs to carry it out."""
+
+    lease: Lease
+    environment: str
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    git_commit: str | None = None
+
 
 class Transport(Protocol):
-    def claim(self, agent: str, labels: dict[str, str], lease: timedelta) -> Lease | None: ...
+    def claim(self, agent: str, labels: dict[str, str], lease: timedelta) -> Work | None: ...
 
     def heartbeat(self, lease: Lease, extend: timedelta) -> tuple[bool, bool]: ...
+
+    def output(self, lease: Lease, lines: list[str]) -> None: ...
 
     def complete(self, lease: Lease, *, ok: bool, error: str | None) -> bool: ...
 
@@ -39,18 +55,48 @@ class Transport(Protocol):
 class StoreTransport:
     """The queue in the metadata store, for agents that can reach it."""
 
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore, project_dir: Path | None = None, name: str = "") -> None:
         self.store = store
+        self.project_dir = project_dir
+        self.name = name
 
-    def claim(self, agent: str, labels: dict[str, str], lease: timedelta) -> Lease | None:
+    def claim(self, agent: str, labels: dict[str, str], lease: timedelta) -> Work | None:
         self.store.expire_leases()  # leases past their end are free again
-        return self.store.claim_task(agent, labels, lease)
+        taken = self.store.claim_task(agent, labels, lease)
+        if taken is None:
+            return None
+        self.name = agent
+        run = self.store.get_run(taken.run_id)
+        environment = run.environment if run is not None else ""
+        secrets = environment_secrets(self.store, self.project_dir, environment)
+        return Work(taken, environment, secrets, run.git_commit if run else None)
 
     def heartbeat(self, lease: Lease, extend: timedelta) -> tuple[bool, bool]:
         return self.store.heartbeat_task(lease.id, lease.fence, extend)
 
+    def output(self, lease: Lease, lines: list[str]) -> None:
+        from headgate.state import agents
+
+        agents.add_output(
+            agents.database(self.store), lease.run_id, lease.task, lease.attempt, self.name, lines
+        )
+
     def complete(self, lease: Lease, *, ok: bool, error: str | None) -> bool:
         return self.store.complete_task(lease.id, lease.fence, ok=ok, error=error)
+
+
+def environment_secrets(
+    store: StateStore, project_dir: Path | None, environment: str
+) -> dict[str, str]:
+    """The secrets set for ``environment`` (and for every environment), by name."""
+    from headgate.security.vault import EVERY, Vault
+
+    if project_dir is None:
+        return {}
+    vault = Vault(store, project_dir)
+    names = {s.name for s in vault.list() if s.environment in (environment, EVERY)}
+    found = {name: vault.get(name, environment) for name in sorted(names)}
+    return {name: value for name, value in found.items() if value is not None}
 
 
 @dataclass
@@ -66,22 +112,31 @@ class Agent:
 
     def work_once(self) -> str | None:
         """Take one task and carry it out; its status ("refused": the lease was lost), or None."""
-        lease = self.transport.claim(self.name, self.labels, self.lease)
-        if lease is None:
+        work = self.transport.claim(self.name, self.labels, self.lease)
+        if work is None:
             return None
-        done = threading.Event()
-        lost = threading.Event()
-        beats = threading.Thread(target=self._heartbeat, args=(lease, done, lost), daemon=True)
+        lease = work.lease
+        output = TaskOutput(work.secrets)
+        output.add(f"taken by {self.name} (attempt {lease.attempt})")
+        done, lost, cancelled = threading.Event(), threading.Event(), threading.Event()
+        beats = threading.Thread(
+            target=self._heartbeat, args=(lease, output, done, lost, cancelled), daemon=True
+        )
         beats.start()
         try:
-            status, error = self._carry_out(lease)
+            status, error = self._carry_out(work, output)
         finally:
             done.set()
             beats.join()
-        if lost.is_set() or not self.transport.complete(
-            lease, ok=status in ("built", "skipped"), error=error
-        ):
+        if lost.is_set():
             log.warning("%s: result for %s refused (lease lost)", self.name, lease.task)
+            return "refused"
+        if cancelled.is_set():
+            status, error = "cancelled", "cancelled while it ran"
+        self._send(lease, output)
+        ok = status in ("built", "skipped")
+        if not self.transport.complete(lease, ok=ok, error=output.masked(error)):
+            log.warning("%s: result for %s refused (stale token)", self.name, lease.task)
             return "refused"
         return status
 
@@ -91,21 +146,97 @@ class Agent:
             if self.work_once() is None:
                 stop.wait(self.poll)
 
-    def _carry_out(self, lease: Lease) -> tuple[str, str | None]:
+    def _carry_out(self, work: Work, output: TaskOutput) -> tuple[str, str | None]:
         from headgate.facade import Project
         from headgate.runtime.service import RunService
+        from headgate.sources.secrets import SEEN_SECRETS, STORED_SECRETS
 
-        with Project.load(self.project_dir) as project, project._engine(read_only=False) as engine:
-            service = RunService(project.loaded, project.state, project.console, project.checks)
-            status = service.carry_out_task(engine, lease.run_id, lease.task, attempt=lease.attempt)
-            run = project.state.get_run(lease.run_id)
-        error = next((t.error for t in run.tasks if t.name == lease.task), None) if run else None
-        return status, error
+        lease = work.lease
+        handler = output.capture(threading.get_ident())
+        secrets = STORED_SECRETS.set(work.secrets.get)
+        seen = SEEN_SECRETS.set(set(work.secrets.values()))
+        try:
+            with (
+                Project.load(self.project_dir) as project,
+                project._engine(read_only=False) as engine,
+            ):
+                service = RunService(project.loaded, project.state, project.console, project.checks)
+                status = service.carry_out_task(
+                    engine, lease.run_id, lease.task, attempt=lease.attempt
+                )
+                run = project.state.get_run(lease.run_id)
+        except Exception as exc:  # a site that cannot build reports it; the agent goes on
+            log.exception("%s: %s failed", self.name, lease.task)
+            output.add(f"failed: {type(exc).__name__}: {exc}")
+            return "failed", f"{type(exc).__name__}: {exc}"
+        finally:
+            SEEN_SECRETS.reset(seen)
+            STORED_SECRETS.reset(secrets)
+            logging.getLogger("headgate").removeHandler(handler)
+        task = next((t for t in run.tasks if t.name == lease.task), None) if run else None
+        rows = f", {task.rows:,} rows" if task is not None and task.rows is not None else ""
+        took = f" in {task.seconds:.2f} s" if task is not None and task.seconds else ""
+        output.add(f"{status}{rows}{took}" + (f": {task.error}" if task and task.error else ""))
+        return status, task.error if task else None
 
-    def _heartbeat(self, lease: Lease, done: threading.Event, lost: threading.Event) -> None:
+    def _heartbeat(
+        self,
+        lease: Lease,
+        output: TaskOutput,
+        done: threading.Event,
+        lost: threading.Event,
+        cancelled: threading.Event,
+    ) -> None:
         every = max(self.lease.total_seconds() / 3, 0.05)
         while not done.wait(every):
             held, cancel = self.transport.heartbeat(lease, self.lease)
-            if not held or cancel:
+            if not held:
                 lost.set()
                 return
+            if cancel:
+                cancelled.set()
+            self._send(lease, output)
+
+    def _send(self, lease: Lease, output: TaskOutput) -> None:
+        lines = output.take()
+        if lines:
+            try:
+                self.transport.output(lease, lines)
+            except Exception as exc:  # output is worth less than the task: it goes on
+                log.warning("%s: output of %s not sent: %s", self.name, lease.task, exc)
+
+
+class TaskOutput:
+    """Lines a task prints, each masked for the task's secrets, waiting to be sent."""
+
+    def __init__(self, secrets: dict[str, str]) -> None:
+        self._secrets = [v for v in secrets.values() if v]
+        self._lines: list[str] = []
+        self._guard = threading.Lock()
+
+    def masked(self, text: str | None) -> str | None:
+        from headgate.sources.secrets import mask
+
+        return None if text is None else mask(text, self._secrets)
+
+    def add(self, line: str) -> None:
+        with self._guard:
+            self._lines.append(str(self.masked(line))[:MAX_LINE])
+
+    def take(self) -> list[str]:
+        with self._guard:
+            lines, self._lines = self._lines, []
+        return lines
+
+    def capture(self, thread: int) -> logging.Handler:
+        """Log records of headgate's loggers from ``thread`` become output lines."""
+        output = self
+
+        class Capture(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if record.thread == thread:
+                    output.add(f"{record.levelname.lower()}: {record.getMessage()}")
+
+        handler = Capture(logging.INFO)
+        logging.getLogger("headgate").addHandler(handler)
+        return handler

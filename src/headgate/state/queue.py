@@ -133,20 +133,25 @@ def complete(
 
 
 def expire(db: Database) -> list[int]:
-    """Leases past their end go back to the queue (or fail, out of attempts); their ids."""
+    """Leases past their end go back to the queue (or fail, out of attempts; a cancelled
+    run's are cancelled); their ids."""
     with db.write("expiring leases") as conn:
         rows = conn.execute(
-            select(task_queue.c.id, task_queue.c.attempts, task_queue.c.max_attempts).where(
-                task_queue.c.state == "leased", task_queue.c.lease_until < now()
-            )
+            select(
+                task_queue.c.id,
+                task_queue.c.attempts,
+                task_queue.c.max_attempts,
+                task_queue.c.cancel,
+            ).where(task_queue.c.state == "leased", task_queue.c.lease_until < now())
         ).all()
         for row in rows:
             spent = row.attempts >= row.max_attempts
+            state = "cancelled" if row.cancel else "failed" if spent else "queued"
             conn.execute(
                 update(task_queue)
                 .where(task_queue.c.id == row.id, task_queue.c.state == "leased")
                 .values(
-                    state="failed" if spent else "queued",
+                    state=state,
                     agent=None,
                     lease_until=None,
                     error=f"lease expired after {row.attempts} attempt(s)" if spent else None,
@@ -168,6 +173,15 @@ def cancel(db: Database, run_id: int) -> None:
             .where(task_queue.c.run_id == run_id, task_queue.c.state == "leased")
             .values(cancel=True)
         )
+
+
+def has_queued(db: Database) -> bool:
+    """Whether any task waits in the queue (a cheap read before trying to claim)."""
+    with db.read() as conn:
+        found = conn.execute(
+            select(task_queue.c.id).where(task_queue.c.state == "queued").limit(1)
+        ).first()
+    return found is not None
 
 
 def states(db: Database, run_id: int) -> dict[str, str]:

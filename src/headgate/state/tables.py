@@ -391,6 +391,35 @@ login_failures = Table(
 
 # Agents and the output of tasks and external steps (runtime/agent.py; migration 0014).
 
+agents = Table(
+    "agents",
+    metadata,
+    # processes in a site that pull tasks from the hub; health comes from when each was seen
+    Column("name", String(200), primary_key=True),
+    Column("labels", json_type(), nullable=False),
+    Column("capacity", Integer, nullable=False),
+    Column("version", String(100)),
+    Column("host", String(255)),
+    Column("every_seconds", Float, nullable=False),  # how often it promised to call
+    Column("registered_at", UTCDateTime, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+)
+
+task_output = Table(
+    "task_output",
+    metadata,
+    # lines a task printed while it ran (streamed back by its agent), kept with the run
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, nullable=False),
+    Column("task", String(400), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("source", String(200)),  # the agent (or step runner) that printed it
+    Column("at", UTCDateTime, nullable=False),
+    Column("line", Text, nullable=False),
+    Index(None, "run_id", "task", "id"),
+    sqlite_autoincrement=True,
+)
+
 # Journeys, components, events, expected schedules and alerts (observe/; migration 0015).
 
 components = Table(

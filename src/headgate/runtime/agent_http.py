@@ -1,0 +1,175 @@
+"""An agent's link to the hub over HTTP: it calls out, long polls for work, and rides out outages.
+
+:class:`HttpTransport` speaks the hub's agent API (``/api/v1/agents``): it registers,
+asks for a task (the hub holds the request until one comes or ``wait`` runs out),
+heartbeats, sends the task's output and reports the result with the fencing token. When
+the hub cannot be reached (a restart, a network cut) it tries again with a growing pause,
+so the agent reconnects by itself; a heartbeat that cannot get through before the lease
+ends counts as lost (the hub will have handed the task to another agent by then).
+Every request carries ``Authorization: Bearer <token>`` when a token is given.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from headgate import __version__
+from headgate.errors import HeadgateError
+from headgate.runtime.agent import Work
+from headgate.state.queue import Lease
+
+log = logging.getLogger(__name__)
+
+API = "/api/v1"
+RETRY_STATUSES = {502, 503, 504}
+FIRST_PAUSE = 0.2  # seconds before the first retry; doubled up to MAX_PAUSE
+MAX_PAUSE = 5.0
+
+
+class Unreachable(HeadgateError):
+    """The hub did not answer within the time the call may take."""
+
+    transient = True
+
+
+class HttpTransport:
+    """The hub's agent API, for an agent outside the hub's network."""
+
+    def __init__(
+        self,
+        hub: str,
+        *,
+        token: str | None = None,
+        capacity: int = 1,
+        wait: float = 20.0,
+        timeout: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.hub = hub.rstrip("/")
+        self.capacity = capacity
+        self.wait = wait
+        self.sleep = sleep
+        headers = {"User-Agent": f"headgate-agent/{__version__}"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._client = httpx.Client(
+            base_url=self.hub + API, headers=headers, timeout=httpx.Timeout(timeout + wait)
+        )
+        self._registered: tuple[str, dict[str, str]] | None = None
+        self._lease_end: dict[int, datetime] = {}  # as the last heartbeat extended it
+
+    def close(self) -> None:
+        self._client.close()
+
+    # --- the Transport protocol ---------------------------------------------------------
+
+    def register(self, agent: str, labels: dict[str, str]) -> None:
+        body = {
+            "name": agent,
+            "labels": labels,
+            "capacity": self.capacity,
+            "version": __version__,
+            "host": socket.gethostname(),
+            "every_seconds": self.wait + 5.0,
+        }
+        self._call("POST", "/agents", body, give_up=None)
+        self._registered = (agent, dict(labels))
+
+    def claim(self, agent: str, labels: dict[str, str], lease: timedelta) -> Work | None:
+        if self._registered != (agent, labels):
+            self.register(agent, labels)
+        body = {"lease_seconds": lease.total_seconds(), "wait_seconds": self.wait}
+        answer = self._call("POST", f"/agents/{agent}/claim", body, give_up=None)
+        if answer.status_code == 404:  # the hub forgot it (a new store): register again
+            self._registered = None
+            return None
+        if answer.status_code == 204:
+            return None
+        data = answer.json()
+        held = data["lease"]
+        taken = Lease(
+            id=int(held["id"]),
+            run_id=int(held["run_id"]),
+            task=str(held["task"]),
+            fence=int(held["fence"]),
+            lease_until=datetime.fromisoformat(held["lease_until"]),
+            attempt=int(held["attempt"]),
+        )
+        secrets = {str(k): str(v) for k, v in (data.get("secrets") or {}).items()}
+        return Work(taken, str(data.get("environment") or ""), secrets, data.get("git_commit"))
+
+    def heartbeat(self, lease: Lease, extend: timedelta) -> tuple[bool, bool]:
+        body = {"fence": lease.fence, "lease_seconds": extend.total_seconds()}
+        sent = datetime.now(UTC)
+        until = self._lease_end.get(lease.id, lease.lease_until)
+        try:
+            answer = self._call("POST", f"/agents/tasks/{lease.id}/heartbeat", body, give_up=until)
+        except Unreachable:
+            return False, False  # past the lease's end: another agent has it by now
+        data = answer.json()
+        held = bool(data.get("held"))
+        if held:
+            self._lease_end[lease.id] = sent + extend
+        return held, bool(data.get("cancel"))
+
+    def output(self, lease: Lease, lines: list[str]) -> None:
+        body = {"fence": lease.fence, "lines": lines, "agent": self._name()}
+        give_up = datetime.now(UTC) + timedelta(seconds=MAX_PAUSE)
+        self._call("POST", f"/agents/tasks/{lease.id}/output", body, give_up=give_up)
+
+    def complete(self, lease: Lease, *, ok: bool, error: str | None) -> bool:
+        body = {"fence": lease.fence, "ok": ok, "error": error}
+        answer = self._call("POST", f"/agents/tasks/{lease.id}/complete", body, give_up=None)
+        self._lease_end.pop(lease.id, None)
+        return answer.status_code == 200
+
+    # --- calls ----------------------------------------------------------------------------
+
+    def _name(self) -> str | None:
+        return self._registered[0] if self._registered else None
+
+    def _call(
+        self, method: str, path: str, body: dict[str, Any], *, give_up: datetime | None
+    ) -> httpx.Response:
+        """The hub's answer; retried while it cannot be reached (until ``give_up``, if set).
+
+        A 4xx other than 404/409 is a mistake of this agent's (a bad token, a bad
+        request): it is raised, with the hub's words.
+        """
+        pause = FIRST_PAUSE
+        while True:
+            try:
+                answer = self._client.request(method, path, json=body)
+            except httpx.TransportError as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            else:
+                if answer.status_code < 400 or answer.status_code in (404, 409):
+                    return answer
+                if answer.status_code not in RETRY_STATUSES:
+                    raise HeadgateError(
+                        f"the hub refused {method} {path}: {answer.status_code} {_detail(answer)}",
+                        hint="check --token (HEADGATE_TOKEN) and that the hub and agent "
+                        "versions match",
+                    )
+                reason = f"{answer.status_code} {_detail(answer)}"
+            if give_up is not None and datetime.now(UTC) + timedelta(seconds=pause) >= give_up:
+                raise Unreachable(f"the hub at {self.hub} did not answer in time: {reason}")
+            log.warning(
+                "hub at %s unreachable (%s); trying again in %.1f s", self.hub, reason, pause
+            )
+            self.sleep(pause)
+            pause = min(pause * 2, MAX_PAUSE)
+
+
+def _detail(answer: httpx.Response) -> str:
+    try:
+        return str(answer.json().get("detail", ""))[:500]
+    except ValueError:
+        return answer.text[:500]

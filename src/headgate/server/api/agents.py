@@ -1,0 +1,318 @@
+"""Agents: register, take tasks by long polling, heartbeat, stream output, report results.
+
+Agents call the hub; the hub never calls them. A claim waits up to ``wait_seconds`` for a
+task the agent's labels qualify for, then answers 204. A taken task comes with its lease
+(id, fencing token, end), the run's environment and commit, and the environment's secrets
+(for the task's length, in the agent's memory only). A heartbeat extends the lease; its
+answer says ``cancel`` when the run was cancelled and ``lost`` when the token is stale
+(the lease ended and the task went elsewhere): the agent stops and its result is refused
+with 409. People read the agents' health, their tasks and the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import weakref
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from headgate.errors import HeadgateError
+from headgate.server.api.common import NAME_PATTERN, accepted, jsonable
+from headgate.server.app import get_hub
+from headgate.server.hub import Hub
+from headgate.server.permissions import Permission, requires
+from headgate.state import agents as registry
+from headgate.state import queue
+
+router = APIRouter(tags=["agents"])
+LeaseId = Annotated[int, Path(ge=1, le=2**62)]
+RunId = Annotated[int, Path(ge=1, le=2**62)]
+AgentName = Annotated[str, Path(max_length=200, pattern=NAME_PATTERN)]
+Labels = dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=200)]]
+POLL_SECONDS = 0.1  # how often a waiting claim looks at the queue
+SWEEP_SECONDS = 0.5  # leases past their end are looked for at most this often
+
+
+class Registration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=200, pattern=NAME_PATTERN)
+    labels: Labels = Field(default_factory=dict, max_length=50)
+    capacity: int = Field(1, ge=1, le=256, description="tasks it carries out at once")
+    version: str | None = Field(None, max_length=100)
+    host: str | None = Field(None, max_length=255)
+    every_seconds: float = Field(
+        30.0, gt=0, le=3600, description="how often it calls at the longest (health)"
+    )
+
+
+class ClaimRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lease_seconds: float = Field(30.0, ge=1, le=3600)
+    wait_seconds: float = Field(20.0, ge=0, le=120, description="how long to wait for a task")
+
+
+class Beat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fence: int = Field(ge=1, le=2**62)
+    lease_seconds: float = Field(30.0, ge=1, le=3600)
+
+
+class OutputLines(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fence: int = Field(ge=1, le=2**62)
+    agent: str | None = Field(None, max_length=200)
+    lines: list[Annotated[str, Field(max_length=4000)]] = Field(max_length=1000)
+
+
+class Result(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fence: int = Field(ge=1, le=2**62)
+    ok: bool
+    error: str | None = Field(None, max_length=8000)
+
+
+class Site(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    select: str = Field(max_length=2000, description="the tasks of this site: name, tag:x, +name")
+    labels: Labels = Field(max_length=50)
+
+
+class AgentRunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    environment: str | None = Field(None, max_length=100, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")
+    select: str | None = Field(None, max_length=2000)
+    labels: Labels = Field(default_factory=dict, max_length=50)
+    sites: list[Site] = Field(default_factory=list, max_length=50)
+    max_attempts: int = Field(3, ge=1, le=20)
+
+
+@router.post(
+    "/agents",
+    summary="Register an agent (again): its name, labels, capacity and version",
+    dependencies=[Depends(requires(Permission.AGENTS_WORK))],
+)
+def register(body: Registration, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+    registry.register(
+        registry.database(hub.store),
+        body.name,
+        labels=body.labels,
+        capacity=body.capacity,
+        version=body.version,
+        host=body.host,
+        every_seconds=body.every_seconds,
+    )
+    return {"name": body.name, "labels": body.labels, "capacity": body.capacity}
+
+
+@router.post(
+    "/agents/{name}/claim",
+    summary="Take a task this agent's labels qualify for, waiting up to wait_seconds "
+    "(204: none came)",
+    responses={204: {"description": "no task within wait_seconds"}},
+    dependencies=[Depends(requires(Permission.AGENTS_WORK))],
+)
+async def claim(
+    name: AgentName, body: ClaimRequest, request: Request, hub: Hub = Depends(get_hub)
+) -> Response:
+    db = registry.database(hub.store)
+    labels = await asyncio.to_thread(_labels_of, hub, name)
+    until = time.monotonic() + body.wait_seconds
+    lease = timedelta(seconds=body.lease_seconds)
+    while True:
+        taken = await asyncio.to_thread(_try_claim, hub, name, labels, lease)
+        if taken is not None:
+            work = await asyncio.to_thread(_work_of, hub, taken)
+            return Response(_json(work), media_type="application/json")
+        if time.monotonic() >= until or await request.is_disconnected():
+            await asyncio.to_thread(registry.seen, db, name)
+            return Response(status_code=204)
+        await asyncio.sleep(POLL_SECONDS)
+
+
+@router.post(
+    "/agents/tasks/{lease_id}/heartbeat",
+    summary="Extend a task's lease; the answer says whether to cancel, or that it was lost",
+    dependencies=[Depends(requires(Permission.AGENTS_WORK))],
+)
+def heartbeat(lease_id: LeaseId, body: Beat, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+    held, cancel = hub.store.heartbeat_task(
+        lease_id, body.fence, timedelta(seconds=body.lease_seconds)
+    )
+    task = registry.lease_of(registry.database(hub.store), lease_id)
+    if task is not None and task.agent:
+        registry.seen(registry.database(hub.store), task.agent)
+    return {"held": held, "lost": not held, "cancel": cancel}
+
+
+@router.post(
+    "/agents/tasks/{lease_id}/output",
+    status_code=204,
+    summary="Lines the task printed, kept with the run's task (409: the lease is not held)",
+    dependencies=[Depends(requires(Permission.AGENTS_WORK))],
+)
+def output(lease_id: LeaseId, body: OutputLines, hub: Hub = Depends(get_hub)) -> Response:
+    db = registry.database(hub.store)
+    task = _held(db, lease_id, body.fence)
+    registry.add_output(db, task.run_id, task.task, task.attempts, body.agent, body.lines)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/agents/tasks/{lease_id}/complete",
+    summary="Report a task's result with its fencing token (409: stale, the result is refused)",
+    dependencies=[Depends(requires(Permission.AGENTS_WORK))],
+)
+def complete(lease_id: LeaseId, body: Result, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+    if not hub.store.complete_task(lease_id, body.fence, ok=body.ok, error=body.error):
+        raise _stale(lease_id, body.fence)
+    return {"accepted": True}
+
+
+@router.get(
+    "/agents",
+    summary="The agents: health (healthy, late, offline), labels, capacity, current tasks",
+    dependencies=[Depends(requires(Permission.AGENTS_READ))],
+)
+def list_agents(hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+    found = registry.list_agents(registry.database(hub.store))
+    return {"items": jsonable(found), "total": len(found)}
+
+
+@router.get(
+    "/queue",
+    summary="The task queue: tasks waiting for an agent and tasks held by one, oldest first",
+    dependencies=[Depends(requires(Permission.AGENTS_READ))],
+)
+def list_queue(
+    hub: Hub = Depends(get_hub),
+    all: Annotated[bool, Query(description="the newest tasks in any state")] = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    tasks = registry.queue_of(registry.database(hub.store), unfinished=not all, limit=limit)
+    return {"items": jsonable(tasks), "total": len(tasks)}
+
+
+@router.get(
+    "/queue/runs/{run_id}",
+    summary="A run's queued tasks (state, agent, attempts) and the output each printed",
+    dependencies=[Depends(requires(Permission.AGENTS_READ))],
+)
+def run_queue(
+    run_id: RunId,
+    hub: Hub = Depends(get_hub),
+    task: Annotated[str | None, Query(max_length=400)] = None,
+) -> dict[str, Any]:
+    hub.project.run_detail(run_id)  # an unknown run answers 404
+    db = registry.database(hub.store)
+    return {
+        "run_id": run_id,
+        "tasks": jsonable(registry.tasks_of_run(db, run_id)),
+        "output": jsonable(registry.output_of(db, run_id, task)),
+    }
+
+
+@router.post(
+    "/queue/runs",
+    status_code=202,
+    summary="Start a run carried out by agents: planned here, each task queued for the agents "
+    "of its site, published here once all are done",
+    dependencies=[Depends(requires(Permission.RUNS_START))],
+)
+def start_agent_run(body: AgentRunRequest, hub: Hub = Depends(get_hub)) -> Response:
+    from headgate.server.agentruns import Placement, start
+
+    placement = Placement(
+        labels=dict(body.labels),
+        sites=[(site.select, dict(site.labels)) for site in body.sites],
+        max_attempts=body.max_attempts,
+    )
+    job = start(hub, body.environment, placement, selection=body.select)
+    links = {"run": f"/api/v1/runs/{job.run_id}", "queue": f"/api/v1/queue/runs/{job.run_id}"}
+    body_out = {"run_id": job.run_id, "job_id": job.id, "status": job.status, "links": links}
+    return accepted(body_out, f"/api/v1/runs/{job.run_id}")
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+_sweeps: weakref.WeakKeyDictionary[Hub, float] = weakref.WeakKeyDictionary()
+_sweep_guard = threading.Lock()
+
+
+def _labels_of(hub: Hub, name: str) -> dict[str, str]:
+    db = registry.database(hub.store)
+    if not registry.seen(db, name):
+        raise HeadgateError(
+            f"no agent named '{name}' is registered with this hub",
+            hint="register first: POST /api/v1/agents with its name, labels and capacity",
+        )
+    found = next((a for a in registry.list_agents(db) if a.name == name), None)
+    return found.labels if found is not None else {}
+
+
+def _try_claim(hub: Hub, name: str, labels: dict[str, str], lease: timedelta) -> Any:
+    db = registry.database(hub.store)
+    with _sweep_guard:
+        due = time.monotonic() - _sweeps.get(hub, 0.0) >= SWEEP_SECONDS
+        if due:
+            _sweeps[hub] = time.monotonic()
+    if due:
+        hub.store.expire_leases()
+    if not queue.has_queued(db):
+        return None
+    return hub.store.claim_task(name, labels, lease)
+
+
+def _work_of(hub: Hub, lease: queue.Lease) -> dict[str, Any]:
+    from headgate.runtime.agent import environment_secrets
+
+    run = hub.store.get_run(lease.run_id)
+    environment = run.environment if run is not None else ""
+    return {
+        "lease": jsonable(lease),
+        "environment": environment,
+        "git_commit": run.git_commit if run is not None else None,
+        "secrets": environment_secrets(hub.store, hub.root, environment),
+    }
+
+
+def _held(db: Any, lease_id: int, fence: int) -> registry.QueuedTask:
+    task = registry.lease_of(db, lease_id)
+    if task is None:
+        raise HeadgateError(
+            f"no task with lease {lease_id} in the queue", hint="see GET /api/v1/queue"
+        )
+    if registry.current_fence(db, lease_id) != fence:
+        raise _stale(lease_id, fence)
+    return task
+
+
+class StaleLease(HeadgateError):
+    """A result or output sent with a fencing token that is no longer current."""
+
+    status = 409
+
+
+def _stale(lease_id: int, fence: int) -> StaleLease:
+    return StaleLease(
+        f"the lease {lease_id} with token {fence} is no longer held",
+        hint="the lease ended and the task went back to the queue or to another agent; "
+        "drop this result and take new work",
+    )
+
+
+def _json(data: Any) -> bytes:
+    import json
+
+    return json.dumps(data, default=str).encode()

@@ -1,0 +1,215 @@
+"""Agents as the hub knows them, the queue as people read it, and the lines tasks printed.
+
+An agent is recorded when it registers and *seen* whenever it calls (a claim, a
+heartbeat): its health follows from how long ago that was against how often it promised
+to call (``every_seconds``): healthy within two periods, late within four, then offline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from headgate.state.sqltypes import now
+from headgate.state.tables import agents, runs, task_output, task_queue
+
+if TYPE_CHECKING:
+    from headgate.state.database import Database
+    from headgate.state.store import StateStore
+
+HEALTHY, LATE, OFFLINE = "healthy", "late", "offline"
+
+
+@dataclass
+class AgentRecord:
+    name: str
+    labels: dict[str, str]
+    capacity: int
+    version: str | None
+    host: str | None
+    every_seconds: float
+    registered_at: datetime
+    seen_at: datetime
+    health: str = HEALTHY
+    tasks: list[QueuedTask] = field(default_factory=list)
+
+
+@dataclass
+class QueuedTask:
+    id: int
+    run_id: int
+    task: str
+    state: str
+    labels: dict[str, str]
+    agent: str | None
+    attempts: int
+    lease_until: datetime | None
+    error: str | None
+    created_at: datetime
+
+
+@dataclass
+class OutputLine:
+    task: str
+    attempt: int
+    source: str | None
+    at: datetime
+    line: str
+
+
+def database(store: StateStore) -> Database:
+    """The store's database, for the queries of this module."""
+    db: Database = store._db
+    return db
+
+
+def register(
+    db: Database,
+    name: str,
+    *,
+    labels: dict[str, str],
+    capacity: int,
+    version: str | None,
+    host: str | None,
+    every_seconds: float,
+) -> None:
+    """Record the agent (again: its labels and capacity may have changed)."""
+    stamp = now()
+    row = {
+        "name": name,
+        "labels": labels,
+        "capacity": capacity,
+        "version": version,
+        "host": host,
+        "every_seconds": every_seconds,
+        "registered_at": stamp,
+        "seen_at": stamp,
+    }
+    with db.write("registering an agent") as conn:
+        db.upsert(conn, agents, ["name"], [row])
+
+
+def seen(db: Database, name: str) -> bool:
+    """The agent called just now; False when it never registered."""
+    with db.write("recording an agent's call") as conn:
+        return bool(
+            conn.execute(update(agents).where(agents.c.name == name).values(seen_at=now())).rowcount
+        )
+
+
+def health(record: AgentRecord, at: datetime) -> str:
+    age = (at - record.seen_at).total_seconds()
+    if age <= 2 * record.every_seconds:
+        return HEALTHY
+    return LATE if age <= 4 * record.every_seconds else OFFLINE
+
+
+def list_agents(db: Database) -> list[AgentRecord]:
+    """Every agent with its health and the tasks it holds now."""
+    with db.read() as conn:
+        rows = conn.execute(select(agents).order_by(agents.c.name)).mappings().all()
+        held = conn.execute(
+            select(task_queue).where(task_queue.c.state == "leased").order_by(task_queue.c.id)
+        ).mappings()
+        leased = [_queued(row) for row in held]
+    stamp = now()
+    found = []
+    for row in rows:
+        record = AgentRecord(**{k: row[k] for k in row.keys()})  # noqa: SIM118 - a mapping row
+        record.labels = dict(record.labels or {})
+        record.health = health(record, stamp)
+        record.tasks = [task for task in leased if task.agent == record.name]
+        found.append(record)
+    return found
+
+
+def queue_of(db: Database, *, unfinished: bool = True, limit: int = 500) -> list[QueuedTask]:
+    """The queue's tasks, oldest first: those waiting or held (or the newest of all)."""
+    query = select(task_queue)
+    if unfinished:
+        query = query.where(task_queue.c.state.in_(("queued", "leased"))).order_by(task_queue.c.id)
+    else:
+        query = query.order_by(task_queue.c.id.desc())
+    with db.read() as conn:
+        return [_queued(row) for row in conn.execute(query.limit(limit)).mappings()]
+
+
+def tasks_of_run(db: Database, run_id: int) -> list[QueuedTask]:
+    with db.read() as conn:
+        rows = conn.execute(
+            select(task_queue).where(task_queue.c.run_id == run_id).order_by(task_queue.c.id)
+        ).mappings()
+        return [_queued(row) for row in rows]
+
+
+def lease_of(db: Database, lease_id: int) -> QueuedTask | None:
+    with db.read() as conn:
+        row = conn.execute(select(task_queue).where(task_queue.c.id == lease_id)).mappings().first()
+    return None if row is None else _queued(row)
+
+
+def current_fence(db: Database, lease_id: int) -> int | None:
+    with db.read() as conn:
+        fence = conn.execute(
+            select(task_queue.c.fence).where(
+                task_queue.c.id == lease_id, task_queue.c.state == "leased"
+            )
+        ).scalar()
+    return None if fence is None else int(fence)
+
+
+def add_output(
+    db: Database, run_id: int, task: str, attempt: int, source: str | None, lines: list[str]
+) -> None:
+    stamp = now()
+    rows = [
+        {
+            "run_id": run_id,
+            "task": task,
+            "attempt": attempt,
+            "source": source,
+            "at": stamp,
+            "line": line,
+        }
+        for line in lines
+    ]
+    if rows:
+        with db.write("keeping a task's output") as conn:
+            conn.execute(task_output.insert(), rows)
+
+
+def output_of(db: Database, run_id: int, task: str | None = None) -> list[OutputLine]:
+    query = select(task_output).where(task_output.c.run_id == run_id)
+    if task is not None:
+        query = query.where(task_output.c.task == task)
+    with db.read() as conn:
+        rows = conn.execute(query.order_by(task_output.c.id)).mappings().all()
+    return [OutputLine(r["task"], int(r["attempt"]), r["source"], r["at"], r["line"]) for r in rows]
+
+
+def interrupted_runs(db: Database) -> list[int]:
+    """Runs handed to agents whose coordinating process died (marked abandoned)."""
+    with db.read() as conn:
+        queued = select(task_queue.c.run_id).distinct()
+        rows = conn.execute(
+            select(runs.c.id).where(runs.c.status == "abandoned", runs.c.id.in_(queued))
+        ).scalars()
+        return [int(run_id) for run_id in rows]
+
+
+def _queued(row: Any) -> QueuedTask:
+    return QueuedTask(
+        id=int(row["id"]),
+        run_id=int(row["run_id"]),
+        task=row["task"],
+        state=row["state"],
+        labels={str(k): str(v) for k, v in (row["labels"] or {}).items()},
+        agent=row["agent"],
+        attempts=int(row["attempts"]),
+        lease_until=row["lease_until"],
+        error=row["error"],
+        created_at=row["created_at"],
+    )
