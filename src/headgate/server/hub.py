@@ -70,6 +70,9 @@ class Hub:
         self._worker = threading.Thread(target=self._work, name="hub-writer", daemon=True)
         self._closed = False
         self._worker.start()
+        from headgate.server.agentruns import resume
+
+        resume(self)  # runs a previous hub process handed to agents are followed again
         # schedules and file triggers: this replica schedules while it holds the leadership
         self.scheduling = self.project.start_scheduling(self.start_scheduled_run)
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 def routers() -> list[APIRouter]:
     """Every resource's router, in the order the API's docs list them."""
     from headgate.server.api import (
+        agents,
         deliveries,
         environments,
         events,
@@ -28,6 +29,7 @@ def routers() -> list[APIRouter]:
         lineage.router,
         runs.router,
         schedules.router,
+        agents.router,
         quality.router,
         environments.router,
         plans.router,
