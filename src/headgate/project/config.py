@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from headgate.observe.config import ObserveConfig
 from headgate.project import file_options
 from headgate.project.access import SecurityConfig
 from headgate.project.schedules import ScheduleConfig, TriggerConfig
@@ -140,6 +141,10 @@ class ProjectConfig(StrictModel):
     )
     description: str | None = None
     schedules: list[ScheduleConfig] = Field(default_factory=list)
+    observe: ObserveConfig = Field(
+        default_factory=ObserveConfig,
+        description="journeys, components, expected schedules and alert rules",
+    )
     triggers: list[TriggerConfig] = Field(
         default_factory=list, description="runs started by a new file in a files source"
     )

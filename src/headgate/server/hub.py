@@ -39,7 +39,9 @@ KEPT_JOBS = 500  # finished jobs remembered for the API; older ones are forgotte
 class Hub:
     """A project, its open warehouse, and the one lane its writes go through."""
 
-    def __init__(self, project_dir: Path) -> None:
+    def __init__(
+        self, project_dir: Path, *, clock: Callable[[], datetime] | None = None
+    ) -> None:
         from headgate.engines import open_engine
         from headgate.facade import Project
         from headgate.plan.environments import reconcile
@@ -70,6 +72,11 @@ class Hub:
         self._worker = threading.Thread(target=self._work, name="hub-writer", daemon=True)
         self._closed = False
         self._worker.start()
+        from headgate.observe.observer import Observer, wall_clock
+
+        # events -> alerts, rules, expected schedules, notices (``clock``: tests drive time)
+        self.observer = Observer(self.project, clock=clock or wall_clock)
+        self.observer.start()
         from headgate.server.agentruns import resume
 
         resume(self)  # runs a previous hub process handed to agents are followed again
@@ -321,6 +328,7 @@ class Hub:
                 job.cancel_requested = True
         self._queue.put(None)
         self._worker.join(timeout=wait)
+        self.observer.stop()
         if self._revisions is not None:
             self._revisions.close()
         with contextlib.suppress(Exception):

@@ -582,6 +582,7 @@ rule_states = Table(
     Column("component", String(400), primary_key=True),
     Column("alert_id", Integer),
     Column("firing", Boolean, nullable=False),
+    Column("conditions", json_type(), nullable=False),  # each condition's latest truth
     Column("notified_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -162,6 +162,7 @@ def upgrade() -> None:
         sa.Column("component", sa.String(KEY), nullable=False),
         sa.Column("alert_id", sa.Integer()),
         sa.Column("firing", sa.Boolean(), nullable=False),
+        sa.Column("conditions", json_column_type(), nullable=False),
         sa.Column("notified_at", TIME),
         sa.Column("updated_at", TIME, nullable=False),
         sa.PrimaryKeyConstraint("rule", "component", name="pk_rule_states"),
