@@ -147,7 +147,7 @@ def test_a_run_spanning_two_sites_goes_to_each_sites_agents_in_dag_order(
 ) -> None:
     monkeypatch.setenv("SLOW_SECONDS", "0")
     with (
-        running_hub(project) as url,
+        running_hub(project, ui=True) as url,
         agents_in_threads(
             url, project, ("eu-1", {"site": "eu-west"}), ("us-1", {"site": "us-east"})
         ),
@@ -165,6 +165,8 @@ def test_a_run_spanning_two_sites_goes_to_each_sites_agents_in_dag_order(
         run = run_of(url, run_id)
         queued = queue_of(url, run_id)
         listed = httpx.get(f"{url}{API}/agents", headers=headers(url), timeout=30).json()
+        page = httpx.get(f"{url}/agents", headers=headers(url), timeout=30)
+        run_page = httpx.get(f"{url}/agents/runs/{run_id}", headers=headers(url), timeout=30)
     assert run["status"] == "success" and run["published"], run
     where = {t["task"]: t["agent"] for t in queued["tasks"]}
     assert where == {
@@ -184,6 +186,9 @@ def test_a_run_spanning_two_sites_goes_to_each_sites_agents_in_dag_order(
         "eu-1": ("healthy", {"site": "eu-west"}),
         "us-1": ("healthy", {"site": "us-east"}),
     }
+    assert page.status_code == 200 and 'data-agent="eu-1"' in page.text
+    assert "site=us-east" in page.text and "healthy" in page.text
+    assert run_page.status_code == 200 and "taken by us-1 (attempt 1)" in run_page.text
     assert deployments(project, run_id) == 1
     with Project.load(project) as loaded:
         assert loaded.query("select n, total from marts.report", environment=ENV).to_pylist() == [

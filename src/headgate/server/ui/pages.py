@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from headgate.errors import HeadgateError
 from headgate.server.permissions import Permission, requires
+from headgate.server.ui import agents as agents_pages
 from headgate.server.ui import changes, deliveries, environments, review, runs, schedules
 from headgate.server.ui.drawing import STATUS_MARKS, lineage_svg
 from headgate.server.ui.health import environment_health
@@ -105,3 +106,4 @@ router.include_router(review.router)
 router.include_router(deliveries.router)
 router.include_router(changes.router)
 router.include_router(schedules.router)
+router.include_router(agents_pages.router)
