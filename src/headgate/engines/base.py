@@ -14,9 +14,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
+
+from headgate.errors import EngineError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -35,8 +38,37 @@ class Capabilities:
     replace_table: bool = True  # CREATE OR REPLACE TABLE exists
     union_by_name: bool = True  # UNION ALL BY NAME and INSERT ... BY NAME exist
     merge: bool = False  # MERGE INTO exists
+    loads_files: bool = (
+        False  # reads CSV/Parquet/JSON with its own readers (EngineSession.load_file)
+    )
     max_identifier_length: int | None = None  # longer names are shortened by the engine
 
+
+@dataclass(frozen=True)
+class FileScan:
+    """One file for an engine that reads files with its own readers (``loads_files``).
+
+    Types are the contract's, spelt as headgate pins them (DuckDB's names); rejected
+    records are reported as a DuckDB load reports them: the same file has the same
+    rejects, counts and reasons on every engine.
+    """
+
+    path: Path
+    relative: str  # how rejects name the file: relative to the project
+    format: str  # csv, tsv, parquet, json or ndjson
+    columns: dict[str, str]  # the file's own columns, in its order, typed by the contract
+    table_columns: dict[
+        str, str
+    ]  # the table's columns: the contract (a column the file lacks is NULL)
+    header: bool = True
+    delimiter: str = ","
+    quote: str = '"'
+    escape: str = '"'
+    encoding: str | None = None
+    quarantine: str | None = None  # set the whole file aside, each line a reject with this reason
+
+
+REJECT_FIELDS = ("file", "line", "column_name", "reason", "raw_record", "rejected_at")
 
 LEDGER = "headgate_meta.publishes"  # publish ids, written with the views they swapped
 
@@ -87,6 +119,17 @@ class EngineSession(ABC):
         if self._local_reader is not None:
             self._local_reader.close()
             self._local_reader = None
+
+    def load_file(self, scan: FileScan, target: str, rejects: str) -> tuple[int, int]:
+        """Read one file with the engine's own reader into ``target`` (replaced), its rejected
+        records into ``rejects`` (columns :data:`REJECT_FIELDS`): rows (loaded, rejected).
+
+        Only an engine whose capabilities say ``loads_files`` is asked.
+        """
+        raise EngineError(
+            f"the {self.capabilities.dialect} engine reads no files itself: "
+            f"{scan.relative} is read through file_reader()"
+        )
 
     def union_all_by_name(self, tables: Sequence[str]) -> str:
         """A SELECT of every row of ``tables``, columns matched by name (NULL where one lacks it)."""

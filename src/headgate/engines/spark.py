@@ -27,11 +27,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from headgate.engines.base import Capabilities, Engine, EngineSession, ViewSpec, quote
+from headgate.engines.base import (
+    Capabilities,
+    Engine,
+    EngineSession,
+    FileScan,
+    ViewSpec,
+    quote,
+)
 from headgate.engines.sessions import ThreadSessions
 from headgate.engines.spark_start import local_path, message, spark_session
 from headgate.errors import EngineError, HeadgateError, WarehouseBusy
@@ -52,6 +59,9 @@ CAPABILITIES = Capabilities(
     union_by_name=False,
     merge=False,
 )
+# a Spark in this process (master local[N]) sees the project's files and reads them itself;
+# a cluster behind Spark Connect cannot, and gets them as Arrow from a local reader
+LOCAL_CAPABILITIES = replace(CAPABILITIES, loads_files=True)
 
 _QUERY = re.compile(r"^\s*\(*\s*(SELECT|WITH|VALUES|SHOW|DESCRIBE|DESC|EXPLAIN|FROM|TABLE)\b", re.I)
 _INSERT = re.compile(
@@ -82,6 +92,7 @@ class SparkWorkSession(EngineSession):
     def __init__(self, engine: SparkEngine) -> None:
         self.engine = engine
         self.spark = engine.spark
+        self.capabilities = engine.capabilities
         self._tag = f"headgate-{threading.get_ident()}"
         self._tagged = False
 
@@ -229,6 +240,12 @@ class SparkWorkSession(EngineSession):
             ).collect()
         return {f"{schema}.{row[1]}" for row in rows if not row[2]}
 
+    def load_file(self, scan: FileScan, target: str, rejects: str) -> tuple[int, int]:
+        """The file read by Spark's own reader (see ``spark_files.py``)."""
+        from headgate.engines.spark_files import load_file
+
+        return load_file(self, scan, target, rejects)
+
     def interrupt(self) -> None:
         import contextlib
 
@@ -264,6 +281,8 @@ class SparkEngine(Engine):
         self.root = root
         self.schema_prefix = config.schema_prefix
         self.table_format = config.table_format
+        if not config.remote and config.master.startswith("local"):
+            self.capabilities = LOCAL_CAPABILITIES
         self.last_publish: PublishWindow | None = None
         self._schemas: set[str] = set()  # databases known to exist
         self._sessions = ThreadSessions(lambda: SparkWorkSession(self))

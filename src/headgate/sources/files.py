@@ -12,11 +12,13 @@ the files are recorded as loaded only after that.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from headgate.engines.base import EngineSession, quote
+from headgate.engines.base import EngineSession, FileScan, quote
 from headgate.errors import HeadgateError
 from headgate.project.textfile import DecodeProblem
 from headgate.sources.csvheader import (
@@ -130,6 +132,10 @@ def build_file_source(
         )
     tables = [file_table(view, digest) for _, _, digest in source.files]
     reader = _file_reader(session, view)
+    # an engine with its own file readers loads into the warehouse; another one's rows come
+    # from the local reader (see ``Capabilities.loads_files``)
+    native = session.capabilities.loads_files
+    loader = session if native else reader
     # each new file's columns are read before the transaction: a file the warehouse cannot
     # sniff must not abort it, and a file that is not what it claims fails before any write
     sniffed = {
@@ -137,16 +143,19 @@ def build_file_source(
         for (relative, _, _), table in zip(source.files, tables, strict=True)
         if fresh or not session.table_exists(table)
     }
-    with session.transaction():
+    made: list[str] = []
+    with session.transaction(), _undone_on_failure(session, made, native):
         for (relative, size, digest), table in zip(source.files, tables, strict=True):
             if fresh:
                 session.execute(f"DROP TABLE IF EXISTS {quote(table)}")
                 session.execute(f"DROP TABLE IF EXISTS {quote(rejects_table(table))}")
             elif session.table_exists(table):
                 continue
-            reader.execute(f"CREATE TABLE {quote(rejects_table(table))} ({REJECT_COLUMNS})")
+            made.append(table)
+            if not native:
+                reader.execute(f"CREATE TABLE {quote(rejects_table(table))} ({REJECT_COLUMNS})")
             before = (result.loaded, result.rejected)
-            _load_file(reader, source, table, root / relative, relative, sniffed[relative], result)
+            _load_file(loader, source, table, root / relative, relative, sniffed[relative], result)
             rows, rejected = result.loaded - before[0], result.rejected - before[1]
             result.files.append(
                 {
@@ -158,11 +167,52 @@ def build_file_source(
                 }
             )
         loaded = [file_table(view, f["content_hash"]) for f in result.files]
-        _refuse_if_too_many_rejects(reader, source, result, loaded)
-        _bring_in(session, reader, loaded)
+        _refuse_if_too_many_rejects(loader, source, result, loaded)
+        _bring_in(session, loader, loaded)
         _union_view(session, view, tables)
         _union_view(session, rejects_table(view), [rejects_table(t) for t in tables])
     return result
+
+
+@contextmanager
+def _undone_on_failure(session: EngineSession, made: list[str], native: bool) -> Iterator[None]:
+    """A refused load leaves no file table behind where no transaction takes them back:
+    a file whose table exists counts as loaded."""
+    try:
+        yield
+    except BaseException:
+        if native and not session.capabilities.transactional_ddl:
+            for table in made:
+                session.execute(f"DROP TABLE IF EXISTS {quote(table)}")
+                session.execute(f"DROP TABLE IF EXISTS {quote(rejects_table(table))}")
+        raise
+
+
+def _file_scan(
+    source: SourceTable,
+    path: Path,
+    relative: str,
+    columns: dict[str, str],
+    contract: dict[str, str],
+    quarantine: str | None = None,
+) -> FileScan:
+    """One file as an engine with its own readers reads it (``EngineSession.load_file``)."""
+    config: FileTableConfig = source.config
+    fmt = config.resolved_format()
+    quote_char = config.quote or '"'
+    return FileScan(
+        path=path,
+        relative=relative,
+        format=fmt,
+        columns=columns,
+        table_columns=dict(contract),
+        header=config.header,
+        delimiter=config.delimiter or ("\t" if fmt == "tsv" else ","),
+        quote=quote_char,
+        escape=config.escape or quote_char,
+        encoding=config.encoding,
+        quarantine=quarantine,
+    )
 
 
 def _file_reader(session: EngineSession, view: str) -> EngineSession:
@@ -235,6 +285,13 @@ def _load_file(
                 hint=f"update `columns` of {source.table} in {source.declared_in.name}, "
                 "or set schema_policy: evolve (accept) or quarantine (set such files aside)",
             )
+        if config.schema_policy == "quarantine" and session.capabilities.loads_files:
+            scan = _file_scan(
+                source, path, relative, actual, result.contract, "quarantined: " + drift
+            )
+            session.load_file(scan, target, rejects_table(target))
+            result.quarantined.append(relative)
+            return
         if config.schema_policy == "quarantine":
             # the whole file is set aside (not counted as rejected rows); its table stays empty
             _quarantine(session, source, target, path, relative, drift)
@@ -344,6 +401,9 @@ def _typed_load(
 ) -> tuple[int, int]:
     """The file's own columns, typed by the contract (missing ones are left NULL by name)."""
     typed = {column: contract.get(column, kind) for column, kind in actual.items()}
+    if session.capabilities.loads_files:
+        scan = _file_scan(source, path, relative, typed, contract)
+        return session.load_file(scan, target, rejects_table(target))
     if not session.table_exists(target):
         columns = ", ".join(f"{quote(c)} {t}" for c, t in contract.items())
         session.execute(f"CREATE TABLE {quote(target)} ({columns})")
