@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from headgate.facade import Project
     from headgate.state.queue import Lease
     from headgate.state.store import StateStore
 
@@ -109,6 +110,7 @@ class Agent:
     labels: dict[str, str] = field(default_factory=dict)
     lease: timedelta = timedelta(seconds=30)
     poll: float = 0.5
+    _local: threading.local = field(default_factory=threading.local, repr=False)
 
     def work_once(self) -> str | None:
         """Take one task and carry it out; its status ("refused": the lease was lost), or None."""
@@ -142,12 +144,45 @@ class Agent:
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop``; waits ``poll`` seconds when there is nothing to do."""
-        while not stop.is_set():
-            if self.work_once() is None:
-                stop.wait(self.poll)
+        try:
+            while not stop.is_set():
+                if self.work_once() is None:
+                    stop.wait(self.poll)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Let go of this thread's project and warehouse connection."""
+        kept = getattr(self._local, "site", None)
+        self._local.site = None
+        if kept is not None:
+            _, project, engine = kept
+            project.close()
+            if engine is not None:
+                engine.close()
+
+    def _site(self, commit: str | None) -> Project:
+        """The project checkout, loaded once per thread (again when a run names another
+        commit); its warehouse connection kept open, except a DuckDB file's, which is left
+        free between tasks for the other processes of the site."""
+        from headgate.engines import open_engine
+        from headgate.facade import Project
+
+        kept = getattr(self._local, "site", None)
+        if kept is not None and kept[0] == commit:
+            project: Project = kept[1]
+            return project
+        self.close()
+        project = Project.load(self.project_dir)
+        config = project.loaded.config.engine
+        engine = None
+        if config.type != "duckdb":
+            engine = open_engine(config, project.root, read_only=False)
+            project.hold(engine)
+        self._local.site = (commit, project, engine)
+        return project
 
     def _carry_out(self, work: Work, output: TaskOutput) -> tuple[str, str | None]:
-        from headgate.facade import Project
         from headgate.runtime.service import RunService
         from headgate.sources.secrets import SEEN_SECRETS, STORED_SECRETS
 
@@ -156,16 +191,15 @@ class Agent:
         secrets = STORED_SECRETS.set(work.secrets.get)
         seen = SEEN_SECRETS.set(set(work.secrets.values()))
         try:
-            with (
-                Project.load(self.project_dir) as project,
-                project._engine(read_only=False) as engine,
-            ):
+            project = self._site(work.git_commit)
+            with project._engine(read_only=False) as engine:
                 service = RunService(project.loaded, project.state, project.console, project.checks)
                 status = service.carry_out_task(
                     engine, lease.run_id, lease.task, attempt=lease.attempt
                 )
-                run = project.state.get_run(lease.run_id)
+            run = project.state.get_run(lease.run_id)
         except Exception as exc:  # a site that cannot build reports it; the agent goes on
+            self.close()  # a broken connection is not kept
             log.exception("%s: %s failed", self.name, lease.task)
             output.add(f"failed: {type(exc).__name__}: {exc}")
             return "failed", f"{type(exc).__name__}: {exc}"
