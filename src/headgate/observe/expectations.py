@@ -114,6 +114,7 @@ def _judge_slot(
             f"{component.key} was not written by {_clock(slot + margin)}",
         )
     run = _run_started(store, component.key, slot - margin, following - margin)
+    found: list[Finding] = []
     if run is None or run.started_at >= slot + margin:
         found = _once(
             store,
@@ -134,12 +135,11 @@ def _judge_slot(
                 f"{component.key} did not run for its {_clock(slot)} slot",
                 replaces=("late_start",),
             )
+    if run is None or schedule.duration is None:
         return found
-    if schedule.duration is None:
-        return []
     expected_end = slot + timedelta(seconds=schedule.duration)
     if moment >= expected_end and (run.ended_at is None or run.ended_at > expected_end):
-        return _once(
+        return found + _once(
             store,
             component.key,
             "end",
@@ -148,7 +148,7 @@ def _judge_slot(
             f"{component.key} run {run.run_key} was still running at {_clock(expected_end)}",
             run_key=run.run_key,
         )
-    return []
+    return found
 
 
 def _clock(moment: datetime) -> str:
