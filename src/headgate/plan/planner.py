@@ -52,6 +52,8 @@ class PlannedNode:
     version: Version | None = None  # incremental: the version this plan expects
     query: str | None = None  # a SQL model's normalized query, as planned
     references: list[str] = field(default_factory=list)  # the tables that query names
+    after: list[str] = field(default_factory=list)  # steps (or a step's upstream) run first
+    step: dict[str, Any] | None = None  # an external step: what it runs (project/steps.py)
 
     @property
     def is_work(self) -> bool:
@@ -125,9 +127,15 @@ def make_plan(project: LoadedProject, inputs: PlanInputs, request: PlanRequest) 
     if selected is not None:
         selected = selected | restated
     nodes: dict[str, PlannedNode] = {}
+    steps = _covered_steps(project, selected)
+    fed = {child: step.name for step in steps.values() for child in step.downstream}
     for name in project.dag.order:
         node = _plan_node(project, inputs, request, name, nodes, selected, name in restated)
+        if name in fed and node.action != "excluded":
+            _fed_by_step(project, node, fed[name], inputs)
         nodes[name] = node
+    if steps:
+        nodes = _with_steps(nodes, steps)
     removed = (
         []
         if selected is not None
@@ -371,3 +379,56 @@ REJECTS_SUFFIX = "__rejects"
 def companion_of(name: str, nodes: Any) -> bool:
     """Whether ``name`` is published beside a node (a source's rejects) rather than being one."""
     return name.endswith(REJECTS_SUFFIX) and name[: -len(REJECTS_SUFFIX)] in nodes
+
+
+# --- external steps (project/steps.py): nodes of the run, not of the data ----------------
+
+
+def _covered_steps(project: LoadedProject, selected: set[str] | None) -> dict[str, Any]:
+    """The steps a run covers: all of them, or those feeding a selected node (or step)."""
+    if selected is None:
+        return dict(project.steps)
+    covered: dict[str, Any] = {}
+    grew = True
+    while grew:
+        grew = False
+        for name, step in project.steps.items():
+            if name not in covered and any(d in selected or d in covered for d in step.downstream):
+                covered[name], grew = step, True
+    return covered
+
+
+def _fed_by_step(project: LoadedProject, node: PlannedNode, step: str, inputs: PlanInputs) -> None:
+    """A node downstream of a step waits for it; a file source reads the files it leaves,
+    so its version (and what depends on it) is settled when it loads."""
+    node.after.append(step)
+    source = project.sources.get(node.name)
+    if source is None or source.external or node.growth is not None:
+        return
+    node.versioned, node.may_change = True, True
+    node.physical_table = derived_name(node.base_table, [d for _, _, d in source.files])
+    node.exists = node.physical_table in inputs.existing
+    if node.action in ("unchanged", "reuse", "audit"):
+        node.action, node.reason = "refresh", f"reads the files {step} leaves"
+
+
+def _with_steps(nodes: dict[str, PlannedNode], steps: dict[str, Any]) -> dict[str, PlannedNode]:
+    """The plan's nodes with its steps among them, all in dependency order."""
+    from headgate.project.dag import topological_order
+
+    every = dict(nodes)
+    for name, step in steps.items():
+        every[name] = PlannedNode(
+            name=name,
+            kind="step",
+            materialized="step",
+            fingerprint=step.fingerprint,
+            physical_table="",
+            upstream=[],
+            action="build",
+            reason=f"runs its {step.config.kind} command",
+            after=[u for u in step.upstream if u in nodes or u in steps],
+            step=step.spec(),
+        )
+    edges = {name: [*node.upstream, *node.after] for name, node in every.items()}
+    return {name: every[name] for name in topological_order(edges)}

@@ -14,7 +14,7 @@ import multiprocessing as mp
 import os
 import pickle
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from headgate.project.config import FilesSourceConfig, ProjectConfig
 from headgate.project.dag import CycleError, Dag
 from headgate.project.models import PARSE_FORMAT, ParsedModel, content_hash, parse_model_file
 from headgate.project.root import CONFIG_FILE
+from headgate.project.steps import Step, steps_of
 from headgate.project.textfile import read_text
 from headgate.project.yamlfile import load_yaml_file
 
@@ -68,6 +69,7 @@ class LoadedProject:
     models: dict[str, ParsedModel]
     sources: dict[str, SourceTable]
     dag: Dag
+    steps: dict[str, Step] = field(default_factory=dict)  # steps/*.yml by name
 
 
 def load_project(root: Path) -> LoadedProject:
@@ -84,10 +86,11 @@ def load_project(root: Path) -> LoadedProject:
             )
         )
     dag = _build_dag(root, models, sources, errors) if not errors else None
+    steps = steps_of(root, dag.upstream, errors) if dag is not None else {}
     if errors:
         raise errors[0] if len(errors) == 1 else ProjectErrors(errors)
     assert dag is not None
-    return LoadedProject(root, config, models, sources, dag)
+    return LoadedProject(root, config, models, sources, dag, steps)
 
 
 def _load_sources(root: Path, errors: list[ProjectError]) -> dict[str, SourceTable]:

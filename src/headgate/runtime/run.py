@@ -20,6 +20,7 @@ from headgate.runtime.audit import ProjectChecks
 from headgate.runtime.executor import RetryPolicy, Task, execute
 from headgate.runtime.recorder import Recorder
 from headgate.runtime.results import FAILED, UPSTREAM_FAILED, RunResult, TaskResult
+from headgate.runtime.steps import RUNNING, refresh_fed_source, run_step, step_key
 from headgate.runtime.tasks import BuildContext, failed_result, run_node, skipped_result
 from headgate.sources.files import rejects_table
 from headgate.state.records import PhysicalRecord
@@ -96,7 +97,11 @@ def _task(ctx: BuildContext, node: PlannedNode) -> Task:
     sessions: list[EngineSession] = []
 
     def run() -> TaskResult:
+        if node.kind == "step":  # an external step: a child process, no warehouse session
+            return run_step(ctx, node, attempt=len(task.attempts) + 1)
         sessions.append(ctx.engine.session())  # the worker thread's own session
+        if node.after:
+            refresh_fed_source(ctx, node)
         return run_node(ctx, node, attempt=len(task.attempts) + 1)
 
     def failed(status: str, error: str) -> TaskResult:
@@ -105,6 +110,8 @@ def _task(ctx: BuildContext, node: PlannedNode) -> Task:
     def interrupt() -> None:
         for session in sessions:
             session.interrupt()
+        if node.kind == "step":
+            RUNNING.stop(step_key(ctx.run_id, node.name))
 
     task = Task(node.name, _waits_for(ctx, node), run, failed, interrupt)
     return task
@@ -117,7 +124,7 @@ def _waits_for(ctx: BuildContext, node: PlannedNode) -> list[str]:
     run will publish with it, so it waits for them (never for what reads this node, which
     would be a cycle; such a check reads the other model's published version).
     """
-    waits = list(node.upstream)
+    waits = [*node.upstream, *node.after]
     if ctx.checks is None or node.kind != "model":
         return waits
     downstream = ctx.project.dag.descendants({node.name})
@@ -165,6 +172,8 @@ def _publish(ctx: BuildContext, store: StateStore, failed: set[str], actor: Acto
     blocked = set(failed) | ctx.project.dag.descendants(failed)
     existing = ctx.engine.existing_tables(ctx.project.config.physical_schema)
     for node in plan.nodes.values():
+        if node.kind == "step":
+            continue  # a step publishes nothing
         if node.action != "excluded" and node.name not in blocked:
             target[node.name] = (node.fingerprint, node.physical_table)
             rejects = rejects_table(node.physical_table)
@@ -202,6 +211,10 @@ def execute_task(
     node = plan.nodes[name]
     try:
         try:
+            if node.kind == "step":
+                return run_step(ctx, node, attempt=attempt)
+            if node.after:
+                refresh_fed_source(ctx, node)
             return run_node(ctx, node, attempt=attempt)
         except HeadgateError as exc:
             return failed_result(ctx, node, FAILED, exc.render(), attempt=attempt)

@@ -114,7 +114,10 @@ class RunService:
         """Queue the run's pending tasks for agents carrying ``labels``, in DAG order."""
         plan = self.load(run_id)
         work = {node.name for node in plan.work}
-        tasks = [(node.name, labels, [u for u in node.upstream if u in work]) for node in plan.work]
+        tasks = [
+            (node.name, labels, [u for u in [*node.upstream, *node.after] if u in work])
+            for node in plan.work
+        ]
         self.store.enqueue_tasks(run_id, tasks, max_attempts=max_attempts)
         return [name for name, _, _ in tasks]
 

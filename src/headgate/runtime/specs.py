@@ -68,6 +68,8 @@ def node_to_spec(node: PlannedNode) -> dict[str, Any]:
         "version": _version_to_spec(node.version) if node.version is not None else None,
         "query": node.query,
         "references": list(node.references),
+        **({"after": list(node.after)} if node.after else {}),
+        **({"step": node.step} if node.step is not None else {}),
     }
 
 
@@ -95,6 +97,8 @@ def node_from_spec(data: dict[str, Any]) -> PlannedNode:
         version=_version_from_spec(data["version"]) if data.get("version") else None,
         query=data.get("query"),
         references=[str(r) for r in data.get("references") or []],
+        after=[str(a) for a in data.get("after") or []],
+        step=data.get("step"),
     )
 
 
