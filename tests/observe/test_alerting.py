@@ -110,7 +110,7 @@ def test_one_alert_per_root_cause_suppressed_reminded_then_resolved(
             "link": hook.json()["link"],
             "times": 1,
         }
-        assert hook.json()["link"].startswith("https://hub.example.com/ui/alerts/")
+        assert hook.json()["link"].startswith("https://hub.example.com/alerts/")
         (slack,) = receiver.at("/slack")
         message = slack.json()
         assert "extract" in message["text"]

@@ -241,7 +241,7 @@ class Dispatcher:
             "opened_at": found.opened_at.isoformat(),
             "resolved_at": found.resolved_at.isoformat() if found.resolved_at else "",
             "grouped": ", ".join(sorted({g.component for g in grouped})),
-            "link": f"{config.hub_url.rstrip('/')}/ui/alerts/{found.id}",
+            "link": f"{config.hub_url.rstrip('/')}/alerts/{found.id}",
         }
 
 
