@@ -9,6 +9,10 @@ with a Hive metastore:
 - headgate: the project exactly as on DuckDB, its engine block pointed at Spark; headgate
   renders each model for Spark, builds, counts each table's rows, audits nothing (the
   project has no checks) and publishes the views;
+- dbt-spark (``dbt-core<1.12``, ``dbt-spark[session]``) in its own venv under
+  bench/.venvs, ``method: session``: dbt's own SparkSession in the dbt process, the same
+  SELECTs with ``ref()``, tables as Parquet (dbt-spark's default ``file_format``), a Derby
+  metastore and a warehouse folder of its own, ``local[2]`` as headgate and the floor;
 - the publish window: ``SparkEngine.publish_views`` over 20 and 200 views that already
   exist, three times each; the time from the first view statement to the last is what a
   reader can see half-published (the README's Spark section quotes these figures).
@@ -19,6 +23,8 @@ with a Hive metastore:
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import sys
 import time
@@ -27,7 +33,14 @@ from pathlib import Path
 import _projects as projects
 import _tools as tools
 import sqlglot
-from _measure import Result
+from _measure import Peer, Result, ensure_peer, peer_versions
+
+DBT_SPARK = Peer(
+    "dbt_spark",
+    ["dbt-core<1.12", "dbt-spark[session]"],
+    "dbt",
+    ["dbt-core", "dbt-spark", "pyspark"],
+)
 
 FLOOR_RUNNER = '''"""Run the floor on Spark: every CREATE TABLE ... AS in one SparkSession, in order."""
 
@@ -89,14 +102,74 @@ def write_headgate(dag: projects.Dag, directory: Path) -> None:
     path.write_text(seed_for_spark(path.read_text(), dag.rows))
 
 
+DBT_REF = re.compile(r"\bdbtref__(\w+)")
+
+
+def dbt_select(model: projects.Model, rows: int) -> str:
+    """The model's SELECT in Spark's dialect, each upstream as ``{{ ref('...') }}`` (rendered
+    with a plain name first: sqlglot does not read Jinja)."""
+    sql = projects.render_select(model, lambda m: f"dbtref__{m.table}", rows)
+    spark_sql = str(sqlglot.transpile(seed_for_spark(sql, rows), read="duckdb", write="spark")[0])
+    return DBT_REF.sub(lambda found: "{{ ref('" + found.group(1) + "') }}", spark_sql)
+
+
+def dbt_profile(directory: Path, threads: int) -> str:
+    """dbt-spark in session mode: its SparkSession set up as the floor's and headgate's."""
+    settings = {
+        "spark.master": "local[2]",
+        "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.sql.warehouse.dir": str(directory / "warehouse"),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": (
+            f"jdbc:derby:;databaseName={directory / 'metastore_db'};create=true"
+        ),
+    }
+    lines = "".join(f"        {json.dumps(k)}: {json.dumps(v)}\n" for k, v in settings.items())
+    return (
+        "bench:\n  target: dev\n  outputs:\n    dev:\n      type: spark\n"
+        "      method: session\n      host: NA\n      schema: main\n"
+        f"      threads: {threads}\n      server_side_parameters:\n{lines}"
+    )
+
+
+def write_dbt(dag: projects.Dag, directory: Path, threads: int) -> None:
+    projects._reset(directory)
+    folders = "".join(
+        f"    layer_{lay:02d}:\n      +schema: layer_{lay:02d}\n" for lay in range(dag.layers + 1)
+    )
+    (directory / "dbt_project.yml").write_text(projects.DBT_PROJECT + folders)
+    (directory / "macros").mkdir()
+    (directory / "macros" / "generate_schema_name.sql").write_text(projects.DBT_SCHEMA_MACRO)
+    for model in dag.models:
+        path = directory / "models" / model.schema / f"{model.table}.sql"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dbt_select(model, dag.rows) + "\n")
+
+
 def generate(dag: projects.Dag, work: Path, steps: list[str]) -> None:
     if "floor" in steps:
         write_floor(dag, work / "floor")
     if "headgate" in steps:
         write_headgate(dag, work / "headgate")
+    if "dbt" in steps:
+        write_dbt(dag, work / "dbt", os.cpu_count() or 1)
 
 
-def run_steps(steps: list[str], dag: projects.Dag, work: Path, repeat: int) -> dict[str, Result]:
+def run_dbt(dag: projects.Dag, work: Path, venvs: Path) -> dict[str, Result]:
+    """``dbt run`` twice in a fresh copy (dbt rebuilds every table on every run)."""
+    names = ("dbt_full", "dbt_nochange")
+    error = ensure_peer(DBT_SPARK, venvs)
+    if error:
+        return {name: Result(name=name, error=error) for name in names}
+    project = tools.fresh_copy(work / "dbt", work / "runs" / "dbt")
+    (project / "profiles.yml").write_text(dbt_profile(project, os.cpu_count() or 1))
+    binary, threads, n = DBT_SPARK.binary(venvs), os.cpu_count() or 1, len(dag.models)
+    return {name: tools.run_dbt(name, binary, project, threads, n) for name in names}
+
+
+def run_steps(
+    steps: list[str], dag: projects.Dag, work: Path, repeat: int, venvs: Path
+) -> dict[str, Result]:
     """Each step in a fresh copy of its project (a fresh warehouse); the fastest of ``repeat``."""
     from pipeline import _keep
 
@@ -108,6 +181,8 @@ def run_steps(steps: list[str], dag: projects.Dag, work: Path, repeat: int) -> d
             if step == "floor":
                 project = tools.fresh_copy(work / "floor", runs / "floor")
                 found = {"floor": tools.run_floor(project, sys.executable)}
+            elif step == "dbt":
+                found = run_dbt(dag, work, venvs)
             else:
                 project = tools.fresh_copy(work / "headgate", runs / "headgate")
                 found = {
@@ -170,10 +245,13 @@ def check_rows(results: dict[str, Result], dag: projects.Dag) -> dict[str, objec
     return {"headgate_full": {"models": len(dag.models), "with_row_counts": len(counted)}}
 
 
-def environment() -> dict[str, object]:
+def environment(steps: list[str], venvs: Path) -> dict[str, object]:
     import pyspark
 
-    return {"pyspark": pyspark.__version__, "master": "local[2]"}
+    found: dict[str, object] = {"pyspark": pyspark.__version__, "master": "local[2]"}
+    if "dbt" in steps:
+        found["dbt"] = peer_versions(DBT_SPARK, venvs)
+    return found
 
 
 __all__ = ["check_rows", "environment", "generate", "publish_windows", "run_steps"]

@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.engine == "postgres":
         return main_postgres(args, started, [s for s in steps if s in ("floor", "headgate", "dbt")])
     if args.engine == "spark":
-        return main_spark(args, started, [s for s in steps if s in ("floor", "headgate")])
+        return main_spark(args, started, [s for s in steps if s in ("floor", "headgate", "dbt")])
     _announce(console, f"generating {args.models} models over {args.rows:,} seed rows")
     dag = generate(args, steps, os.cpu_count() or 1)
     set_limits(args.timeout, args.quiet_wait)
@@ -315,7 +315,7 @@ def main_postgres(args: argparse.Namespace, started: str, steps: list[str]) -> i
 
 
 def main_spark(args: argparse.Namespace, started: str, steps: list[str]) -> int:
-    """The same project on a local Spark: the floor and headgate, then the publish window."""
+    """The same project on a local Spark: the floor, headgate and dbt-spark, then the publish window."""
     import _pipeline_spark as spark
 
     console = Console(width=max(150, Console().width))
@@ -324,7 +324,7 @@ def main_spark(args: argparse.Namespace, started: str, steps: list[str]) -> int:
     spark.generate(dag, WORK, steps)
     set_limits(args.timeout, args.quiet_wait)
     try:
-        results = spark.run_steps(steps, dag, WORK, args.repeat)
+        results = spark.run_steps(steps, dag, WORK, args.repeat, VENVS)
         sizes = dict.fromkeys(results, args.models)
         print_report(results, sizes, args.plan_models, console, engine="Spark")
         _announce(console, "publish window: views replaced one after another")
@@ -332,7 +332,7 @@ def main_spark(args: argparse.Namespace, started: str, steps: list[str]) -> int:
         payload: dict[str, object] = {
             "started": started,
             "steps": steps,
-            "environment": environment([]) | spark.environment(),
+            "environment": environment([]) | spark.environment(steps, VENVS),
             "measurements": {
                 name: r.to_json() | {"models": sizes[name]} for name, r in results.items()
             },
