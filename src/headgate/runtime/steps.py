@@ -160,12 +160,15 @@ def _command(config: StepConfig, root: Path) -> list[str]:
 
 
 def _dbt() -> str:
+    """The ``dbt`` command: HEADGATE_DBT, else beside headgate's Python, else on PATH."""
+    chosen = os.environ.get("HEADGATE_DBT")
     beside = Path(sys.executable).parent / "dbt"
-    found = str(beside) if beside.is_file() else shutil.which("dbt")
+    found = chosen or (str(beside) if beside.is_file() else shutil.which("dbt"))
     if found is None:
         raise HeadgateError(
             "dbt is not installed where headgate runs",
-            hint="pip install dbt-core and the adapter of your warehouse (e.g. dbt-duckdb)",
+            hint="pip install 'dbt-core>=1.10,<1.12' and your warehouse's adapter (dbt-duckdb) "
+            "in a venv, and set HEADGATE_DBT to its bin/dbt",
         )
     return found
 
