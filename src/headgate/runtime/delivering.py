@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from headgate.observe.own import observe_deliveries
 from headgate.plan.naming import view_name
 
 if TYPE_CHECKING:
@@ -67,4 +68,5 @@ def deliver(
             )
         else:
             results.append(run_delivery(delivery, context))
+    observe_deliveries(store, environment, run_id, results)  # delivery:<name> runs' events
     return results

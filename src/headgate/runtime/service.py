@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from headgate.errors import HeadgateError
+from headgate.observe.own import observe_run
 from headgate.plan.planner import Plan
 from headgate.runtime.results import BUILT, SKIPPED
 from headgate.runtime.specs import node_from_spec, node_to_spec, plan_from_spec, plan_to_spec
@@ -189,6 +190,8 @@ def recorded_run(
         yield run_id, outcome
     except BaseException as exc:
         store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        observe_run(store, run_id)
         raise
     error = outcome.error[:4000] if outcome.error else None
     store.finish_run(run_id, outcome.status, error=error, published=outcome.published)
+    observe_run(store, run_id)  # its events: journeys, rules and alerts see headgate's runs
