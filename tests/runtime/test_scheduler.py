@@ -232,3 +232,18 @@ def test_a_bad_schedule_is_named_with_its_line(tmp_path: Path) -> None:
         Project.load(root)
     shown = caught.value.render()
     assert "headgate.yml:4" in shown and "not a cron expression" in shown
+
+
+def test_a_new_leader_queues_again_a_slot_the_dead_leader_took_but_never_started(
+    store: StateStore,
+) -> None:
+    clock, launches = Clock(T0), Launches(store)
+    schedule = hourly(catch_up="all", max_concurrent=1)
+    assert store.claim_slot("hourly", T0, state="queued")
+    assert store.take_queued_slot("hourly", T0)  # the leader died before its run was recorded
+    successor = Scheduler([schedule], store, launches, clock=clock)
+    successor.tick()
+    assert launches.slots == []  # a started slot without a run holds the limit...
+    assert successor.take_over() == [("hourly", T0)]  # ...until a new leader takes over
+    successor.tick()
+    assert launches.slots == [T0]

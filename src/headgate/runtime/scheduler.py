@@ -72,6 +72,31 @@ class Scheduler:
         """Whether there is anything to schedule or watch (else no leadership is taken)."""
         return bool(self.schedules) or (self.watch is not None and bool(self.watch.triggers))
 
+    def take_over(self) -> list[tuple[str, datetime]]:
+        """What a scheduler does on becoming the leader: the runs a dead leader left running
+        are marked abandoned (they no longer count against a limit), and the slots it had
+        taken but started no run for are queued again; those slots, by schedule."""
+        from sqlalchemy import select, update
+
+        from headgate.state.tables import schedule_slots
+
+        self.store.abandon_dead_runs()
+        names = [s.name for s in self.schedules]
+        orphaned = (
+            schedule_slots.c.schedule.in_(names),
+            schedule_slots.c.state == "started",
+            schedule_slots.c.run_id.is_(None),
+        )
+        with self.store.engine.begin() as conn:
+            found = conn.execute(
+                select(schedule_slots.c.schedule, schedule_slots.c.slot_at).where(*orphaned)
+            ).all()
+            if found:
+                conn.execute(
+                    update(schedule_slots).where(*orphaned).values(state="queued", started_at=None)
+                )
+        return [(row[0], row[1]) for row in found]
+
     def tick(self) -> Tick:
         """Queue the slots that came due, then start what each schedule's limit allows."""
         now = self.clock()
@@ -224,7 +249,7 @@ def run_scheduler(
             if leadership.try_take():
                 try:
                     if not was_leading:
-                        scheduler.store.abandon_dead_runs()
+                        scheduler.take_over()
                     scheduler.tick()
                 except Exception:  # one bad tick must not stop the schedules
                     log.exception("scheduler tick failed")
