@@ -65,6 +65,21 @@ class DuckDBSession(EngineSession):
         finally:
             self.execute(f"SET perfect_ht_threshold = {int(before)}")
 
+    def columns_of(self, target: str) -> list[tuple[str, str]]:
+        # DESCRIBE looks the one table up; information_schema.columns lists every column
+        # of every table first (4 ms at 1,000 tables, paid once per model built)
+        from headgate.engines.base import quote
+
+        if "." not in target:
+            return super().columns_of(target)
+        try:
+            rows = self.cursor.execute(f"DESCRIBE {quote(target)}").fetchall()
+        except duckdb.CatalogException:
+            return []  # no such table or view: it has no columns, as the catalog says
+        except duckdb.Error as exc:
+            raise EngineError(str(exc).strip()) from exc
+        return [(str(row[0]), str(row[1])) for row in rows]
+
     def create_table_as(self, target: str, select_sql: str, *, replace: bool = False) -> int:
         # DuckDB answers CREATE TABLE AS with the row count: no second query.
         from headgate.engines.base import quote

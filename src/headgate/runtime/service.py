@@ -48,9 +48,11 @@ class RunService:
         self.store = store
         self.console = console
         self.checks = checks
+        self._submitted: dict[int, Plan] = {}  # plans this service wrote, not yet carried out
 
     def submit(self, plan: Plan, run_id: int) -> None:
         """Write the plan down: the run's plan, and a pending spec for every task."""
+        self._submitted[run_id] = plan
         data = plan_to_spec(plan)
         data["nodes"] = {n.name: node_to_spec(n) for n in plan.nodes.values() if not n.is_work}
         self.store.save_run_plan(run_id, data)
@@ -91,10 +93,15 @@ class RunService:
         return plan_from_spec(data, nodes)
 
     def carry_out(self, engine: Engine, run_id: int, options: RunOptions) -> RunResult:
-        """Execute the run's pending tasks, then publish (see ``runtime/run.py``)."""
+        """Execute the run's pending tasks, then publish (see ``runtime/run.py``).
+
+        A run this service has just submitted is carried out from the plan in hand, which
+        is what its specs say (nothing of it has run yet); any other is read from the store.
+        """
         from headgate.runtime.run import execute_plan
 
-        plan = self.load(run_id)
+        submitted = self._submitted.pop(run_id, None)
+        plan = submitted if submitted is not None else self.load(run_id)
         self.store.reopen_run(run_id, host=socket.gethostname(), pid=os.getpid())
         registry = self.store.physical_tables()
         return execute_plan(

@@ -139,7 +139,7 @@ def _record_start(ctx: BuildContext, node: PlannedNode) -> None:
             status="running",
             fingerprint=node.fingerprint,
             physical_table=node.physical_table,
-            spec=node_to_spec(node),
+            spec=None,  # the spec the run was submitted with stands until the task ends
             attempts=ctx.attempts.get(node.name, 1),
             started_at=ctx.started[node.name],
         )
@@ -329,13 +329,9 @@ def _register(
     ctx.registry[node.physical_table] = record
     ctx.recorder.physical(record)
     if bump and rows is not None and audit != "failed":
-        # the baseline for `row_count: {max_change: ...}` and for monitors
-        run_id, store = ctx.run_id, ctx.recorder.store
-        ctx.recorder.call(
-            lambda: store.record_metrics(
-                run_id, node.name, node.physical_table, {"row_count": rows}
-            )
-        )
+        # the baseline for `row_count: {max_change: ...}` and for monitors, written in one
+        # batch with the other tasks' metrics
+        ctx.recorder.metrics(ctx.run_id, node.name, node.physical_table, {"row_count": rows})
 
 
 def _load_files(

@@ -63,6 +63,7 @@ def create_app(project_dir: Path, *, hub: Hub | None = None, ui: bool = True) ->
         app.include_router(router, prefix=API)
     _problems(app)
     _openapi_with_permissions(app, api_routers)
+    _mount_metrics(app)
 
     @app.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)
     def api_docs() -> HTMLResponse:
@@ -166,6 +167,13 @@ def _openapi_with_permissions(app: FastAPI, api_routers: list[Any]) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _mount_metrics(app: FastAPI) -> None:
+    """``/metrics`` for Prometheus, beside the API (where Prometheus looks by default)."""
+    from headgate.server.metrics import router
+
+    app.include_router(router)
 
 
 def _mount_ui(app: FastAPI) -> None:

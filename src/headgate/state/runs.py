@@ -88,13 +88,22 @@ def record_tasks(db: Database, records: Sequence[TaskRecord]) -> None:
     """Upsert tasks by (run, name) in one transaction: a resumed run overwrites, never duplicates.
 
     The list may hold tasks of several runs; a (run, name) pair listed twice keeps the last.
+    A record without a spec keeps the spec stored (written once, when the run was submitted):
+    a task's state changes do not serialise what it does again.
     """
     latest = {(record.run_id, record.name): record for record in records}
-    rows = [asdict(record) for record in latest.values()]
-    for row in rows:
+    with_spec, without_spec = [], []
+    for record in latest.values():
+        row = asdict(record)
         row["detail"] = row["detail"] or {}
+        if row["spec"] is None:
+            del row["spec"]
+            without_spec.append(row)
+        else:
+            with_spec.append(row)
     with db.write("recording tasks") as conn:
-        db.upsert(conn, tasks, ("run_id", "name"), rows)
+        db.upsert(conn, tasks, ("run_id", "name"), with_spec)
+        db.upsert(conn, tasks, ("run_id", "name"), without_spec)
 
 
 def list_runs(db: Database, limit: int, environment: str | None) -> list[RunRecord]:
