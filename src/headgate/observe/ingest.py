@@ -42,8 +42,10 @@ def ingest(store: Any, events: Sequence[Event]) -> list[str]:
         _keep_journeys(db, conn, events)
         runs = [e for e in events if e.kind == "run-status" and e.run_key]
         if runs:
-            ids = _keep_runs(db, conn, runs)
-            _keep_tasks(db, conn, runs, ids)
+            with_tasks = any(e.task_key is not None for e in runs)
+            ids = _keep_runs(db, conn, runs, with_ids=with_tasks)
+            if with_tasks:
+                _keep_tasks(db, conn, runs, ids)
     return [e.event_id for e in events]
 
 
@@ -178,8 +180,9 @@ def _later(status: str, at: datetime, before: str | None, before_at: datetime | 
 
 
 def _keep_runs(
-    db: Database, conn: Connection, events: Sequence[Event]
+    db: Database, conn: Connection, events: Sequence[Event], *, with_ids: bool
 ) -> dict[tuple[str, str], int]:
+    """Open, update and close the runs the events tell of; their ids if ``with_ids``."""
     folds = _fold_runs(events)
     existing = _existing_runs(conn, list(folds))
     stamp = now()
@@ -213,7 +216,7 @@ def _keep_runs(
         conn.execute(stmt.on_conflict_do_nothing(), new_rows)
     ids = {key: row.id for key, row in existing.items()}
     missing = [key for key in folds if key not in ids]
-    if missing:
+    if missing and with_ids:
         ids.update({key: row.id for key, row in _existing_runs(conn, missing).items()})
     return ids
 

@@ -33,6 +33,7 @@ log = logging.getLogger("headgate.observe")
 Clock = Callable[[], datetime]
 BATCH = 2000
 INTERVAL_SECONDS = 1.0
+GATHER_SECONDS = 0.25  # after a wake-up, before looking: one tick for a burst of events
 CURSOR = "rules"
 SINCE = "expectations_since"
 
@@ -84,6 +85,8 @@ class Observer:
             except Exception:  # the observer must outlive a bad tick; the next one retries
                 log.exception("observing failed")
             self._wake.wait(INTERVAL_SECONDS)
+            # events arriving one by one are looked at together, a short while later
+            self._stop.wait(GATHER_SECONDS)
             self._wake.clear()
 
     def tick(self) -> dict[str, int]:
