@@ -15,6 +15,7 @@ def routers() -> list[APIRouter]:
         journeys,
         lineage,
         models,
+        openlineage,
         plans,
         project,
         quality,
@@ -37,4 +38,5 @@ def routers() -> list[APIRouter]:
         queries.router,
         events.router,
         journeys.router,
+        openlineage.router,
     ]

@@ -1,4 +1,8 @@
-"""The lineage graph: every model and source as a node, every read as an edge."""
+"""The lineage graph: every model and source as a node, every read as an edge.
+
+With ``nodeId`` the same route answers as Marquez's does: the OpenLineage graph (jobs and
+datasets posted by any tool, headgate's own runs among them) around that node.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from headgate.server.api.common import EnvQuery, published_answer
+from headgate.server.api.common import EnvQuery, etagged, published_answer
 from headgate.server.api.quality import latest_results
 from headgate.server.app import get_hub
 from headgate.server.hub import Hub
@@ -20,7 +24,10 @@ router = APIRouter(tags=["lineage"])
     summary="The DAG as nodes and edges, each node with its state and its data's status",
     description="`status` is the data's: `failed` (a check of the published table failed or "
     "errored), `warn`, `stale` (the model changed since it was published), `not published`, "
-    "or `ok`. `select` narrows the graph with the CLI's selection syntax.",
+    "or `ok`. `select` narrows the graph with the CLI's selection syntax. "
+    "With `nodeId` (`dataset:<namespace>:<name>` or `job:<namespace>:<name>`) the answer is "
+    "Marquez's: the OpenLineage graph around that node, `depth` jobs away at most, "
+    "as `{graph: [{id, type, data, inEdges, outEdges}]}`.",
     dependencies=[Depends(requires(Permission.PROJECT_READ))],
 )
 def lineage_graph(
@@ -28,7 +35,17 @@ def lineage_graph(
     hub: Hub = Depends(get_hub),
     env: EnvQuery = None,
     select: Annotated[str | None, Query(max_length=1000)] = None,
+    node_id: Annotated[
+        str | None,
+        Query(alias="nodeId", max_length=1000, description="Marquez's node id: see above."),
+    ] = None,
+    depth: Annotated[int, Query(ge=0, le=100, description="With nodeId: jobs away.")] = 20,
 ) -> Response:
+    if node_id is not None:
+        from headgate.observe.openlineage_read import lineage
+
+        return etagged(request, lineage(hub.store, node_id, depth))
+
     def answer() -> dict[str, Any]:
         project = hub.project
         environment = project._environment(env)
