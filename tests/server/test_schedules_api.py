@@ -18,8 +18,9 @@ pytestmark = pytest.mark.fast
 
 CONFIG = """
 name: shop
+security: {protected: []}  # API calls may start runs in prod here (triggers start them anyway)
 schedules:
-  - {name: nightly, cron: '0 2 * * *', timezone: Europe/Paris, environment: prod}
+  - {name: nightly, cron: '0 2 * * *', timezone: Europe/Paris, environment: dev}
 triggers:
   - {name: new_orders, files: shop.orders, environment: prod}
 """
@@ -93,6 +94,7 @@ def test_schedules_are_listed_paused_resumed_and_triggered(hub: tuple[str, Path]
         run = _finished_run(api, run_id)
         assert run["status"] in ("success", "nothing_to_do")
         assert run["user"].startswith("trigger nightly")
+        assert run["environment"] == "dev"  # the schedule's environment
 
         missing = api.post("/schedules/weekly/trigger")
         assert missing.status_code == 404
@@ -132,3 +134,25 @@ def test_the_schedules_page_pauses_and_resumes(hub: tuple[str, Path]) -> None:
         resumed = web.post("/schedules/nightly/resume", follow_redirects=True)
         row = resumed.text.split('data-schedule="nightly"')[1].split("</tr>")[0]
         assert "active" in row and "Pause" in row
+
+
+def test_cancelling_a_run_stops_its_running_step(tmp_path: Path) -> None:
+    files = {
+        "models/a.sql": "select 1 as x",
+        "steps/long_export.yml": "shell: echo started; sleep 120\nupstream: [a]\n",
+    }
+    root = write_project(tmp_path / "p", files)
+    with (
+        running_hub(root) as url,
+        httpx.Client(base_url=f"{url}/api/v1", headers=auth(url), timeout=60) as api,
+    ):
+        run_id = api.post("/runs", json={"environment": "dev"}).json()["run_id"]
+        log = root / ".headgate" / "steps" / f"run-{run_id}" / "steps.long_export.log"
+        _until(lambda: log.is_file() and "started" in log.read_text(), 60, "the step to start")
+        began = time.monotonic()
+        assert api.post(f"/runs/{run_id}/cancel").status_code in (200, 202)
+        run = _finished_run(api, run_id)
+    assert time.monotonic() - began < 60  # stopped, not waited for
+    assert run["status"] in ("cancelled", "failed")
+    step = next(t for t in run["tasks"] if t["name"] == "steps.long_export")
+    assert step["status"] == "failed" and "cancelled" in step["error"]

@@ -92,6 +92,14 @@ class RunningSteps:
         with self._guard:
             self._processes.pop(key, None)
 
+    def stop_run(self, run_id: int) -> int:
+        """Stop every step of run ``run_id`` that is running (a cancelled run); how many."""
+        with self._guard:
+            keys = [k for k in self._processes if k.startswith(f"{run_id}:")]
+        for key in keys:
+            self.stop(key)
+        return len(keys)
+
     def stop(self, key: str) -> None:
         """Stop a step's process group: SIGTERM, then SIGKILL after 5 s."""
         with self._guard:

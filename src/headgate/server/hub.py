@@ -146,6 +146,10 @@ class Hub:
         job.cancel_requested = True
         if job is self._current and job.kind == "run":
             self.sessions.interrupt_threads("headgate")
+            if job.run_id is not None:  # and its external steps' processes stopped
+                from headgate.runtime.steps import RUNNING
+
+                RUNNING.stop_run(job.run_id)
 
     def _work(self) -> None:
         while True:

@@ -72,8 +72,10 @@ def resume_schedule(name: Name, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
     dependencies=[Depends(requires(Permission.RUNS_START))],
 )
 def trigger_schedule(name: Name, request: Request, hub: Hub = Depends(get_hub)) -> Response:
-    caller = getattr(request.state, "user", None)
-    user = f"trigger {name} by {caller}" if isinstance(caller, str) else f"trigger {name} by API"
+    from headgate.security.principal import acting
+
+    caller = acting()
+    user = f"trigger {name} by {caller.actor}" if caller else f"trigger {name} by API"
     run_id = hub.project.trigger_schedule(name, hub.start_scheduled_run, user=user)
     job = hub.job_of_run(run_id)
     body = {

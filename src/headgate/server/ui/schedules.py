@@ -52,5 +52,9 @@ async def resume(request: Request, name: str) -> Response:
 async def trigger(request: Request, name: str) -> Response:
     await form_fields(request)
     hub = hub_of(request)
-    run_id = hub.project.trigger_schedule(name, hub.start_scheduled_run, user=f"trigger {name}")
+    from headgate.security.principal import acting
+
+    caller = acting()
+    user = f"trigger {name} by {caller.actor}" if caller else f"trigger {name}"
+    run_id = hub.project.trigger_schedule(name, hub.start_scheduled_run, user=user)
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
