@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from headgate.facade import Project
+    from headgate.plan.planner import Plan
     from headgate.state.queue import Lease
     from headgate.state.store import StateStore
 
@@ -50,7 +51,9 @@ class Transport(Protocol):
 
     def output(self, lease: Lease, lines: list[str]) -> None: ...
 
-    def complete(self, lease: Lease, *, ok: bool, error: str | None) -> bool: ...
+    def complete(
+        self, lease: Lease, *, ok: bool, error: str | None, lines: list[str] | None = None
+    ) -> bool: ...
 
 
 class StoreTransport:
@@ -66,11 +69,12 @@ class StoreTransport:
         taken = self.store.claim_task(agent, labels, lease)
         if taken is None:
             return None
+        from headgate.state import agents
+
         self.name = agent
-        run = self.store.get_run(taken.run_id)
-        environment = run.environment if run is not None else ""
+        environment, commit = agents.run_brief(agents.database(self.store), taken.run_id)
         secrets = environment_secrets(self.store, self.project_dir, environment)
-        return Work(taken, environment, secrets, run.git_commit if run else None)
+        return Work(taken, environment, secrets, commit)
 
     def heartbeat(self, lease: Lease, extend: timedelta) -> tuple[bool, bool]:
         return self.store.heartbeat_task(lease.id, lease.fence, extend)
@@ -82,7 +86,11 @@ class StoreTransport:
             agents.database(self.store), lease.run_id, lease.task, lease.attempt, self.name, lines
         )
 
-    def complete(self, lease: Lease, *, ok: bool, error: str | None) -> bool:
+    def complete(
+        self, lease: Lease, *, ok: bool, error: str | None, lines: list[str] | None = None
+    ) -> bool:
+        if lines:
+            self.output(lease, lines)
         return self.store.complete_task(lease.id, lease.fence, ok=ok, error=error)
 
 
@@ -135,9 +143,9 @@ class Agent:
             return "refused"
         if cancelled.is_set():
             status, error = "cancelled", "cancelled while it ran"
-        self._send(lease, output)
         ok = status in ("built", "skipped")
-        if not self.transport.complete(lease, ok=ok, error=output.masked(error)):
+        lines = output.take()
+        if not self.transport.complete(lease, ok=ok, error=output.masked(error), lines=lines):
             log.warning("%s: result for %s refused (stale token)", self.name, lease.task)
             return "refused"
         return status
@@ -161,6 +169,18 @@ class Agent:
             if engine is not None:
                 engine.close()
 
+    def _plan(self, project: Project, run_id: int) -> Plan:
+        """The run's plan, read from the store once per thread and run (a task's spec
+        does not change; what its upstream tasks built is in the store)."""
+        from headgate.runtime.service import RunService
+
+        kept: dict[int, Plan] = getattr(self._local, "plans", None) or {}
+        if run_id not in kept:
+            service = RunService(project.loaded, project.state, project.console, project.checks)
+            kept = {run_id: service.load(run_id)}  # the newest run only
+            self._local.plans = kept
+        return kept[run_id]
+
     def _site(self, commit: str | None) -> Project:
         """The project checkout, loaded once per thread (again when a run names another
         commit); its warehouse connection kept open, except a DuckDB file's, which is left
@@ -183,7 +203,7 @@ class Agent:
         return project
 
     def _carry_out(self, work: Work, output: TaskOutput) -> tuple[str, str | None]:
-        from headgate.runtime.service import RunService
+        from headgate.runtime.run import execute_task
         from headgate.sources.secrets import SEEN_SECRETS, STORED_SECRETS
 
         lease = work.lease
@@ -192,12 +212,19 @@ class Agent:
         seen = SEEN_SECRETS.set(set(work.secrets.values()))
         try:
             project = self._site(work.git_commit)
+            plan = self._plan(project, lease.run_id)
             with project._engine(read_only=False) as engine:
-                service = RunService(project.loaded, project.state, project.console, project.checks)
-                status = service.carry_out_task(
-                    engine, lease.run_id, lease.task, attempt=lease.attempt
+                result = execute_task(
+                    project.loaded,
+                    plan,
+                    lease.task,
+                    engine,
+                    project.state,
+                    lease.run_id,
+                    project.checks,
+                    attempt=lease.attempt,
                 )
-            run = project.state.get_run(lease.run_id)
+            status = result.status
         except Exception as exc:  # a site that cannot build reports it; the agent goes on
             self.close()  # a broken connection is not kept
             log.exception("%s: %s failed", self.name, lease.task)
@@ -207,11 +234,10 @@ class Agent:
             SEEN_SECRETS.reset(seen)
             STORED_SECRETS.reset(secrets)
             logging.getLogger("headgate").removeHandler(handler)
-        task = next((t for t in run.tasks if t.name == lease.task), None) if run else None
-        rows = f", {task.rows:,} rows" if task is not None and task.rows is not None else ""
-        took = f" in {task.seconds:.2f} s" if task is not None and task.seconds else ""
-        output.add(f"{status}{rows}{took}" + (f": {task.error}" if task and task.error else ""))
-        return status, task.error if task else None
+        rows = f", {result.rows:,} rows" if result.rows is not None else ""
+        took = f" in {result.seconds:.2f} s" if result.seconds else ""
+        output.add(f"{status}{rows}{took}" + (f": {result.error}" if result.error else ""))
+        return status, result.error
 
     def _heartbeat(
         self,

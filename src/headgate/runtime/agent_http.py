@@ -124,8 +124,11 @@ class HttpTransport:
         give_up = datetime.now(UTC) + timedelta(seconds=MAX_PAUSE)
         self._call("POST", f"/agents/tasks/{lease.id}/output", body, give_up=give_up)
 
-    def complete(self, lease: Lease, *, ok: bool, error: str | None) -> bool:
-        body = {"fence": lease.fence, "ok": ok, "error": error}
+    def complete(
+        self, lease: Lease, *, ok: bool, error: str | None, lines: list[str] | None = None
+    ) -> bool:
+        body = {"fence": lease.fence, "ok": ok, "error": error, "lines": lines or []}
+        body["agent"] = self._name()
         answer = self._call("POST", f"/agents/tasks/{lease.id}/complete", body, give_up=None)
         self._lease_end.pop(lease.id, None)
         return answer.status_code == 200

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from headgate.runtime.results import BUILT, SKIPPED
 from headgate.server.jobs import Job, JobCancelled
 
 if TYPE_CHECKING:
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("headgate.hub")
 
 FOLLOW_SECONDS = 0.1  # how often the hub looks at a followed run's queue
+SWEEP_SECONDS = 1.0  # how often it sends leases past their end back to the queue
 FINISHED = ("done", "failed", "cancelled")
 
 
@@ -44,6 +44,7 @@ class Placement:
     labels: dict[str, str] = field(default_factory=dict)
     sites: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (selection, labels)
     max_attempts: int = 3
+    full_refresh: bool = False
 
 
 def start(
@@ -96,7 +97,13 @@ def queue_run(
     from headgate.runtime.service import RunService
 
     with project._engine(read_only=True) as engine:
-        plan = project._plan(engine, environment, selection=selection, nonce=str(run_id))
+        plan = project._plan(
+            engine,
+            environment,
+            selection=selection,
+            full_refresh=placement.full_refresh,
+            nonce=str(run_id),
+        )
     RunService(project.loaded, project.state, project.console, project.checks).submit(plan, run_id)
     sites = [(project.select(expression), labels) for expression, labels in placement.sites]
     work = {node.name for node in plan.work}
@@ -127,10 +134,13 @@ def follow(
     """
     store = project.state
     told: set[str] = set()
+    swept = 0.0
     while True:
-        store.expire_leases()
+        if time.monotonic() - swept >= SWEEP_SECONDS:
+            store.expire_leases()
+            swept = time.monotonic()
         states = store.queue_states(run_id)
-        _tell(project, run_id, states, told)
+        _tell(project, states, told)
         if cancelled():
             store.cancel_queued(run_id)
             raise JobCancelled(
@@ -206,27 +216,11 @@ def _publish(project: Project, run_id: int, environment: str) -> bool:
         return service.publish(engine, run_id, actor)
 
 
-def _tell(project: Project, run_id: int, states: dict[str, str], told: set[str]) -> None:
+def _tell(project: Project, states: dict[str, str], told: set[str]) -> None:
     """Each task's end, once, to whoever follows the run (its job's events)."""
-    ended = [name for name, state in states.items() if state in FINISHED and name not in told]
-    if not ended:
-        return
-    console: Any = project.console
-    job = getattr(console, "job", None)
-    record = project.state.get_run(run_id)
-    by_name = {t.name: t for t in record.tasks} if record else {}
-    for name in ended:
-        told.add(name)
-        task = by_name.get(name)
-        if job is not None:
-            job.emit(
-                "task_finished",
-                {
-                    "name": name,
-                    "status": task.status if task else states[name],
-                    "rows": task.rows if task else None,
-                    "seconds": task.seconds if task else None,
-                    "error": task.error if task else None,
-                    "ok": bool(task and task.status in (BUILT, SKIPPED)),
-                },
-            )
+    job = getattr(project.console, "job", None)
+    for name, state in states.items():
+        if state in FINISHED and name not in told:
+            told.add(name)
+            if job is not None:
+                job.emit("task_finished", {"name": name, "status": state, "ok": state == "done"})

@@ -100,6 +100,22 @@ def seen(db: Database, name: str) -> bool:
         )
 
 
+def run_brief(db: Database, run_id: int) -> tuple[str, str | None]:
+    """A run's environment and git commit (("", None) for no such run)."""
+    with db.read() as conn:
+        row = conn.execute(
+            select(runs.c.environment, runs.c.git_commit).where(runs.c.id == run_id)
+        ).first()
+    return ("", None) if row is None else (str(row[0]), row[1])
+
+
+def labels_of(db: Database, name: str) -> dict[str, str] | None:
+    """The labels the agent registered with; None when it never registered."""
+    with db.read() as conn:
+        row = conn.execute(select(agents.c.labels).where(agents.c.name == name)).first()
+    return None if row is None else {str(k): str(v) for k, v in (row[0] or {}).items()}
+
+
 def health(record: AgentRecord, at: datetime) -> str:
     age = (at - record.seen_at).total_seconds()
     if age <= 2 * record.every_seconds:

@@ -36,6 +36,7 @@ AgentName = Annotated[str, Path(max_length=200, pattern=NAME_PATTERN)]
 Labels = dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=200)]]
 POLL_SECONDS = 0.1  # how often a waiting claim looks at the queue
 SWEEP_SECONDS = 0.5  # leases past their end are looked for at most this often
+SEEN_SECONDS = 1.0  # an agent's call is recorded at most this often
 
 
 class Registration(BaseModel):
@@ -79,6 +80,10 @@ class Result(BaseModel):
     fence: int = Field(ge=1, le=2**62)
     ok: bool
     error: str | None = Field(None, max_length=8000)
+    agent: str | None = Field(None, max_length=200)
+    lines: list[Annotated[str, Field(max_length=4000)]] = Field(
+        default_factory=list, max_length=1000, description="the task's last output lines"
+    )
 
 
 class Site(BaseModel):
@@ -96,6 +101,7 @@ class AgentRunRequest(BaseModel):
     labels: Labels = Field(default_factory=dict, max_length=50)
     sites: list[Site] = Field(default_factory=list, max_length=50)
     max_attempts: int = Field(3, ge=1, le=20)
+    full_refresh: bool = Field(False, description="rebuild the selected models from scratch")
 
 
 @router.post(
@@ -113,6 +119,7 @@ def register(body: Registration, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
         host=body.host,
         every_seconds=body.every_seconds,
     )
+    _known.pop((id(hub), body.name), None)
     return {"name": body.name, "labels": body.labels, "capacity": body.capacity}
 
 
@@ -175,6 +182,10 @@ def output(lease_id: LeaseId, body: OutputLines, hub: Hub = Depends(get_hub)) ->
     dependencies=[Depends(requires(Permission.AGENTS_WORK))],
 )
 def complete(lease_id: LeaseId, body: Result, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+    db = registry.database(hub.store)
+    if body.lines:
+        task = _held(db, lease_id, body.fence)
+        registry.add_output(db, task.run_id, task.task, task.attempts, body.agent, body.lines)
     if not hub.store.complete_task(lease_id, body.fence, ok=body.ok, error=body.error):
         raise _stale(lease_id, body.fence)
     return {"accepted": True}
@@ -237,6 +248,7 @@ def start_agent_run(body: AgentRunRequest, hub: Hub = Depends(get_hub)) -> Respo
         labels=dict(body.labels),
         sites=[(site.select, dict(site.labels)) for site in body.sites],
         max_attempts=body.max_attempts,
+        full_refresh=body.full_refresh,
     )
     job = start(hub, body.environment, placement, selection=body.select)
     links = {"run": f"/api/v1/runs/{job.run_id}", "queue": f"/api/v1/queue/runs/{job.run_id}"}
@@ -247,18 +259,26 @@ def start_agent_run(body: AgentRunRequest, hub: Hub = Depends(get_hub)) -> Respo
 # --- helpers ---------------------------------------------------------------------------------
 
 _sweeps: weakref.WeakKeyDictionary[Hub, float] = weakref.WeakKeyDictionary()
+_known: dict[tuple[int, str], tuple[float, dict[str, str]]] = {}  # (hub, agent) -> labels
 _sweep_guard = threading.Lock()
 
 
 def _labels_of(hub: Hub, name: str) -> dict[str, str]:
+    """The agent's labels as it registered them; its call is recorded (at most once a
+    second: an agent polling in a loop does not write each time)."""
     db = registry.database(hub.store)
-    if not registry.seen(db, name):
+    key = (id(hub), name)
+    kept = _known.get(key)
+    if kept is not None and time.monotonic() - kept[0] < SEEN_SECONDS:
+        return kept[1]
+    labels = registry.labels_of(db, name) if registry.seen(db, name) else None
+    if labels is None:
         raise HeadgateError(
             f"no agent named '{name}' is registered with this hub",
             hint="register first: POST /api/v1/agents with its name, labels and capacity",
         )
-    found = next((a for a in registry.list_agents(db) if a.name == name), None)
-    return found.labels if found is not None else {}
+    _known[key] = (time.monotonic(), labels)
+    return labels
 
 
 def _try_claim(hub: Hub, name: str, labels: dict[str, str], lease: timedelta) -> Any:
@@ -277,12 +297,11 @@ def _try_claim(hub: Hub, name: str, labels: dict[str, str], lease: timedelta) ->
 def _work_of(hub: Hub, lease: queue.Lease) -> dict[str, Any]:
     from headgate.runtime.agent import environment_secrets
 
-    run = hub.store.get_run(lease.run_id)
-    environment = run.environment if run is not None else ""
+    environment, commit = registry.run_brief(registry.database(hub.store), lease.run_id)
     return {
         "lease": jsonable(lease),
         "environment": environment,
-        "git_commit": run.git_commit if run is not None else None,
+        "git_commit": commit,
         "secrets": environment_secrets(hub.store, hub.root, environment),
     }
 
