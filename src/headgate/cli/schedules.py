@@ -17,7 +17,8 @@ schedules_app = typer.Typer(
 
 @schedules_app.callback()
 def schedules_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Each schedule: its cron and time zone, paused or not, next slots, last slot and run."""
+    """Each schedule (cron and time zone) and file trigger: paused or not, next slots, last
+    slot and run."""
     if ctx.invoked_subcommand is not None:
         return
     with project() as current:
@@ -26,15 +27,15 @@ def schedules_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
         print_json({"schedules": [jsonable(s) for s in found]})
         return
     if not found:
-        out.print("no schedules: declare them under `schedules:` in headgate.yml")
+        out.print("no schedules: declare them under `schedules:` (or `triggers:`) in headgate.yml")
         return
     table = Table(title="schedules", title_justify="left")
-    for column in ("name", "cron", "environment", "state", "next", "last slot", "run"):
+    for column in ("name", "when", "environment", "state", "next", "last slot", "run"):
         table.add_column(column, no_wrap=column == "name")
     for s in found:
         table.add_row(
             s.name,
-            f"{s.cron} ({s.timezone})",
+            f"new file in {s.files}" if s.kind == "files" else f"{s.cron} ({s.timezone})",
             s.environment,
             "[yellow]paused[/]" if s.paused else "[green]active[/]",
             s.next_slots[0].astimezone().strftime("%Y-%m-%d %H:%M") if s.next_slots else "",

@@ -193,7 +193,7 @@ class Scheduling(ProjectBase):
                 return schedule
         names = ", ".join(s.name for s in every) or "none"
         raise HeadgateError(
-            f"no schedule or trigger named {name}",
+            f"no schedule named {name}",
             hint=f"schedules and triggers in headgate.yml: {names}",
         )
 
