@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, tuple_, update
+from sqlalchemy import Connection, bindparam, select, tuple_, update
 
 from headgate.observe.events import END_STATUSES, Event
 from headgate.state import tables as t
@@ -73,8 +73,11 @@ def _status_of(event: Event) -> str | None:
 
 
 def _keep_components(db: Database, conn: Connection, events: Sequence[Event]) -> None:
+    """Create the components first seen here; move each one's status and names on, with
+    one statement per kind of change (executemany), however many components."""
     first: dict[str, Event] = {}
     latest: dict[str, tuple[datetime, str]] = {}
+    named: dict[str, dict[str, str]] = {}
     for event in events:
         first.setdefault(event.component, event)
         status = _status_of(event)
@@ -82,8 +85,20 @@ def _keep_components(db: Database, conn: Connection, events: Sequence[Event]) ->
             before = latest.get(event.component)
             if before is None or event.at >= before[0]:
                 latest[event.component] = (event.at, status)
+        names = {
+            k: v
+            for k, v in (
+                ("tool", event.tool),
+                ("owner", event.owner),
+                ("name", event.component_name),
+            )
+            if v
+        }
+        if names:
+            named.setdefault(event.component, {}).update(names)
+    existing = _existing_components(conn, list(first))
     created = now()
-    rows = [
+    new_rows = [
         {
             "key": key,
             "name": e.component_name,
@@ -96,28 +111,41 @@ def _keep_components(db: Database, conn: Connection, events: Sequence[Event]) ->
             "created_at": created,
         }
         for key, e in first.items()
+        if key not in existing
     ]
-    stmt: Any = db.insert(t.components)
-    conn.execute(stmt.on_conflict_do_nothing(), rows)
-    for key, (at, status) in latest.items():
+    if new_rows:
+        stmt: Any = db.insert(t.components)
+        conn.execute(stmt.on_conflict_do_nothing(), new_rows)
+    moved = [
+        {"k": key, "s": status, "a": at}
+        for key, (at, status) in latest.items()
+        if key in existing
+        and (existing[key].status_at is None or existing[key].status_at <= at)
+        and (existing[key].status, existing[key].status_at) != (status, at)
+    ]
+    if moved:
         conn.execute(
             update(t.components)
-            .where(t.components.c.key == key)
-            .where((t.components.c.status_at.is_(None)) | (t.components.c.status_at <= at))
-            .values(status=status, status_at=at)
+            .where(t.components.c.key == bindparam("k"))
+            .values(status=bindparam("s"), status_at=bindparam("a")),
+            moved,
         )
-    named = {e.component: e for e in events if e.tool or e.owner or e.component_name}
-    for key, e in named.items():
-        values = {
-            name: value
-            for name, value in (("tool", e.tool), ("owner", e.owner), ("name", e.component_name))
-            if value
-        }
-        conn.execute(
-            update(t.components)
-            .where(t.components.c.key == key, t.components.c.source != "config")
-            .values(**values)
-        )
+    for key, names in named.items():
+        row = existing.get(key)
+        if row is None or row.source == "config":
+            continue
+        changed = {k: v for k, v in names.items() if getattr(row, k) != v}
+        if changed:
+            conn.execute(update(t.components).where(t.components.c.key == key).values(**changed))
+
+
+def _existing_components(conn: Connection, keys: list[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for start in range(0, len(keys), CHUNK):
+        chunk = keys[start : start + CHUNK]
+        rows = conn.execute(select(t.components).where(t.components.c.key.in_(chunk))).all()
+        found.update({r.key: r for r in rows})
+    return found
 
 
 def _keep_journeys(db: Database, conn: Connection, events: Sequence[Event]) -> None:
