@@ -20,7 +20,7 @@ from sqlalchemy import Connection, func, select, update
 
 from headgate.state.database import Database
 from headgate.state.sqltypes import now
-from headgate.state.tables import task_queue
+from headgate.state.tables import task_output, task_queue
 
 CANDIDATES = 64  # rows looked at per claim
 
@@ -116,9 +116,19 @@ def heartbeat(db: Database, lease_id: int, fence: int, lease: timedelta) -> tupl
 
 
 def complete(
-    db: Database, lease_id: int, fence: int, *, ok: bool, error: str | None = None
+    db: Database,
+    lease_id: int,
+    fence: int,
+    *,
+    ok: bool,
+    error: str | None = None,
+    output: list[str] | None = None,
+    source: str | None = None,
 ) -> bool:
-    """Record a leased task's result if its token is still current; False: refused (stale)."""
+    """Record a leased task's result if its token is still current; False: refused (stale).
+
+    ``output``: the task's last lines, kept with it in the same transaction (a refused
+    result keeps none)."""
     with db.write("completing a task") as conn:
         done = conn.execute(
             update(task_queue)
@@ -128,8 +138,25 @@ def complete(
                 task_queue.c.state == "leased",
             )
             .values(state="done" if ok else "failed", error=error, lease_until=None)
-        ).rowcount
-    return bool(done)
+            .returning(task_queue.c.run_id, task_queue.c.task, task_queue.c.attempts)
+        ).first()
+        if done is not None and output:
+            stamp = now()
+            conn.execute(
+                task_output.insert(),
+                [
+                    {
+                        "run_id": done.run_id,
+                        "task": done.task,
+                        "attempt": done.attempts,
+                        "source": source,
+                        "at": stamp,
+                        "line": line,
+                    }
+                    for line in output
+                ],
+            )
+    return done is not None
 
 
 def expire(db: Database) -> list[int]:

@@ -183,10 +183,15 @@ def output(lease_id: LeaseId, body: OutputLines, hub: Hub = Depends(get_hub)) ->
 )
 def complete(lease_id: LeaseId, body: Result, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
     db = registry.database(hub.store)
-    if body.lines:
-        task = _held(db, lease_id, body.fence)
-        registry.add_output(db, task.run_id, task.task, task.attempts, body.agent, body.lines)
-    if not hub.store.complete_task(lease_id, body.fence, ok=body.ok, error=body.error):
+    if not queue.complete(
+        db,
+        lease_id,
+        body.fence,
+        ok=body.ok,
+        error=body.error,
+        output=body.lines,
+        source=body.agent,
+    ):
         raise _stale(lease_id, body.fence)
     return {"accepted": True}
 
