@@ -42,6 +42,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 from headgate.checks.metrics import METRICS
@@ -98,6 +99,8 @@ class ChartResult:
     points: list[ChartPoint] = field(default_factory=list)
     flags: list[Flag] = field(default_factory=list)
     verdict: str = "insufficient history"
+    chart: str = "western_electric"  # or ewma, cusum, weekly: headgate.checks.spc_charts
+    statistic: float | None = None  # the newest EWMA, or CUSUM in sigmas (signed)
 
     @property
     def out_of_control(self) -> bool:
@@ -222,6 +225,11 @@ class MonitorSpec:
     rows: str = "all"  # "added": the rows each build added, on a table that only grows
     direction: str = "both"  # "drop" or "growth": flag one side of the center only
     rules: tuple[int, ...] = (1, 2, 3, 4)
+    chart: str | None = None  # None: picked from the metric's history (spc_charts.pick_chart)
+    weight: float = 0.1  # EWMA's weight of the newest run
+    sigmas: float = 2.7  # EWMA's limit, in sigmas of the EWMA
+    slack: float = 0.5  # CUSUM's allowance per run, in sigmas
+    decision: float = 5.0  # CUSUM's decision interval, in sigmas
 
     @property
     def key(self) -> str:
@@ -240,6 +248,11 @@ def monitor_spec(params: Mapping[str, Any], *, column: str | None = None) -> Mon
         "rows",
         "direction",
         "rules",
+        "chart",
+        "weight",
+        "sigmas",
+        "slack",
+        "decision",
     }
     if unknown:
         raise ValueError(f"monitor has no parameter {', '.join(sorted(unknown))}")
@@ -279,6 +292,20 @@ def monitor_spec(params: Mapping[str, Any], *, column: str | None = None) -> Mon
         or any(isinstance(r, bool) or r not in RULES for r in rules)
     ):
         raise ValueError(f"monitor rules is a list of Western Electric rules 1-4, got {rules!r}")
+    chart = params.get("chart", "auto")
+    charts = ("auto", "western_electric", "ewma", "cusum", "weekly")
+    if chart not in charts:
+        raise ValueError(f"monitor chart is one of {', '.join(charts)}, got {chart!r}")
+    if chart == "weekly" and rows == "added":
+        raise ValueError("a weekly chart compares whole runs by weekday: use rows: all")
+    tuning = {"weight": 0.1, "sigmas": 2.7, "slack": 0.5, "decision": 5.0}
+    for name, default in list(tuning.items()):
+        given = params.get(name, default)
+        if isinstance(given, bool) or not isinstance(given, int | float) or given <= 0:
+            raise ValueError(f"monitor {name} is a positive number, got {given!r}")
+        if name == "weight" and given > 1:
+            raise ValueError(f"monitor weight is between 0 and 1 (EWMA), got {given!r}")
+        tuning[name] = float(given)
     return MonitorSpec(
         str(metric),
         None if metric == "row_count" else str(named),
@@ -288,11 +315,43 @@ def monitor_spec(params: Mapping[str, Any], *, column: str | None = None) -> Mon
         rows,
         direction,
         tuple(sorted(set(rules))),
+        None if chart == "auto" else str(chart),
+        **tuning,
     )
 
 
-def judge_monitor(spec: MonitorSpec, history: list[float], current: float) -> ChartResult:
-    """The chart of the metric's earlier runs (oldest first) with the current run last."""
+def judge_monitor(
+    spec: MonitorSpec,
+    history: list[float],
+    current: float,
+    *,
+    chart: str | None = None,
+    times: list[datetime] | None = None,
+) -> ChartResult:
+    """The chart of the metric's earlier runs (oldest first) with the current run last.
+
+    ``chart`` (else the spec's, else Western Electric) picks the kind; a weekly chart needs
+    ``times``, the runs' times with the current run's last.
+    """
+    from headgate.checks import spc_charts
+
+    kind = chart or spec.chart or "western_electric"
+    values = [*history, current]
+    w, m, d = spec.window, spec.method, spec.direction
+    if kind == "ewma":
+        return spc_charts.ewma_chart(
+            values, window=w, method=m, min_history=spec.min_history, direction=d,
+            weight=spec.weight, sigmas=spec.sigmas,
+        )  # fmt: skip
+    if kind == "cusum":
+        return spc_charts.cusum_chart(
+            values, window=w, method=m, min_history=spec.min_history, direction=d,
+            slack=spec.slack, decision=spec.decision,
+        )  # fmt: skip
+    if kind == "weekly" and times is not None and len(times) == len(values):
+        return spc_charts.weekly_chart(
+            values, times, window=w, method=m, rules=spec.rules, direction=d
+        )
     return control_chart(
         [*history, current],
         window=spec.window,

@@ -21,12 +21,15 @@ from typing import TYPE_CHECKING
 from headgate.checks.metrics import collect_metrics
 from headgate.checks.results import CheckResult
 from headgate.checks.spc import MonitorSpec, judge_monitor, monitor_spec
+from headgate.checks.spc_charts import SPAN, pick_chart
+from headgate.state.sqltypes import now as sqlnow
 
 if TYPE_CHECKING:
     from headgate.checks.spec import Check
     from headgate.engines.base import EngineSession
     from headgate.state.store import StateStore
 
+HISTORY_FOR_PICKING = 120  # runs read to pick a chart: a weekly season shows in three weeks
 Totals = dict[str, float]  # one build's metrics: row_count, mean:<column>, null_fraction:<column>
 
 
@@ -110,14 +113,16 @@ def record_build_metrics(
 def _judge(
     store: StateStore, check: Check, spec: MonitorSpec, metrics: dict[str, float]
 ) -> CheckResult:
+    times: list[datetime] | None = None
     if spec.rows == "added":
         history, current = _added_series(store, check.model, spec, metrics)
         label = f"{spec.key} of the rows added"
     else:
         current = metrics.get(spec.key)
-        history = [
-            v for _, _, v in store.metric_history(check.model, spec.key, limit=spec.window + 8)
-        ]
+        limit = max(spec.window + SPAN, 7 * spec.window + 8, HISTORY_FOR_PICKING)
+        found = store.metric_history(check.model, spec.key, limit=limit)
+        history = [v for _, _, v in found]
+        times = [at for _, at, _ in found] + [sqlnow()]
         label = spec.key
     if current is None:
         what = "could not be measured on this table"
@@ -125,14 +130,14 @@ def _judge(
             what = "cannot be told: this build added no rows, or no earlier build was recorded"
         status = "error" if spec.rows == "all" else "pass"
         return CheckResult(check, status, f"{label} {what}")
-    chart = judge_monitor(spec, history, current)
+    kind = spec.chart or chart_of(store, check.model, spec, history, times)
+    chart = judge_monitor(spec, history, current, chart=kind, times=times)
     if chart.center is None:
         message = f"{label} = {current:,.6g}; {chart.verdict} ({chart.history} earlier runs)"
         return CheckResult(check, "pass", message, threshold=f"{spec.min_history} runs of history")
     limits = chart.limits["3"]
     described = f"{label} = {current:,.6g}; limits {limits[0]:,.6g} .. {limits[1]:,.6g}"
-    judged = "Western Electric rule" + ("s " if len(spec.rules) > 1 else " ")
-    judged += ", ".join(map(str, spec.rules))
+    judged = _judged_by(spec, chart.chart)
     if spec.direction != "both":
         judged += f" ({spec.direction} only)"
     if not chart.out_of_control:
@@ -140,6 +145,64 @@ def _judge(
     flagged = "; ".join(flag.message for flag in chart.flags)
     status = "fail" if check.severity == "error" else "warn"
     return CheckResult(check, status, f"{described}; {flagged}", threshold=judged)
+
+
+def _judged_by(spec: MonitorSpec, kind: str) -> str:
+    if kind == "ewma":
+        return f"EWMA (weight {spec.weight:g}, {spec.sigmas:g} sigmas)"
+    if kind == "cusum":
+        return f"CUSUM (slack {spec.slack:g}, decision {spec.decision:g} sigmas)"
+    rules = "Western Electric rule" + ("s " if len(spec.rules) > 1 else " ")
+    rules += ", ".join(map(str, spec.rules))
+    return f"{rules} among runs on the same weekday" if kind == "weekly" else rules
+
+
+def chart_of(
+    store: StateStore,
+    model: str,
+    spec: MonitorSpec,
+    history: list[float],
+    times: list[datetime] | None,
+) -> str:
+    """The chart a monitor whose config names none judges by: picked from the metric's
+    history once there is enough of it (twice ``min_history`` runs), then kept in the store
+    so that the chart does not change from one run to the next."""
+    from sqlalchemy import select
+
+    from headgate.observe.openlineage import database
+    from headgate.state.tables import monitor_charts
+
+    db = database(store)
+    key = (monitor_charts.c.model == model) & (monitor_charts.c.metric == _chart_key(spec))
+    with db.read() as conn:
+        kept = conn.execute(select(monitor_charts.c.chart).where(key)).scalar_one_or_none()
+    if kept is not None:
+        return str(kept)
+    earlier = times[:-1] if times is not None else None
+    kind, reason = pick_chart(
+        history, earlier, min_history=spec.min_history, direction=spec.direction
+    )
+    if len(history) >= 2 * spec.min_history:
+        with db.write("remembering a monitor's chart") as conn:
+            db.upsert(
+                conn,
+                monitor_charts,
+                ["model", "metric"],
+                [
+                    {
+                        "model": model,
+                        "metric": _chart_key(spec),
+                        "chart": kind,
+                        "reason": reason,
+                        "chosen_at": sqlnow(),
+                    }
+                ],
+            )
+    return kind
+
+
+def _chart_key(spec: MonitorSpec) -> str:
+    return spec.key + (":added" if spec.rows == "added" else "") + f":{spec.direction}"
 
 
 def _added_series(
