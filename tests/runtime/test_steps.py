@@ -161,3 +161,27 @@ def test_the_plan_command_shows_steps(tmp_path: Path) -> None:
     shown = cli(root, "plan")
     assert shown.returncode == 0, shown.stderr
     assert "steps.fetch" in shown.stdout and "steps.notify" in shown.stdout
+
+
+def test_a_step_is_carried_out_from_its_task_spec_alone(tmp_path: Path) -> None:
+    from headgate.console import Console
+    from headgate.runtime.service import RunService
+    from tests.runtime.test_service import submit
+
+    files = {
+        "models/a.sql": "select 1 as x",
+        "steps/say.yml": "shell: echo from the spec of $HEADGATE_STEP\nupstream: [a]\n",
+    }
+    root = write_project(tmp_path, files)
+    run_id = submit(root)
+    (root / "steps" / "say.yml").unlink()  # another process: the step's file is not there
+    with Project.load(root) as project:
+        pending = {t.name: t for t in project.state.get_run(run_id).tasks}  # type: ignore[union-attr]
+        assert pending["steps.say"].status == "pending"
+        assert pending["steps.say"].spec["after"] == ["a"]  # type: ignore[index]
+        assert pending["steps.say"].spec["step"]["shell"].startswith("echo")  # type: ignore[index]
+        with project._engine(read_only=False) as engine:
+            service = RunService(project.loaded, project.state, Console(), project.checks)
+            assert service.carry_out_task(engine, run_id, "steps.say") == "built"
+        done = {t.name: t for t in project.state.get_run(run_id).tasks}  # type: ignore[union-attr]
+    assert done["steps.say"].detail["output"] == "from the spec of steps.say"
