@@ -248,3 +248,30 @@ observe:
             "twice flaky alert",
             "rows orders resolved",
         ]
+
+
+def test_a_secret_set_in_the_store_signs_the_webhook_and_is_never_kept(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    from headgate.facade import Project
+    from headgate.security.vault import Vault
+
+    config = f"""
+observe:
+  rules:
+    - name: failures
+      conditions: [{{run_state: {{matches: [FAILED]}}}}]
+      actions:
+        - webhook: {{url: "{receiver.url}/hook", headers: {{X-Token: "${{secret:VAULTED_TOKEN}}"}}}}
+"""
+    root = observed_project(tmp_path / "p", config)
+    with Project.load(root) as project:
+        Vault(project.state, project.root).set("VAULTED_TOKEN", "from-the-vault-42", by="test")
+    clock = Clock(START)
+    with observed_hub(root, clock) as served, served.client() as client:
+        _post(client, [_run("job", "r1", "FAILED", START)])
+        served.hub.observer.tick()
+        (hook,) = receiver.at("/hook")
+        assert hook.headers["X-Token"] == "from-the-vault-42"
+        notices = client.get("/api/v1/alerts/notices").json()
+        assert "from-the-vault-42" not in str(notices)
