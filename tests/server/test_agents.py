@@ -241,6 +241,25 @@ def test_an_agent_cut_off_past_its_lease_is_refused_and_the_task_runs_elsewhere_
     assert not [line for line in queued["output"] if "s3cr3t" in line["line"]]
 
 
+def test_a_task_that_fails_on_its_agent_fails_the_run_which_publishes_nothing(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLOW_SECONDS", "0")
+    (project / "models/marts/total.sql").write_text(
+        "select cast('not a number' as integer) as total from raw.numbers"
+    )
+    with running_hub(project) as url, agents_in_threads(url, project, ("eu-1", {})):
+        run_id = start_run(url, environment=ENV)
+        until(lambda: finished(url, run_id), 120, f"run {run_id} to end")
+        run = run_of(url, run_id)
+        queued = queue_of(url, run_id)
+    states = {t["task"]: t["state"] for t in queued["tasks"]}
+    assert run["status"] == "failed" and not run["published"]
+    assert "marts.total" in run["error"]
+    assert states["marts.report"] == "cancelled"  # downstream of the failure: never run
+    assert deployments(project, run_id) == 0
+
+
 def agent_process(
     url: str, root: Path, name: str, log: Path, *, lease: int = 2
 ) -> subprocess.Popen[bytes]:

@@ -141,6 +141,9 @@ def follow(
             swept = time.monotonic()
         states = store.queue_states(run_id)
         _tell(project, states, told)
+        if "failed" in states.values() and "queued" in states.values():
+            store.cancel_queued(run_id)  # a failed task: the run cannot publish, stop it
+            continue
         if cancelled():
             store.cancel_queued(run_id)
             raise JobCancelled(

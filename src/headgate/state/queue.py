@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, select, update
 
 from headgate.state.database import Database
 from headgate.state.sqltypes import now
 from headgate.state.tables import task_output, task_queue
 
-CANDIDATES = 64  # rows looked at per claim
+CANDIDATES = 64  # ready rows offered to the lock per claim
+SCANNED = 20_000  # queued rows read per claim, oldest first
 
 
 @dataclass(frozen=True)
@@ -65,36 +66,44 @@ def enqueue(
 
 
 def claim(db: Database, agent: str, labels: dict[str, str], lease: timedelta) -> Lease | None:
-    """The oldest task this agent may take now, leased to it; None when there is none."""
+    """The oldest task this agent may take now, leased to it; None when there is none.
+
+    The queue is read once (what waits, whose labels fit, whose upstream tasks are
+    done), then the first ready row is locked and taken; on PostgreSQL rows another
+    agent is taking are skipped (``SKIP LOCKED``) rather than waited for.
+    """
     with db.write("claiming a task") as conn:
+        ready = _ready_ids(conn, labels)
+        if not ready:
+            return None
         query = (
             select(task_queue)
-            .where(task_queue.c.state == "queued")
+            .where(task_queue.c.id.in_(ready[:CANDIDATES]), task_queue.c.state == "queued")
             .order_by(task_queue.c.id)
-            .limit(CANDIDATES)
+            .limit(1)
         )
         if conn.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        for row in conn.execute(query).mappings().all():
-            if not _covers(labels, row["labels"]) or not _ready(conn, row):
-                continue
-            until = now() + lease
-            fence = int(row["fence"]) + 1
-            taken = conn.execute(
-                update(task_queue)
-                .where(task_queue.c.id == row["id"], task_queue.c.state == "queued")
-                .values(
-                    state="leased",
-                    agent=agent,
-                    fence=fence,
-                    lease_until=until,
-                    attempts=task_queue.c.attempts + 1,
-                )
+        row = conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        until = now() + lease
+        fence = int(row["fence"]) + 1
+        taken = conn.execute(
+            update(task_queue)
+            .where(task_queue.c.id == row["id"], task_queue.c.state == "queued")
+            .values(
+                state="leased",
+                agent=agent,
+                fence=fence,
+                lease_until=until,
+                attempts=task_queue.c.attempts + 1,
             )
-            if taken.rowcount:
-                attempt = int(row["attempts"]) + 1
-                return Lease(int(row["id"]), int(row["run_id"]), row["task"], fence, until, attempt)
-    return None
+        )
+        if not taken.rowcount:
+            return None
+        attempt = int(row["attempts"]) + 1
+        return Lease(int(row["id"]), int(row["run_id"]), row["task"], fence, until, attempt)
 
 
 def heartbeat(db: Database, lease_id: int, fence: int, lease: timedelta) -> tuple[bool, bool]:
@@ -231,15 +240,27 @@ def _covers(agent: dict[str, str], wanted: dict[str, Any]) -> bool:
     return all(agent.get(key) == str(value) for key, value in (wanted or {}).items())
 
 
-def _ready(conn: Connection, row: Any) -> bool:
-    needed = list(row["depends_on"] or [])
-    if not needed:
-        return True
-    done = conn.execute(
-        select(func.count()).where(
-            task_queue.c.run_id == row["run_id"],
-            task_queue.c.task.in_(needed),
-            task_queue.c.state == "done",
-        )
-    ).scalar()
-    return int(done or 0) == len(needed)
+def _ready_ids(conn: Connection, labels: dict[str, str]) -> list[int]:
+    """Queued tasks, oldest first, that this agent's labels cover and whose upstream
+    tasks are all done."""
+    waiting = conn.execute(
+        select(task_queue.c.id, task_queue.c.run_id, task_queue.c.labels, task_queue.c.depends_on)
+        .where(task_queue.c.state == "queued")
+        .order_by(task_queue.c.id)
+        .limit(SCANNED)
+    ).all()
+    fitting = [row for row in waiting if _covers(labels, row.labels)]
+    runs = {row.run_id for row in fitting if row.depends_on}
+    done: set[tuple[int, str]] = set()
+    if runs:
+        finished = conn.execute(
+            select(task_queue.c.run_id, task_queue.c.task).where(
+                task_queue.c.run_id.in_(runs), task_queue.c.state == "done"
+            )
+        ).all()
+        done = {(int(r.run_id), str(r.task)) for r in finished}
+    return [
+        int(row.id)
+        for row in fitting
+        if all((int(row.run_id), str(name)) in done for name in row.depends_on or [])
+    ]
