@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -29,6 +29,54 @@ class ModelStatus:
     published_fingerprint: str | None
     rows: int | None
     published_at: datetime | None
+
+
+def model_state(published_fingerprint: str | None, fingerprint: str) -> str:
+    """What an environment holds of a model: ``up to date``, ``changed`` or ``not published``."""
+    if published_fingerprint is None:
+        return "not published"
+    return "up to date" if published_fingerprint == fingerprint else "changed"
+
+
+DATA_STATUSES = ("running", "failed", "not published", "stale", "warn", "ok")
+
+
+def data_status(
+    state: str,
+    checks: Iterable[str] = (),
+    *,
+    build_error: str | None = None,
+    running: bool = False,
+) -> str:
+    """The status of the data people read of one model in an environment.
+
+    ``state`` is :func:`model_state`'s; ``checks`` the statuses (``pass``, ``warn``,
+    ``fail``, ``error``) of the latest results of the model's checks on its published
+    table; ``build_error`` the error of the latest build of its current version, if it
+    failed; ``running`` whether a run in progress is building it. The first that holds:
+    ``running``; ``failed`` (a check fails or errors, or the build failed: readers still
+    see older data); ``not published``; ``stale`` (the project changed since it was
+    published); ``warn`` (a warning check fails); ``ok``.
+
+    >>> data_status("up to date", ["pass", "warn"])
+    'warn'
+    >>> data_status("changed", ["fail"])
+    'failed'
+    >>> data_status("not published")
+    'not published'
+    """
+    found = set(checks)
+    if running:
+        return "running"
+    if build_error is not None or found & {"fail", "error"}:
+        return "failed"
+    if state == "not published":
+        return "not published"
+    if state == "changed":
+        return "stale"
+    if "warn" in found:
+        return "warn"
+    return "ok"
 
 
 @dataclass
@@ -127,11 +175,7 @@ class Reading(ProjectBase):
             kind, materialized = self.outline.kinds[name]
             pointer = pointers.get(name)
             current = self.fingerprints[name]
-            state = (
-                "not published"
-                if pointer is None
-                else ("up to date" if pointer.fingerprint == current else "changed")
-            )
+            state = model_state(pointer.fingerprint if pointer else None, current)
             models.append(
                 ModelStatus(
                     name=name,

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from headgate.facade.reading import data_status
 from headgate.server.api.common import EnvQuery, etagged, published_answer
 from headgate.server.api.quality import latest_results
 from headgate.server.app import get_hub
@@ -62,16 +63,7 @@ def lineage_graph(
             if chosen is not None and model.name not in chosen:
                 continue
             checks = worst.get(model.name)
-            if checks in ("fail", "error"):
-                data = "failed"
-            elif model.state == "not published":
-                data = "not published"
-            elif model.state == "changed":
-                data = "stale"
-            elif checks == "warn":
-                data = "warn"
-            else:
-                data = "ok"
+            data = data_status(model.state, [checks] if checks else [])
             nodes.append(
                 {
                     "id": model.name,

@@ -11,7 +11,8 @@ Not only whether its last task ran, but whether the data people read is good:
 * ``missing``: not built in this environment.
 
 Read from the facade's status and the metadata store's latest check results, in a
-few queries whatever the project's size.
+few queries whatever the project's size; the status itself is
+:func:`headgate.facade.reading.data_status`, as the API's lineage graph gives it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from headgate.facade.reading import data_status
 
 if TYPE_CHECKING:
     from headgate.facade import Project
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
 PROBLEM_STATUSES = ("fail", "error", "warn")
 RECENT_PROBLEMS = 2000  # non-passing results looked at, newest first
 FAILED_TASKS = ("failed", "upstream_failed")
+UI_NAMES = {"not published": "missing"}  # the pages' name (and CSS class) of a status
 
 
 @dataclass
@@ -125,8 +129,13 @@ def _read_health(project: Project, environment: str, deployments: int) -> Enviro
     for model in _statuses(project, pointers, registry):
         found = problems.get(model.name, [])
         error = failed_builds.get(model.name) if model.state != "up to date" else None
-        data = _data_status(model, found, error, building)
-        models[model.name] = ModelHealth(model, data, found, error)
+        data = data_status(
+            model.state,
+            [p.status for p in found],
+            build_error=error,
+            running=model.name in building,
+        )
+        models[model.name] = ModelHealth(model, UI_NAMES.get(data, data), found, error)
     history = store.deployments(environment=environment, limit=deployments) if deployments else []
     return EnvironmentHealth(environment, models, running, runs[0] if runs else None, history)
 
@@ -136,18 +145,14 @@ def _statuses(
 ) -> list[ModelStatus]:
     """Each model's state as :meth:`headgate.Project.status` gives it (up to date, changed,
     not published), without reading its last run's every task."""
-    from headgate.facade.reading import ModelStatus
+    from headgate.facade.reading import ModelStatus, model_state
 
     found = []
     for name in project.outline.order:
         kind, materialized = project.outline.kinds[name]
         pointer = pointers.get(name)
         current = project.fingerprints[name]
-        state = (
-            "not published"
-            if pointer is None
-            else ("up to date" if pointer.fingerprint == current else "changed")
-        )
+        state = model_state(pointer.fingerprint if pointer else None, current)
         record = registry.get(pointer.physical_table) if pointer else None
         found.append(
             ModelStatus(
@@ -193,22 +198,6 @@ def finished_run(store: StateStore, run_id: int) -> RunRecord | None:
             while len(_finished) > KEPT_RUNS:
                 _finished.popitem(last=False)
     return run
-
-
-def _data_status(
-    model: ModelStatus, problems: list[CheckResultRecord], error: str | None, building: set[str]
-) -> str:
-    if model.name in building:
-        return "running"
-    if error is not None or any(p.status != "warn" for p in problems):
-        return "failed"
-    if model.published_fingerprint is None:
-        return "missing"
-    if model.state == "changed":
-        return "stale"
-    if problems:
-        return "warn"
-    return "ok"
 
 
 def current_problems(
