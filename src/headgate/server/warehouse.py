@@ -52,9 +52,11 @@ class SessionKeeper:
         with self._guard:
             ended = [i for i, (thread, _) in self._owners.items() if not thread.is_alive()]
             gone = [self._owners.pop(i)[1] for i in ended]
-        kept: list[Any] = getattr(self.engine, "_sessions", [])
-        guard = getattr(self.engine, "_guard", contextlib.nullcontext())
-        with guard:
+        # the engine's own list of its sessions (engines/sessions.py), so it forgets them too
+        holder: Any = getattr(self.engine, "_sessions", None)
+        kept: list[Any] = getattr(holder, "_sessions", holder if isinstance(holder, list) else [])
+        guard: Any = getattr(holder, "_guard", None) or getattr(self.engine, "_guard", None)
+        with guard if guard is not None else contextlib.nullcontext():
             for session in gone:
                 if session in kept:
                     kept.remove(session)
