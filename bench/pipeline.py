@@ -77,7 +77,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed per command")
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "pipeline.json")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=WORK,
+        help="folder of the generated projects and their runs (default bench/.work); "
+        "two benchmarks at once need one each",
+    )
     args = parser.parse_args(argv)
+    use_work(args.work)
     postgres = args.engine == "postgres"
     if args.models is None:
         args.models = 1000 if args.engine == "duckdb" else 200
@@ -90,6 +98,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.plan_models is None:
         args.plan_models = 10 * args.models
     return args
+
+
+def use_work(folder: Path) -> None:
+    """Generate and run under ``folder`` (its ``runs/`` holds the fresh copies run)."""
+    global WORK, RUNS
+    WORK, RUNS = folder.resolve(), folder.resolve() / "runs"
 
 
 def selected_steps(args: argparse.Namespace) -> list[str]:
