@@ -97,6 +97,17 @@ class Scheduler:
                 )
         return [(row[0], row[1]) for row in found]
 
+    def wait_before_next(self, at_most: float) -> float:
+        """Seconds to sleep before the next tick: until the soonest schedule's next slot
+        (a few milliseconds after it), but at most ``at_most`` (file triggers, new leaders)."""
+        now = self.clock()
+        soonest = at_most
+        for schedule in self.schedules:
+            upcoming = schedule.next_slots(now, 1)
+            if upcoming:
+                soonest = min(soonest, (upcoming[0] - now).total_seconds() + 0.005)
+        return max(0.0, soonest)
+
     def tick(self) -> Tick:
         """Queue the slots that came due, then start what each schedule's limit allows."""
         now = self.clock()
@@ -234,8 +245,9 @@ def run_scheduler(
     """Tick every ``every`` seconds while this process leads; try to lead otherwise.
 
     ``before_tick`` runs first on each round (a hub reads its schedules and triggers
-    afresh there); a process with nothing to schedule does not lead. On taking over, the runs a dead leader left running are
-    marked abandoned first, so they no longer count against a schedule's limit.
+    afresh there); a process with nothing to schedule does not lead. The leader sleeps
+    until the next slot when it comes before ``every``. On taking over, a leader settles
+    what its dead predecessor left (:meth:`Scheduler.take_over`).
     """
     try:
         while not stop.is_set():
@@ -253,7 +265,8 @@ def run_scheduler(
                     scheduler.tick()
                 except Exception:  # one bad tick must not stop the schedules
                     log.exception("scheduler tick failed")
-            stop.wait(every)
+            # wake at the next slot when it comes sooner: a slot starts within milliseconds
+            stop.wait(scheduler.wait_before_next(every) if leadership.held else every)
     finally:
         leadership.release()
 
