@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from headgate.observe.config import ObserveConfig
+from headgate.observe.openlineage_config import OpenLineageConfig
 from headgate.project import file_options
 from headgate.project.access import SecurityConfig
 from headgate.project.schedules import ScheduleConfig, TriggerConfig
@@ -147,6 +148,9 @@ class ProjectConfig(StrictModel):
     )
     triggers: list[TriggerConfig] = Field(
         default_factory=list, description="runs started by a new file in a files source"
+    )
+    openlineage: OpenLineageConfig | None = Field(
+        default=None, description="post OpenLineage events for every run to this consumer"
     )
 
     @field_validator("name", "default_environment", "physical_schema")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from headgate.console import Console
 from headgate.engines.base import Engine, EngineSession
 from headgate.faults import step
+from headgate.observe.openlineage_out import emit_run
 from headgate.plan.environments import Actor, apply_pointers, current_pointers
 from headgate.plan.planner import REJECTS_SUFFIX, Plan, PlannedNode
 from headgate.project.loader import LoadedProject
@@ -89,6 +90,7 @@ def execute_plan(
     seconds = time.perf_counter() - started
     result = RunResult(run_id, plan.environment, status, published > 0, ordered, seconds)
     result.published_models = published
+    emit_run(project, plan, store, result)  # OpenLineage, posted by a thread of its own
     return result
 
 
