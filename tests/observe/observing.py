@@ -99,14 +99,24 @@ class Mailbox:
     port: int
     messages: list[Message] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+    logins: list[tuple[str, str]] = field(default_factory=list)
 
 
 @contextmanager
-def smtp_server() -> Iterator[Mailbox]:
-    """A real SMTP server (aiosmtpd) on a free loopback port, keeping every message."""
+def smtp_server(*, password: str | None = None) -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, keeping every message; with
+    ``password``, it asks every client to log in with it (AUTH LOGIN/PLAIN)."""
     from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
 
     box = Mailbox(free_port())
+
+    def authenticate(
+        server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        login, given = data.login.decode(), data.password.decode()
+        box.logins.append((login, given))
+        return AuthResult(success=given == password)
 
     class Handler:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -114,7 +124,10 @@ def smtp_server() -> Iterator[Mailbox]:
             box.messages.append(message_from_bytes(envelope.original_content or b""))
             return "250 Message accepted for delivery"
 
-    controller = Controller(Handler(), hostname="127.0.0.1", port=box.port)
+    options: dict[str, Any] = {}
+    if password is not None:
+        options = {"authenticator": authenticate, "auth_required": True, "auth_require_tls": False}
+    controller = Controller(Handler(), hostname="127.0.0.1", port=box.port, **options)
     controller.start()
     try:
         yield box

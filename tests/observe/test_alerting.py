@@ -275,3 +275,31 @@ observe:
         assert hook.headers["X-Token"] == "from-the-vault-42"
         notices = client.get("/api/v1/alerts/notices").json()
         assert "from-the-vault-42" not in str(notices)
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # loopback only
+def test_email_logs_in_to_the_smtp_server_with_a_secret_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMTP_PASSWORD", "mail-secret-7")
+    with smtp_server(password="mail-secret-7") as box:
+        config = f"""
+observe:
+  rules:
+    - name: failures
+      conditions: [{{run_state: {{matches: [FAILED]}}}}]
+      actions:
+        - email:
+            to: [oncall@example.com]
+            subject: "{{component}} failed"
+            smtp: {{host: 127.0.0.1, port: {box.port}, username: alerts,
+                    password: "${{secret:SMTP_PASSWORD}}"}}
+"""
+        root = observed_project(tmp_path / "p", config)
+        with observed_hub(root, Clock(START)) as served, served.client() as client:
+            _post(client, [_run("job", "r1", "FAILED", START)])
+            served.hub.observer.tick()
+            assert box.logins == [("alerts", "mail-secret-7")]
+            (mail,) = box.messages
+            assert mail["Subject"] == "job failed"
+            assert "mail-secret-7" not in str(client.get("/api/v1/alerts/notices").json())
