@@ -185,3 +185,26 @@ def test_a_step_is_carried_out_from_its_task_spec_alone(tmp_path: Path) -> None:
             assert service.carry_out_task(engine, run_id, "steps.say") == "built"
         done = {t.name: t for t in project.state.get_run(run_id).tasks}  # type: ignore[union-attr]
     assert done["steps.say"].detail["output"] == "from the spec of steps.say"
+
+
+def test_a_steps_secret_reaches_it_and_never_shows_in_its_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOP_TOKEN", "tok-5e3c7-value")
+    files = {
+        "models/a.sql": "select 1 as x",
+        "steps/call_api.yml": """
+            shell: 'test "$TOKEN" = tok-5e3c7-value && echo "calling with $TOKEN"'
+            env: {TOKEN: "${secret:SHOP_TOKEN}"}
+        """,
+        "steps/missing.yml": "shell: 'true'\nenv: {KEY: '${secret:NOT_SET_ANYWHERE}'}\n",
+    }
+    root = write_project(tmp_path, files)
+    with Project.load(root) as project:
+        result = project.run()
+    call, missing = _task(result, "steps.call_api"), _task(result, "steps.missing")
+    assert call.status == "built"  # type: ignore[attr-defined]
+    assert call.detail["output"] == "calling with ***"  # type: ignore[attr-defined]
+    log = (root / call.detail["log"]).read_text()  # type: ignore[attr-defined]
+    assert "calling with ***" in log and "tok-5e3c7-value" not in log
+    assert missing.status == "failed" and "NOT_SET_ANYWHERE" in missing.error  # type: ignore[attr-defined]

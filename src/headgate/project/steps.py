@@ -61,7 +61,9 @@ class StepConfig(StrictModel):
     retries: int = Field(default=0, ge=0, le=20, description="tries again after a transient error")
     retry_backoff: float = Field(default=1.0, ge=0)
     transient_exit_codes: list[int] = Field(default_factory=lambda: [75])
-    env: dict[str, str] = Field(default_factory=dict, description="added to its environment")
+    env: dict[str, str] = Field(
+        default_factory=dict, description="added to its environment; ${secret:NAME} resolved"
+    )
     cwd: str = Field(default=".", description="where it runs, relative to the project")
 
     @model_validator(mode="after")

@@ -74,6 +74,7 @@ class Attempt:
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=KEPT_LINES))
     timed_out: bool = False
     cancelled: bool = False
+    secrets: tuple[str, ...] = ()  # values its environment resolved: masked in its output
 
 
 class RunningSteps:
@@ -128,11 +129,14 @@ def run_step(ctx: BuildContext, node: PlannedNode, *, attempt: int = 1) -> TaskR
     log_path = root / LOG_FOLDER / f"run-{ctx.run_id}" / f"{node.name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = _command(config, root)
-    env = _environment(ctx, node, config)
+    env, secrets = _environment(ctx, node, config)
     tries = config.retries + 1
     outcome = Attempt(exit_code=None)
+    number = 1
     for number in range(1, tries + 1):
-        outcome = _attempt(ctx, node, command, env, root / config.cwd, config, log_path, number)
+        outcome = _attempt(
+            ctx, node, command, env, root / config.cwd, config, log_path, number, secrets
+        )
         transient = outcome.exit_code in config.transient_exit_codes
         if outcome.exit_code == 0 or outcome.cancelled or not transient or number == tries:
             break
@@ -142,9 +146,10 @@ def run_step(ctx: BuildContext, node: PlannedNode, *, attempt: int = 1) -> TaskR
         "exit_code": outcome.exit_code,
         "attempts": number,
         "log": str(log_path.relative_to(root)),
-        "output": _masked("\n".join(outcome.lines))[-KEPT_CHARS:],
+        "output": _masked("\n".join(outcome.lines), secrets)[-KEPT_CHARS:],
     }
     error = None if outcome.exit_code == 0 else _failure(node, config, outcome, number)
+    error = _masked(error, secrets) if error else None
     status = BUILT if error is None else FAILED
     return _recorded(ctx, node, status, time.perf_counter() - started, error, detail)
 
@@ -181,16 +186,24 @@ def _dbt() -> str:
     return found
 
 
-def _environment(ctx: BuildContext, node: PlannedNode, config: StepConfig) -> dict[str, str]:
+def _environment(
+    ctx: BuildContext, node: PlannedNode, config: StepConfig
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The step's environment (its ``env:`` with ``${secret:NAME}`` resolved), and the
+    secret values resolved, to mask wherever its output is shown."""
+    from headgate.sources.secrets import Secrets
+
+    secrets = Secrets(ctx.project.root)
+    declared = {name: secrets.resolve(value) for name, value in config.env.items()}
     return {
         **os.environ,
-        **config.env,
+        **declared,
         "HEADGATE_RUN_ID": str(ctx.run_id),
         "HEADGATE_ENVIRONMENT": ctx.plan.environment,
         "HEADGATE_STEP": node.name,
         "HEADGATE_END": ctx.plan.end.isoformat(),
         "PYTHONUNBUFFERED": "1",
-    }
+    }, secrets.used
 
 
 def _attempt(
@@ -202,9 +215,10 @@ def _attempt(
     config: StepConfig,
     log_path: Path,
     number: int,
+    secrets: tuple[str, ...],
 ) -> Attempt:
     key = step_key(ctx.run_id, node.name)
-    outcome = Attempt(exit_code=None)
+    outcome = Attempt(exit_code=None, secrets=secrets)
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"--- attempt {number} at {datetime.now(UTC).isoformat()}\n")
         log.flush()
@@ -224,7 +238,7 @@ def _attempt(
             log.write(outcome.lines[-1] + "\n")
             return outcome
         RUNNING.add(key, process)
-        reader = threading.Thread(target=_read, args=(process, log, outcome), daemon=True)
+        reader = threading.Thread(target=_read, args=(process, log, outcome, secrets), daemon=True)
         reader.start()
         try:
             outcome.exit_code = process.wait(timeout=config.timeout)
@@ -241,12 +255,14 @@ def _attempt(
     return outcome
 
 
-def _read(process: subprocess.Popen[bytes], log: Any, outcome: Attempt) -> None:
+def _read(
+    process: subprocess.Popen[bytes], log: Any, outcome: Attempt, secrets: tuple[str, ...]
+) -> None:
     assert process.stdout is not None
     for raw in process.stdout:
-        line = raw.decode("utf-8", errors="replace").rstrip("\n")
+        line = _masked(raw.decode("utf-8", errors="replace").rstrip("\n"), secrets)
         outcome.lines.append(line)
-        log.write(_masked(line) + "\n")
+        log.write(line + "\n")
         log.flush()
 
 
@@ -278,10 +294,10 @@ def _failure(node: PlannedNode, config: StepConfig, outcome: Attempt, tries: int
     return f"step {node.name} {why}" + (f"; its last output:\n    {shown}" if shown else "")
 
 
-def _masked(text: str) -> str:
+def _masked(text: str, secrets: tuple[str, ...] = ()) -> str:
     from headgate.sources.secrets import SEEN_SECRETS, mask
 
-    return mask(text, SEEN_SECRETS.get() or ())
+    return mask(text, [*secrets, *(SEEN_SECRETS.get() or ())])
 
 
 def _recorded(
