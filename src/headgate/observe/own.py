@@ -2,8 +2,9 @@
 
 When a run's record closes, :func:`observe_run` turns it into events: the run of the
 pipeline ``headgate:<environment>`` (RUNNING, then its end status) with a task per
-model, a run of each model it built or failed (component ``model:<name>``), and each
-model's check results as test outcomes (monitors as ``type: monitor``). Deliveries
+model it built or failed, a run of each such model (component ``model:<name>``, one
+event as it ended), and each model's check results as test outcomes (monitors as
+``type: monitor``); models reused as they were tell nothing. Deliveries
 (:func:`observe_deliveries`) are runs of ``delivery:<name>``. So headgate's pipelines
 sit in journeys beside Airflow's and Tableau's, and the same rules alert on them.
 """
@@ -22,7 +23,6 @@ log = logging.getLogger("headgate.observe")
 
 TASK_STATUS = {
     "built": "COMPLETED",
-    "skipped": "COMPLETED",
     "failed": "FAILED",
     "upstream_failed": "FAILED",
 }
@@ -80,8 +80,8 @@ def run_events(run: Any, checks: Sequence[Any]) -> list[Event]:
     ]
     for task in run.tasks:
         end = TASK_STATUS.get(task.status)
-        if end is None:
-            continue
+        if end is None or task.status not in WORKED:
+            continue  # pending, or reused as it was: nothing happened to tell
         at = task.ended_at or ended
         events.append(
             _event(
@@ -94,22 +94,11 @@ def run_events(run: Any, checks: Sequence[Any]) -> list[Event]:
                 task_key=task.name,
             )
         )
-        if task.status in WORKED and task.kind == "model":
+        if task.kind == "model":  # one event: the model's run as it ended
             model = f"model:{task.name}"
             body: dict[str, Any] = {"status": end}
             if task.error:
                 body["metadata"] = {"error": task.error[:2000]}
-            events.append(
-                _event(
-                    "run-status",
-                    model,
-                    "model",
-                    task.started_at or started,
-                    {"status": "RUNNING"},
-                    run_key=key,
-                    name=task.name,
-                )
-            )
             events.append(
                 _event("run-status", model, "model", at, body, run_key=key, name=task.name)
             )
