@@ -208,3 +208,51 @@ def test_a_steps_secret_reaches_it_and_never_shows_in_its_output(
     log = (root / call.detail["log"]).read_text()  # type: ignore[attr-defined]
     assert "calling with ***" in log and "tok-5e3c7-value" not in log
     assert missing.status == "failed" and "NOT_SET_ANYWHERE" in missing.error  # type: ignore[attr-defined]
+
+
+def test_a_resumed_run_does_not_run_its_finished_steps_again(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.runtime.test_service import submit
+
+    files = {
+        "models/a.sql": "select 1 as x",
+        "steps/first.yml": "shell: echo ran >> first.count\n",
+        "steps/second.yml": (
+            "shell: 'if [ -f hold ]; then sleep 120; fi; echo second done'\n"
+            "upstream: [steps.first, a]\n"
+        ),
+        "hold": "",
+    }
+    root = write_project(tmp_path, files)
+    run_id = submit(root)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from tests.runtime.test_service import carry_out; from pathlib import Path; "
+            f"carry_out(Path({str(root)!r}), {run_id})",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        start_new_session=True,
+    )
+    log = root / ".headgate" / "steps" / f"run-{run_id}" / "steps.second.log"
+    deadline = time.monotonic() + 120  # only stops a hang
+    while not log.is_file() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)  # the run's process and its step's, mid-step
+    process.wait()
+    (root / "hold").unlink()
+    from tests.runtime.test_service import carry_out
+
+    assert carry_out(root, run_id) == "success"
+    assert (root / "first.count").read_text() == "ran\n"  # done before the kill: not again
+    with Project.load(root) as project:
+        tasks = {t.name: t for t in project.state.get_run(run_id).tasks}  # type: ignore[union-attr]
+        assert "" not in project.state.physical_tables()  # a step leaves no table record
+    assert tasks["steps.second"].status == "built"
+    assert tasks["steps.second"].detail["output"] == "second done"

@@ -151,6 +151,8 @@ def _final_result(
 def _adopt_unregistered(ctx: BuildContext) -> None:
     """Tables the warehouse holds but the store does not know (a crash between the two): keep them."""
     for node in ctx.plan.nodes.values():
+        if node.kind == "step":
+            continue  # a step leaves no table
         if node.exists and node.physical_table not in ctx.registry:
             inputs = {ctx.physical_of(u): 1 for u in node.upstream}
             record = PhysicalRecord(

@@ -309,22 +309,26 @@ def _recorded(
     detail: dict[str, Any],
 ) -> TaskResult:
     error = _masked(error) if error else None
-    ctx.recorder.task(
-        TaskRecord(
-            run_id=ctx.run_id,
-            name=node.name,
-            kind="step",
-            status=status,
-            fingerprint=node.fingerprint,
-            physical_table=None,
-            seconds=seconds,
-            error=error,
-            detail=detail,
-            spec=node_to_spec(node),
-            attempts=ctx.attempts.get(node.name, 1),
-            started_at=ctx.started.get(node.name),
-            ended_at=datetime.now(UTC),
-        )
+    # written now, not batched: a step's effects are outside the warehouse, and a run
+    # resumed after a crash must know it finished, so it is not carried out twice
+    ctx.recorder.store.record_tasks(
+        [
+            TaskRecord(
+                run_id=ctx.run_id,
+                name=node.name,
+                kind="step",
+                status=status,
+                fingerprint=node.fingerprint,
+                physical_table=None,
+                seconds=seconds,
+                error=error,
+                detail=detail,
+                spec=node_to_spec(node),
+                attempts=ctx.attempts.get(node.name, 1),
+                started_at=ctx.started.get(node.name),
+                ended_at=datetime.now(UTC),
+            )
+        ]
     )
     return TaskResult(
         name=node.name,
