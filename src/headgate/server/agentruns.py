@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from headgate.server.jobs import Job, JobCancelled
+from headgate.state import agents, queue
 
 if TYPE_CHECKING:
     from headgate.facade import Project
@@ -138,10 +139,11 @@ def follow(
     while True:
         if time.monotonic() - swept >= SWEEP_SECONDS:
             store.expire_leases()
+            queue.promote(agents.database(store), run_id)
             swept = time.monotonic()
         states = store.queue_states(run_id)
         _tell(project, states, told)
-        if "failed" in states.values() and "queued" in states.values():
+        if "failed" in states.values() and {"queued", "waiting"} & set(states.values()):
             store.cancel_queued(run_id)  # a failed task: the run cannot publish, stop it
             continue
         if cancelled():
@@ -166,8 +168,6 @@ def follow(
 
 def resume(hub: Hub) -> list[int]:
     """Follow again the agents' runs a previous hub process left (marked abandoned)."""
-    from headgate.state import agents
-
     resumed = []
     for run_id in agents.interrupted_runs(agents.database(hub.store)):
         record = hub.store.get_run(run_id)

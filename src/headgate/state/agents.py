@@ -146,7 +146,9 @@ def queue_of(db: Database, *, unfinished: bool = True, limit: int = 500) -> list
     """The queue's tasks, oldest first: those waiting or held (or the newest of all)."""
     query = select(task_queue)
     if unfinished:
-        query = query.where(task_queue.c.state.in_(("queued", "leased"))).order_by(task_queue.c.id)
+        query = query.where(task_queue.c.state.in_(("waiting", "queued", "leased"))).order_by(
+            task_queue.c.id
+        )
     else:
         query = query.order_by(task_queue.c.id.desc())
     with db.read() as conn:

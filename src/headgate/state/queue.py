@@ -1,7 +1,8 @@
 """The task queue: a run's tasks leased to agents, one lease at a time, each fenced.
 
-A task is *queued* until an agent whose labels cover the task's takes it, once the tasks
-it depends on are done. Taking it is a *lease*: the row gets the agent, a lease end and a
+A task *waits* until the tasks it depends on are done, then is *queued* (the result that
+finishes its last upstream task moves it, in the same transaction) until an agent whose
+labels cover the task's takes it. Taking it is a *lease*: the row gets the agent, a lease end and a
 new fencing token (``fence``, one more than before). The agent extends the lease with
 heartbeats and reports its result with the token; a result whose token is not the
 current one (the lease expired and the task went to another agent) is refused, so a task
@@ -51,7 +52,7 @@ def enqueue(
             "task": name,
             "labels": labels,
             "depends_on": depends_on,
-            "state": "queued",
+            "state": "waiting" if depends_on else "queued",
             "fence": 0,
             "attempts": 0,
             "max_attempts": max_attempts,
@@ -63,22 +64,22 @@ def enqueue(
     with db.write("queueing tasks") as conn:
         for row in rows:
             db.insert_if_absent(conn, task_queue, row)
+        _promote(conn, run_id)  # upstream tasks a previous attempt finished count
 
 
 def claim(db: Database, agent: str, labels: dict[str, str], lease: timedelta) -> Lease | None:
-    """The oldest task this agent may take now, leased to it; None when there is none.
+    """The oldest queued task this agent's labels cover, leased to it; None when there is none.
 
-    The queue is read once (what waits, whose labels fit, whose upstream tasks are
-    done), then the first ready row is locked and taken; on PostgreSQL rows another
+    Queued tasks are ready (their upstream tasks are done). On PostgreSQL rows another
     agent is taking are skipped (``SKIP LOCKED``) rather than waited for.
     """
     with db.write("claiming a task") as conn:
-        ready = _ready_ids(conn, labels)
-        if not ready:
+        fitting = _fitting_ids(conn, labels)
+        if not fitting:
             return None
         query = (
             select(task_queue)
-            .where(task_queue.c.id.in_(ready[:CANDIDATES]), task_queue.c.state == "queued")
+            .where(task_queue.c.id.in_(fitting[:CANDIDATES]), task_queue.c.state == "queued")
             .order_by(task_queue.c.id)
             .limit(1)
         )
@@ -149,6 +150,8 @@ def complete(
             .values(state="done" if ok else "failed", error=error, lease_until=None)
             .returning(task_queue.c.run_id, task_queue.c.task, task_queue.c.attempts)
         ).first()
+        if done is not None and ok:
+            _promote(conn, int(done.run_id))
         if done is not None and output:
             stamp = now()
             conn.execute(
@@ -201,7 +204,7 @@ def cancel(db: Database, run_id: int) -> None:
     with db.write("cancelling a run's tasks") as conn:
         conn.execute(
             update(task_queue)
-            .where(task_queue.c.run_id == run_id, task_queue.c.state == "queued")
+            .where(task_queue.c.run_id == run_id, task_queue.c.state.in_(("queued", "waiting")))
             .values(state="cancelled")
         )
         conn.execute(
@@ -240,27 +243,44 @@ def _covers(agent: dict[str, str], wanted: dict[str, Any]) -> bool:
     return all(agent.get(key) == str(value) for key, value in (wanted or {}).items())
 
 
-def _ready_ids(conn: Connection, labels: dict[str, str]) -> list[int]:
-    """Queued tasks, oldest first, that this agent's labels cover and whose upstream
-    tasks are all done."""
-    waiting = conn.execute(
-        select(task_queue.c.id, task_queue.c.run_id, task_queue.c.labels, task_queue.c.depends_on)
+def promote(db: Database, run_id: int) -> None:
+    """Queue the run's waiting tasks whose upstream tasks are all done (a safety net: a
+    task's result does it as it is recorded)."""
+    with db.write("queueing ready tasks") as conn:
+        _promote(conn, run_id)
+
+
+def _promote(conn: Connection, run_id: int) -> None:
+    waiting = select(task_queue.c.id, task_queue.c.depends_on).where(
+        task_queue.c.run_id == run_id, task_queue.c.state == "waiting"
+    )
+    if conn.dialect.name == "postgresql":  # two results at once: the second sees the first
+        waiting = waiting.with_for_update()
+    rows = conn.execute(waiting).all()
+    if not rows:
+        return
+    done = set(
+        conn.execute(
+            select(task_queue.c.task).where(
+                task_queue.c.run_id == run_id, task_queue.c.state == "done"
+            )
+        ).scalars()
+    )
+    ready = [int(r.id) for r in rows if all(name in done for name in r.depends_on or [])]
+    if ready:
+        conn.execute(
+            update(task_queue)
+            .where(task_queue.c.id.in_(ready), task_queue.c.state == "waiting")
+            .values(state="queued")
+        )
+
+
+def _fitting_ids(conn: Connection, labels: dict[str, str]) -> list[int]:
+    """Queued tasks, oldest first, that this agent's labels cover."""
+    queued = conn.execute(
+        select(task_queue.c.id, task_queue.c.labels)
         .where(task_queue.c.state == "queued")
         .order_by(task_queue.c.id)
         .limit(SCANNED)
     ).all()
-    fitting = [row for row in waiting if _covers(labels, row.labels)]
-    runs = {row.run_id for row in fitting if row.depends_on}
-    done: set[tuple[int, str]] = set()
-    if runs:
-        finished = conn.execute(
-            select(task_queue.c.run_id, task_queue.c.task).where(
-                task_queue.c.run_id.in_(runs), task_queue.c.state == "done"
-            )
-        ).all()
-        done = {(int(r.run_id), str(r.task)) for r in finished}
-    return [
-        int(row.id)
-        for row in fitting
-        if all((int(row.run_id), str(name)) in done for name in row.depends_on or [])
-    ]
+    return [int(row.id) for row in queued if _covers(labels, row.labels)]

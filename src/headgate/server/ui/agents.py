@@ -13,7 +13,7 @@ from headgate.state import agents as registry
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 READ = [Depends(requires(Permission.AGENTS_READ))]
 HEALTH_PILLS = {"healthy": "success", "late": "partial", "offline": "failed"}
-STATE_PILLS = {"leased": "running", "queued": "queued", "done": "done", "failed": "failed"}
+STATE_PILLS = {"waiting": "pending", "leased": "running", "queued": "queued", "done": "done"}
 
 
 @router.get("/agents", response_class=HTMLResponse, dependencies=READ)
