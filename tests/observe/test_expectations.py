@@ -195,3 +195,25 @@ def test_the_journey_is_a_graph_of_its_components_with_their_state_and_instances
         assert lake["source"] == "events"
         assert [c["key"] for c in lake["components"]] == ["spark_job"]
         assert lake["instances"][0]["status"] == "completed"
+
+
+def test_a_journey_added_to_headgate_yml_appears_once_the_hub_reads_it_again(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    import time
+
+    root = observed_project(tmp_path / "p", _config(receiver))
+    with observed_hub(root, Clock(DAY1)) as served, served.client() as client:
+        served.hub.observer.tick()
+        assert [j["name"] for j in client.get("/api/v1/journeys").json()["items"]] == ["orders"]
+        text = (root / "headgate.yml").read_text()
+        text = text.replace("  rules:", "    - name: billing\n      path: [invoices]\n  rules:")
+        (root / "headgate.yml").write_text(text)
+        deadline = time.monotonic() + 30  # the hub looks for changed files every 2 s
+        while True:
+            served.hub.observer.tick()
+            names = [j["name"] for j in client.get("/api/v1/journeys").json()["items"]]
+            if names == ["billing", "orders"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert names == ["billing", "orders"]

@@ -49,6 +49,7 @@ class Observer:
         self.project = project
         self.clock = clock
         self._synced: str | None = None
+        self._synced_from: Any = None  # the project's load last written to the store
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one tick at a time
@@ -95,14 +96,17 @@ class Observer:
             moment = self.clock()
             self.sync()
             config = self.config
-            scope = self.scope()
+            scope: rules.Scope | None = None
             queued = 0
             while True:
                 batch = self._next_events()
                 if not batch:
                     break
+                scope = scope or self.scope()
                 queued += self._process(batch, config, scope, moment)
-            for finding in expectations.judge(self.store, config, moment, self._since(moment)):
+            findings = expectations.judge(self.store, config, moment, self._since(moment))
+            for finding in findings:
+                scope = scope or self.scope()
                 change = alerting.raise_alert(
                     self.store,
                     component=finding.component,
@@ -132,6 +136,10 @@ class Observer:
 
     def sync(self) -> None:
         """Write the declared journeys to the store when headgate.yml changed."""
+        loaded = self.project.loaded
+        if loaded is self._synced_from:
+            return  # the same load of the project: nothing changed
+        self._synced_from = loaded
         config = self.config
         own = self.own_components()
         stamp = hashlib.blake2b(
