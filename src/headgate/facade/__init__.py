@@ -10,6 +10,7 @@ from __future__ import annotations
 from headgate.facade.building import Building
 from headgate.facade.environments import Environments
 from headgate.facade.governance import Governance
+from headgate.facade.metrics import Measuring
 from headgate.facade.observing import Observing
 from headgate.facade.quality import Quality
 from headgate.facade.reading import EnvironmentStatus, ModelStatus, Reading
@@ -18,5 +19,7 @@ from headgate.facade.scheduling import Scheduling
 __all__ = ["EnvironmentStatus", "ModelStatus", "Project"]
 
 
-class Project(Building, Reading, Quality, Environments, Scheduling, Governance, Observing):
+class Project(
+    Building, Reading, Quality, Environments, Scheduling, Governance, Observing, Measuring
+):
     """A loaded project and the operations on it."""

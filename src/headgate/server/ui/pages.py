@@ -15,6 +15,7 @@ from headgate.errors import HeadgateError
 from headgate.server.permissions import Permission, requires
 from headgate.server.ui import agents as agents_pages
 from headgate.server.ui import changes, deliveries, environments, review, runs, schedules
+from headgate.server.ui import dashboard as dashboard_page
 from headgate.server.ui import journeys as journey_pages
 from headgate.server.ui.drawing import STATUS_MARKS, lineage_svg
 from headgate.server.ui.health import environment_health
@@ -109,3 +110,4 @@ router.include_router(changes.router)
 router.include_router(schedules.router)
 router.include_router(journey_pages.router)
 router.include_router(agents_pages.router)
+router.include_router(dashboard_page.router)
