@@ -247,3 +247,19 @@ def test_a_new_leader_queues_again_a_slot_the_dead_leader_took_but_never_started
     assert successor.take_over() == [("hourly", T0)]  # ...until a new leader takes over
     successor.tick()
     assert launches.slots == [T0]
+
+
+def test_a_run_started_on_a_thread_that_cannot_start_ends_failed_not_running(
+    tmp_path: Path,
+) -> None:
+    config = "name: t\nschedules:\n  - {name: nightly, cron: '0 2 * * *', environment: dev}\n"
+    root = write_project(tmp_path, {"models/a.sql": "select 1 as x"}, config=config)
+    with Project.load(root) as project:
+        (root / "models" / "b.sql").write_text("select * from nowhere_at_all")  # now invalid
+        run_id = project.trigger_schedule("nightly", project._run_in_thread, user="ops")
+        deadline = time.monotonic() + 60  # only stops a hang
+        while (record := project.state.get_run(run_id)) is not None and record.status == "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert record is not None and record.status == "failed"
+    assert record.user == "ops" and "nowhere_at_all" in (record.error or "")

@@ -171,16 +171,18 @@ class Scheduling(ProjectBase):
             pid=os.getpid(),
             git_commit=_git_commit(self.root),
         )
-        root = self.root
+        root, store, console = self.root, self.state, self.console
 
         def run() -> None:
-            with Project.load(root) as project:
-                try:
+            try:
+                with Project.load(root) as project:
                     project.run(environment, selection=selection, run_id=run_id, **options)
-                except HeadgateError as exc:  # recorded with the run; the scheduler goes on
-                    project.console.warn(f"{user}: run {run_id}: {exc.render()}")
-                except Exception as exc:
-                    project.state.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # the run's record says how it ended; the scheduler goes on
+                error = exc.render() if isinstance(exc, HeadgateError) else f"{exc!r}"
+                console.warn(f"{user}: run {run_id}: {error}")
+                record = store.get_run(run_id)
+                if record is not None and record.status == "running":
+                    store.finish_run(run_id, "failed", error=error[:4000])
 
         threading.Thread(target=run, name=f"headgate-run-{run_id}", daemon=True).start()
         return run_id
