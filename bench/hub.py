@@ -33,12 +33,14 @@ import httpx
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _hubauth import admin_headers
 from _projects import build_dag, write_headgate
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "hub.json"
 HEADGATE = Path(sys.executable).with_name("headgate")
 READERS = 4
+HEADERS: dict[str, str] = {}  # the administrator's token, set once the project is built
 
 
 def main() -> None:
@@ -56,6 +58,7 @@ def main() -> None:
     seed = "layer_00.seed"
     big = f"select * from {seed}, range(10) as r(copy)"  # rows x 10, six columns
     direct = direct_arrow(project, big)
+    HEADERS.update(admin_headers(project))
     port = free_port()
     hub = subprocess.Popen(
         [str(HEADGATE), "-p", str(project), "serve", "--port", str(port), "--log-level", "error"],
@@ -120,7 +123,7 @@ def wait_for(url: str) -> None:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/project", timeout=5).status_code == 200:
+            if httpx.get(f"{url}/project", headers=HEADERS, timeout=5).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -140,7 +143,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def endpoints(url: str, requests: int) -> dict[str, dict[str, float]]:
-    with httpx.Client(base_url=url, timeout=120) as client:
+    with httpx.Client(base_url=url, timeout=120, headers=HEADERS) as client:
         listed = client.get("/models", params={"kind": "model"}).json()["items"]
         model = listed[len(listed) // 2]["name"]
         paths = {
@@ -183,7 +186,7 @@ def readers_during_writes(url: str) -> dict[str, object]:
     stop = threading.Event()
 
     def read() -> None:
-        with httpx.Client(base_url=url, timeout=120) as client:
+        with httpx.Client(base_url=url, timeout=120, headers=HEADERS) as client:
             while not stop.is_set():
                 current = phase["name"]
                 started = time.perf_counter()
@@ -201,7 +204,7 @@ def readers_during_writes(url: str) -> dict[str, object]:
     threads = [threading.Thread(target=read) for _ in range(READERS)]
     for thread in threads:
         thread.start()
-    with httpx.Client(base_url=url, timeout=600) as client:
+    with httpx.Client(base_url=url, timeout=600, headers=HEADERS) as client:
         time.sleep(10)
         phase["name"] = "writes"
         started = time.perf_counter()
@@ -243,7 +246,7 @@ def readers_during_writes(url: str) -> dict[str, object]:
 def throughput(url: str, sql: str, direct: dict[str, float]) -> dict[str, float]:
     seconds = []
     rows = 0
-    with httpx.Client(base_url=url, timeout=600) as client:
+    with httpx.Client(base_url=url, timeout=600, headers=HEADERS) as client:
         for _ in range(3):
             started = time.perf_counter()
             answer = client.post("/query", json={"sql": sql, "format": "arrow", "timeout": 600})
@@ -279,7 +282,7 @@ def many_clients(url: str, clients: int, seconds: float) -> dict[str, object]:
     deadline = time.monotonic() + seconds
 
     def client_loop(index: int) -> None:
-        with httpx.Client(base_url=url, timeout=120) as client:
+        with httpx.Client(base_url=url, timeout=120, headers=HEADERS) as client:
             turn = index
             while time.monotonic() < deadline:
                 method, path, body = paths[turn % len(paths)]

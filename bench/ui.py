@@ -30,6 +30,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _projects as projects
+from _hubauth import admin_headers
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ui.json"
 TARGET_MS = 300.0
@@ -127,7 +128,11 @@ def main() -> None:
                 project.env_create("dev", source="prod")
             print(f"built {args.models:,} models in {time.perf_counter() - started:.1f} s")
         results: dict[str, dict[str, float]] = {}
-        with hub_server(root) as (url, hub), httpx.Client(base_url=url, timeout=120) as client:
+        headers = admin_headers(root)
+        with (
+            hub_server(root) as (url, hub),
+            httpx.Client(base_url=url, timeout=120, headers=headers) as client,
+        ):
 
             def write_to_store() -> None:  # what a run or a deploy does: pages read afresh
                 hub.store.record_metrics(None, "bench.marker", None, {"tick": 1.0})
