@@ -132,9 +132,14 @@ def _keep_components(db: Database, conn: Connection, events: Sequence[Event]) ->
         )
     for key, names in named.items():
         row = existing.get(key)
-        if row is None or row.source == "config":
+        if row is None:
             continue
-        changed = {k: v for k, v in names.items() if getattr(row, k) != v}
+        declared = row.source == "config"  # headgate.yml wins; events fill what it left out
+        changed = {
+            k: v
+            for k, v in names.items()
+            if getattr(row, k) != v and not (declared and getattr(row, k) is not None)
+        }
         if changed:
             conn.execute(update(t.components).where(t.components.c.key == key).values(**changed))
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from headgate.observe import alerts as alerting
-from headgate.observe import expectations, journeys, notices, rules
+from headgate.observe import expectations, journeys, lineage_events, notices, rules
 from headgate.observe.config import ObserveConfig
 from headgate.observe.events import END_STATUSES, Event
 from headgate.observe.ingest import database
@@ -98,6 +98,8 @@ class Observer:
             config = self.config
             scope: rules.Scope | None = None
             queued = 0
+            while lineage_events.follow(self.store):
+                pass  # OpenLineage runs become events first, then everything is judged
             while True:
                 batch = self._next_events()
                 if not batch:

@@ -7,9 +7,10 @@ here. Many events go in one request with ``/events/batch`` (one transaction).
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from headgate.errors import HeadgateError
@@ -149,14 +150,12 @@ def list_events(
 
 
 @router.get(
-    "/events/{event_id}",
+    "/events/{event_id:uuid}",  # a UUID only: /events/lineage is OpenLineage's
     summary="One event as it was received",
     dependencies=READ,
 )
-def event_detail(
-    event_id: Annotated[str, Path(max_length=36)], hub: Hub = Depends(get_hub)
-) -> dict[str, Any]:
-    found = hub.project.observed_event(event_id)
+def event_detail(event_id: uuid.UUID, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+    found = hub.project.observed_event(str(event_id))
     if found is None:
         raise HeadgateError(f"no event {event_id}", hint="list them: GET /api/v1/events")
     return _event_json(found)
