@@ -78,3 +78,28 @@ def test_a_trigger_named_like_a_schedule_is_refused_with_its_line(tmp_path: Path
     with pytest.raises(ProjectError) as caught:
         Project.load(root).loaded  # noqa: B018
     assert "a names two schedules or triggers" in caught.value.render()
+
+
+def test_a_file_claimed_by_a_leader_that_died_before_its_run_fires_for_the_next_leader(
+    tmp_path: Path,
+) -> None:
+    from headgate.project.loader import _file_digest
+    from headgate.runtime.triggers import CLAIMED_AT, claim_name
+
+    root = write_project(tmp_path, FILES, config=CONFIG)
+    started: list[str] = []
+    with Project.load(root) as project:
+        digest = _file_digest(str(root / "data" / "orders_1.csv"))
+        assert project.state.claim_slot(claim_name("arrivals", digest), CLAIMED_AT, state="started")
+
+        def start(environment: str, **options: object) -> int:
+            started.append(environment)
+            return len(started)
+
+        scheduler = project.scheduler(start_run=start)
+        for _ in range(3):
+            assert scheduler.tick().triggered == []  # claimed already: the dead leader's
+        scheduler.take_over()
+        assert scheduler.tick().triggered == [("arrivals", ["data/orders_1.csv"])]
+        assert scheduler.tick().triggered == []  # once
+    assert started == ["prod"]

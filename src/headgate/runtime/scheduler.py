@@ -74,8 +74,9 @@ class Scheduler:
 
     def take_over(self) -> list[tuple[str, datetime]]:
         """What a scheduler does on becoming the leader: the runs a dead leader left running
-        are marked abandoned (they no longer count against a limit), and the slots it had
-        taken but started no run for are queued again; those slots, by schedule."""
+        are marked abandoned (they no longer count against a limit), the slots it had
+        taken but started no run for are queued again (those slots are returned), and the
+        files a trigger claimed without starting a run are let go, to fire again."""
         from sqlalchemy import select, update
 
         from headgate.state.tables import schedule_slots
@@ -95,6 +96,8 @@ class Scheduler:
                 conn.execute(
                     update(schedule_slots).where(*orphaned).values(state="queued", started_at=None)
                 )
+        if self.watch is not None:
+            self.watch.forget_unstarted()  # its new files start a run at the next poll
         return [(row[0], row[1]) for row in found]
 
     def wait_before_next(self, at_most: float) -> float:

@@ -91,6 +91,27 @@ class FileWatch:
         self.fired[trigger.name] = Fired(datetime.now(UTC), paths, run_id)
         return paths
 
+    def forget_unstarted(self) -> int:
+        """Let go the claims of files whose run was never started (a leader died between
+        the two); how many. Only a new leader calls this."""
+        from sqlalchemy import delete, or_
+
+        from headgate.state.tables import schedule_slots
+
+        if not self.triggers:
+            return 0
+        claims = or_(
+            *(
+                schedule_slots.c.schedule.startswith(f"{t.name}:", autoescape=True)
+                for t in self.triggers
+            )
+        )
+        with self.store.engine.begin() as conn:
+            result = conn.execute(
+                delete(schedule_slots).where(claims, schedule_slots.c.run_id.is_(None))
+            )
+        return int(result.rowcount or 0)
+
     def new_files(self, trigger: TriggerConfig) -> list[tuple[str, str]]:
         """(path relative to the project, content hash) of the files that are new and settled."""
         table = self.project.sources.get(trigger.files)
