@@ -36,7 +36,7 @@ def routers() -> list[APIRouter]:
         plans.router,
         deliveries.router,
         queries.router,
+        openlineage.router,  # before events': /events/lineage is Marquez's, not an event id
         events.router,
         journeys.router,
-        openlineage.router,
     ]
