@@ -179,8 +179,37 @@ def _csv(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes
         yield buffer.getvalue().encode()
 
 
-def _arrow(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
-    """One Arrow IPC stream, sent as each batch is written."""
+END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # the IPC stream format's last message
+
+
+def _arrow(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes | memoryview]:
+    """One Arrow IPC stream: the schema's message, each batch's as DuckDB hands it over
+    (serialised once, sent without another copy), then the end-of-stream marker.
+
+    Dictionary columns (DuckDB's ENUM) need their dictionaries sent before the batches
+    that use them: those streams go through Arrow's stream writer.
+    """
+    if _has_dictionary(schema):
+        yield from _written(schema, batches)
+        return
+    yield schema.serialize().to_pybytes()
+    for batch in batches:
+        yield memoryview(batch.serialize())
+    yield END_OF_STREAM
+
+
+def _has_dictionary(schema: pa.Schema) -> bool:
+    import pyarrow as pa
+
+    def nested(kind: pa.DataType) -> bool:
+        if pa.types.is_dictionary(kind):
+            return True
+        return any(nested(kind.field(i).type) for i in range(kind.num_fields))
+
+    return any(nested(field.type) for field in schema)
+
+
+def _written(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
     import pyarrow as pa
 
     sink = io.BytesIO()
@@ -207,7 +236,7 @@ def _closing(stream: Iterator[bytes], stop: Any) -> Iterator[bytes]:
         stop()
 
 
-def _stopping(stream: Iterator[bytes], stop: Any) -> Iterator[bytes]:
+def _stopping(stream: Iterator[bytes | memoryview], stop: Any) -> Iterator[bytes | memoryview]:
     try:
         yield from stream
     finally:
