@@ -128,6 +128,7 @@ def test_the_measures_of_a_known_history(store: Any) -> None:
             "staging.orders": (["id", "amount", "status", "customer"], 3, {"id", "amount"}),
             "marts.revenue": (["customer", "revenue"], 0, set()),
         },
+        owners={"staging.orders": "platform", "marts.revenue": "finance"},
     )
     assert found.deployments == 5  # deploys and runs that published; not the rollback
     assert found.deployments_per_week == 1.25  # 5 in 28 days
@@ -146,6 +147,12 @@ def test_the_measures_of_a_known_history(store: Any) -> None:
     assert [(c.model, c.fraction, c.checks) for c in found.coverage] == [
         ("marts.revenue", 0.0, 0),
         ("staging.orders", 0.5, 3),
+    ]
+    assert [
+        (team.owner, team.models, team.checks_run, team.checks_failed) for team in found.teams
+    ] == [
+        ("platform", 1, 6, 3),
+        ("finance", 1, 0, 0),
     ]
     assert [w.start.day for w in found.weeks] == [2, 9, 16, 23]
     assert [w.deployments for w in found.weeks] == [1, 2, 1, 1]
@@ -182,4 +189,5 @@ def test_the_dashboard_page_shows_the_measures_and_their_definitions(tmp_path: P
     assert text.count('<svg class="bars"') == 3  # drawn on the server
     assert 'src="http' not in text and 'href="http' not in text  # nothing from elsewhere
     assert "staging.orders" in text  # coverage per model
+    assert "data-platform" in text  # the owner of staging.orders, per team
     assert "cdn" not in text.lower()

@@ -31,6 +31,11 @@ class Measuring(ProjectBase):
             until=until,
             commit_time=_commit_times(str(self.root)),
             declared=self._declared_checks(),
+            owners={
+                name: model.options.owner
+                for name, model in self.loaded.models.items()
+                if model.options.owner
+            },
         )
 
     def _declared_checks(self) -> dict[str, tuple[list[str], int, set[str]]]:

@@ -21,6 +21,7 @@ default). The definitions, shown on the dashboard page as well:
   loads: which data provider sends bad data.
 - **Test coverage per model**: the share of a model's columns with at least one check.
 - **Freshness SLAs met**: freshness checks that passed, over those run.
+- **Per team**: checks run and failed on the models each owner (``owner:``) holds.
 """
 
 from __future__ import annotations
@@ -77,6 +78,20 @@ class Coverage:
 
 
 @dataclass
+class TeamChecks:
+    """One owner's (team's) models: their checks run and failed in the period."""
+
+    owner: str
+    models: int
+    checks_run: int = 0
+    checks_failed: int = 0
+
+    @property
+    def failure_rate(self) -> float:
+        return self.checks_failed / self.checks_run if self.checks_run else 0.0
+
+
+@dataclass
 class TeamMetrics:
     environment: str
     since: datetime
@@ -96,6 +111,7 @@ class TeamMetrics:
     weeks: list[Week] = field(default_factory=list)
     sources: list[SourceFailures] = field(default_factory=list)
     coverage: list[Coverage] = field(default_factory=list)
+    teams: list[TeamChecks] = field(default_factory=list)
 
     @property
     def freshness_rate(self) -> float | None:
@@ -113,11 +129,13 @@ def team_metrics(
     until: datetime,
     commit_time: CommitTime,
     declared: dict[str, tuple[list[str], int, set[str]]] | None = None,
+    owners: dict[str, str] | None = None,
 ) -> TeamMetrics:
     """The measures for ``environment`` from ``since`` to ``until``.
 
     ``commit_time`` gives a commit's time (None when unknown); ``declared`` maps a model
-    to (its columns, its checks, the columns with a check), for test coverage.
+    to (its columns, its checks, the columns with a check), for test coverage; ``owners``
+    maps a model to its owner (``owner:`` in its options), for the figures per team.
     """
     db = database(store)
     with db.read() as conn:
@@ -134,7 +152,8 @@ def team_metrics(
         ).all()
         run_ids = [r.id for r in runs]
         checks = conn.execute(
-            select(t.check_results.c.run_id, t.check_results.c.check_type,
+            select(t.check_results.c.run_id, t.check_results.c.model,
+                   t.check_results.c.check_type,
                    t.check_results.c.severity, t.check_results.c.status,
                    t.check_results.c.created_at)
             .where(t.check_results.c.run_id.in_(run_ids))
@@ -183,11 +202,14 @@ def team_metrics(
         weeks=weeks,
         sources=_sources(loads, since, until),
         coverage=_coverage(declared or {}),
+        teams=_teams(checks, owners or {}, since, until),
         **tally,
     )
 
 
-def _incidents(runs: Sequence[Any], deploys: Sequence[Any]) -> list[tuple[datetime, datetime | None]]:
+def _incidents(
+    runs: Sequence[Any], deploys: Sequence[Any]
+) -> list[tuple[datetime, datetime | None]]:
     """(start, restored at or None) for every incident: a spell of failed runs, a rollback."""
     found: list[tuple[datetime, datetime | None]] = []
     happenings: list[tuple[datetime, str]] = []
@@ -254,6 +276,22 @@ def _checks(
             week.caught_before += before
             week.caught_after += after
     return tally
+
+
+def _teams(
+    checks: Iterable[Any], owners: dict[str, str], since: datetime, until: datetime
+) -> list[TeamChecks]:
+    teams: dict[str, TeamChecks] = {}
+    for owner in owners.values():
+        team = teams.setdefault(owner, TeamChecks(owner, 0))
+        team.models += 1
+    for check in checks:
+        held_by = owners.get(check.model)
+        if held_by is None or not since <= check.created_at < until:
+            continue
+        teams[held_by].checks_run += 1
+        teams[held_by].checks_failed += check.status in FAILED_CHECK
+    return sorted(teams.values(), key=lambda team: (-team.failure_rate, team.owner))
 
 
 def _sources(loads: Iterable[Any], since: datetime, until: datetime) -> list[SourceFailures]:
