@@ -426,7 +426,7 @@ def _with_steps(nodes: dict[str, PlannedNode], steps: dict[str, Any]) -> dict[st
             physical_table="",
             upstream=[],
             action="build",
-            reason=f"runs its {step.config.kind} command",
+            reason=step.config.what,
             after=[u for u in step.upstream if u in nodes or u in steps],
             step=step.spec(),
         )

@@ -85,6 +85,20 @@ class StepConfig(StrictModel):
     def kind(self) -> str:
         return next(kind for kind in KINDS if getattr(self, kind) is not None)
 
+    @property
+    def what(self) -> str:
+        """What it runs, as a plan says it: ``runs dbt run --select marts``."""
+        if self.shell is not None:
+            return f"runs {_short(self.shell)}"
+        if self.python is not None:
+            return f"calls {self.python}"
+        return f"runs dbt {_short(self.dbt or '')}"
+
+
+def _short(command: str, width: int = 60) -> str:
+    line = " ".join(command.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
 
 @dataclass
 class Step:
