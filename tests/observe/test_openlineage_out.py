@@ -77,6 +77,29 @@ def test_a_run_posts_a_job_per_model_with_its_facets(
     ]
     graph = get(hub, "/lineage", nodeId="dataset:duckdb://shop:marts.revenue", depth=5)["graph"]
     assert "job:analytics:staging.orders" in {node["id"] for node in graph}
+    columns = get(
+        hub, "/column-lineage", nodeId="datasetField:duckdb://shop:marts.revenue:revenue"
+    )["graph"]
+    by_id = {node["id"]: node for node in columns}
+    assert set(by_id) == {
+        "datasetField:duckdb://shop:marts.revenue:revenue",
+        "datasetField:duckdb://shop:staging.orders:amount",
+        "datasetField:duckdb://shop:shop.orders:amount",
+    }
+    assert by_id["datasetField:duckdb://shop:staging.orders:amount"]["inEdges"] == [
+        {
+            "origin": "datasetField:duckdb://shop:shop.orders:amount",
+            "destination": "datasetField:duckdb://shop:staging.orders:amount",
+        }
+    ]
+    downstream = get(
+        hub,
+        "/column-lineage",
+        nodeId="datasetField:duckdb://shop:staging.orders:amount",
+        depth=1,
+        withDownstream="true",
+    )["graph"]
+    assert "datasetField:duckdb://shop:marts.revenue:revenue" in {n["id"] for n in downstream}
 
 
 def test_a_failed_build_posts_its_error_without_a_secret(

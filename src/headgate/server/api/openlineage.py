@@ -126,6 +126,25 @@ def get_namespace(namespace: Name, hub: Hub = Depends(get_hub)) -> dict[str, Any
     return openlineage_read.namespace(hub.store, namespace)
 
 
+@router.get(
+    "/column-lineage",
+    summary="Column lineage around a field (or every field of a dataset)",
+    description="`nodeId` is `datasetField:<namespace>:<dataset>:<field>` or "
+    "`dataset:<namespace>:<name>`; the fields it is computed from, `depth` steps up, and with "
+    "`withDownstream=true` those computed from it, as Marquez answers.",
+    dependencies=READ,
+)
+def get_column_lineage(
+    node_id: Annotated[str, Query(alias="nodeId", min_length=1, max_length=1000)],
+    hub: Hub = Depends(get_hub),
+    depth: Annotated[int, Query(ge=0, le=100)] = 20,
+    with_downstream: Annotated[bool, Query(alias="withDownstream")] = False,
+) -> dict[str, Any]:
+    from headgate.observe.openlineage_columns import column_lineage
+
+    return column_lineage(hub.store, node_id, depth, with_downstream)
+
+
 @router.get("/jobs/runs/{run_id}", summary="One run of a job", dependencies=READ)
 def get_run(
     run_id: Annotated[str, Path(min_length=1, max_length=64)], hub: Hub = Depends(get_hub)
