@@ -260,6 +260,26 @@ def test_a_task_that_fails_on_its_agent_fails_the_run_which_publishes_nothing(
     assert deployments(project, run_id) == 0
 
 
+def test_two_runs_for_agents_go_on_at_once_and_the_hub_takes_other_writes_meanwhile(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLOW_SECONDS", "3")
+    with (
+        running_hub(project) as url,
+        agents_in_threads(url, project, ("a-1", {}), ("a-2", {})),
+    ):
+        long_run = start_run(url, environment=ENV)
+        until(lambda: leased_by(url, long_run, "marts.slow") is not None, 120, "the slow task")
+        short_run = start_run(url, environment="other", select="raw.numbers marts.total")
+        until(lambda: finished(url, short_run), 60, f"run {short_run} beside the long one")
+        long_state = run_of(url, long_run)["status"]
+        until(lambda: finished(url, long_run), 120, f"run {long_run} to finish")
+        short, long = run_of(url, short_run), run_of(url, long_run)
+    assert long_state == "running"  # the short run ended while the long one went on
+    assert short["status"] == "success" and short["published"], short
+    assert long["status"] == "success" and long["published"], long
+
+
 def agent_process(
     url: str, root: Path, name: str, log: Path, *, lease: int = 2
 ) -> subprocess.Popen[bytes]:

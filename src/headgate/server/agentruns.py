@@ -3,10 +3,11 @@
 A run for agents is planned at the hub and written down as task specs (the runtime
 service's ``submit``); each task is queued with the labels an agent must carry to take
 it: the run's labels, and for the tasks a site's selection names, that site's labels too.
-So one run can span sites, each task on the agents of its site, in DAG order. The hub's
-writer lane then follows the run: leases past their end go back to the queue, each task's
-end is told to the run's followers, and when every task is done the hub publishes the
-environment once, under its lock. Cancelling the run cancels what is queued; agents
+So one run can span sites, each task on the agents of its site, in DAG order. A thread of
+the hub then follows the run, outside the writer lane (other writes, other runs for
+agents, go on meanwhile): leases past their end go back to the queue, each task's end is
+told to the run's followers, and when every task is done the publish is queued in the
+writer lane, which publishes the environment once, under its lock. Cancelling the run cancels what is queued; agents
 holding a task hear it at their next heartbeat.
 
 The queue and the run's plan live in the metadata store, so a hub restarted in the middle
@@ -19,12 +20,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from headgate.server.jobs import Job, JobCancelled
+from headgate.server.jobs import CANCELLED, DONE, FAILED, RUNNING, Job, JobCancelled
 from headgate.state import agents, queue
 
 if TYPE_CHECKING:
@@ -56,7 +59,7 @@ def start(
     selection: str | None = None,
     user: str | None = None,
 ) -> Job:
-    """Record a run now, and queue in the writer lane: plan it, queue its tasks, follow it."""
+    """Record a run now; plan it and queue its tasks in the writer lane, then follow it."""
     from headgate.facade.base import _git_commit, _user
 
     env = hub.project._environment(environment)
@@ -71,24 +74,25 @@ def start(
         pid=os.getpid(),
         git_commit=_git_commit(hub.root),
     )
-    jobs: list[Job] = []
+    follower = Job("run", f"run {run_id} in {env} by agents", _outside_lane, env, run_id)
 
-    def work(project: Project) -> dict[str, Any]:
-        tasks = queue_run(project, run_id, env, selection, placement)
-        hub.console.info(f"run {run_id}: {len(tasks)} task(s) queued for agents")
-        return follow(
-            project,
-            run_id,
-            env,
-            cancelled=lambda: jobs[0].cancel_requested,
-            stopping=lambda: _closing(hub),
-        )
+    def plan(project: Project) -> dict[str, Any]:
+        try:
+            tasks = queue_run(project, run_id, env, selection, placement)
+        except BaseException as exc:
+            follower.error = str(exc)
+            follower.finish(FAILED)
+            raise
+        _follow_in_thread(hub, follower, env)
+        return {"run_id": run_id, "queued": len(tasks)}
 
-    job = hub.submit(
-        "run", f"run {run_id} in {env} by agents", work, environment=env, run_id=run_id
-    )
-    jobs.append(job)
-    return job
+    try:
+        hub.submit("run", f"plan run {run_id} in {env} for agents", plan, environment=env)
+    except BaseException as exc:
+        hub.store.finish_run(run_id, "failed", error=str(exc)[:4000])
+        raise
+    hub.track(follower)
+    return follower
 
 
 def queue_run(
@@ -120,19 +124,16 @@ def queue_run(
     return [name for name, _, _ in tasks]
 
 
-def follow(
+def wait_for(
     project: Project,
     run_id: int,
-    environment: str,
+    job: Job | None,
     *,
     cancelled: Callable[[], bool],
     stopping: Callable[[], bool] = lambda: False,
-) -> dict[str, Any]:
-    """Wait for the run's tasks; publish once when all are done. The run's result.
-
-    When the hub stops meanwhile, the run is left running with its agents: the next hub
-    process follows it again.
-    """
+) -> dict[str, str] | None:
+    """Wait until every task of the run has ended; each task's state (None: the hub stops
+    meanwhile and leaves the run running with its agents, for the next hub process)."""
     store = project.state
     told: set[str] = set()
     swept = 0.0
@@ -142,7 +143,7 @@ def follow(
             queue.promote(agents.database(store), run_id)
             swept = time.monotonic()
         states = store.queue_states(run_id)
-        _tell(project, states, told)
+        _tell(job, states, told)
         if "failed" in states.values() and {"queued", "waiting"} & set(states.values()):
             store.cancel_queued(run_id)  # a failed task: the run cannot publish, stop it
             continue
@@ -153,17 +154,10 @@ def follow(
                 hint="queued tasks were dropped; agents holding one stop at their next heartbeat",
             )
         if all(state in FINISHED for state in states.values()):
-            break
+            return states
         if stopping():
-            return {"run_id": run_id, "tasks": states, "handed_over": True}
+            return None
         time.sleep(FOLLOW_SECONDS)
-    failed = sorted(name for name, state in states.items() if state != "done")
-    published = False
-    if not failed:
-        published = _publish(project, run_id, environment)
-    error = f"{len(failed)} task(s) did not succeed: {', '.join(failed[:20])}" if failed else None
-    store.finish_run(run_id, "failed" if failed else "success", error=error, published=published)
-    return {"run_id": run_id, "tasks": states, "failed": failed, "published": published}
 
 
 def resume(hub: Hub) -> list[int]:
@@ -174,28 +168,80 @@ def resume(hub: Hub) -> list[int]:
         if record is None:
             continue
         hub.store.reopen_run(run_id, host=socket.gethostname(), pid=os.getpid())
-        _follow_again(hub, run_id, record.environment)
+        env = record.environment
+        follower = Job(
+            "run", f"run {run_id} in {env} by agents (resumed)", _outside_lane, env, run_id
+        )
+        hub.track(follower)
+        _follow_in_thread(hub, follower, env)
         resumed.append(run_id)
         log.info("following run %s again: its tasks are with agents", run_id)
     return resumed
 
 
-def _follow_again(hub: Hub, run_id: int, environment: str) -> Job:
-    jobs: list[Job] = []
+def _follow_in_thread(hub: Hub, job: Job, environment: str) -> None:
+    """Follow the job's run in a thread of its own; the publish goes through the lane."""
+    run_id = job.run_id
+    assert run_id is not None
 
-    def work(project: Project) -> dict[str, Any]:
-        return follow(
-            project,
-            run_id,
-            environment,
-            cancelled=lambda: jobs[0].cancel_requested,
-            stopping=lambda: _closing(hub),
+    def follow_run() -> None:
+        job.status, job.started_at = RUNNING, datetime.now(UTC)
+        try:
+            states = wait_for(
+                hub.project,
+                run_id,
+                job,
+                cancelled=lambda: job.cancel_requested,
+                stopping=lambda: _closing(hub),
+            )
+            if states is None:  # the hub stops: the next one follows the run
+                job.finish(DONE, result={"run_id": run_id, "handed_over": True})
+                return
+            result = _conclude(hub, run_id, environment, states)
+        except JobCancelled as exc:
+            hub.store.finish_run(run_id, "cancelled", error=exc.message)
+            job.error = exc.render()
+            job.emit("error", {"error": job.error})
+            job.finish(CANCELLED)
+        except Exception as exc:  # a bug must not leave the run running for ever
+            log.exception("following run %s failed", run_id)
+            hub.store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}"[:4000])
+            job.error = f"{type(exc).__name__}: {exc}"
+            job.finish(FAILED)
+        else:
+            job.emit("finished", {"result": result})
+            job.finish(DONE if not result["failed"] else FAILED, result=result)
+
+    threading.Thread(target=follow_run, name=f"follow-run-{run_id}", daemon=True).start()
+
+
+def _conclude(hub: Hub, run_id: int, environment: str, states: dict[str, str]) -> dict[str, Any]:
+    """Publish once (in the writer lane) when every task is done; end the run's record."""
+    failed = sorted(name for name, state in states.items() if state != "done")
+    published = False
+    if not failed:
+        publishing = hub.submit(
+            "publish",
+            f"publish run {run_id} in {environment}",
+            lambda project: {"published": _publish(project, run_id, environment)},
+            environment=environment,
         )
+        publishing.wait()
+        if publishing.status != DONE:
+            raise JobCancelled(
+                f"run {run_id} was built by its agents but not published: {publishing.error}",
+                hint="run it again: what the agents built is reused",
+            )
+        published = bool((publishing.result or {}).get("published"))
+    error = f"{len(failed)} task(s) did not succeed: {', '.join(failed[:20])}" if failed else None
+    hub.store.finish_run(
+        run_id, "failed" if failed else "success", error=error, published=published
+    )
+    return {"run_id": run_id, "tasks": states, "failed": failed, "published": published}
 
-    description = f"run {run_id} in {environment} by agents (resumed)"
-    job = hub.submit("run", description, work, environment=environment, run_id=run_id)
-    jobs.append(job)
-    return job
+
+def _outside_lane(project: Project) -> dict[str, Any]:
+    raise AssertionError("a followed run is carried out by agents, not in the writer lane")
 
 
 def _closing(hub: Hub) -> bool:
@@ -219,9 +265,8 @@ def _publish(project: Project, run_id: int, environment: str) -> bool:
         return service.publish(engine, run_id, actor)
 
 
-def _tell(project: Project, states: dict[str, str], told: set[str]) -> None:
+def _tell(job: Job | None, states: dict[str, str], told: set[str]) -> None:
     """Each task's end, once, to whoever follows the run (its job's events)."""
-    job = getattr(project.console, "job", None)
     for name, state in states.items():
         if state in FINISHED and name not in told:
             told.add(name)

@@ -122,6 +122,15 @@ class Hub:
         self._answers[key] = (generation, value)
         return value
 
+    def track(self, job: Job) -> None:
+        """List a job carried out outside the writer lane (a run agents carry out, followed
+        by a thread of its own): found by its id and its run, and cancellable."""
+        with self._guard:
+            self._jobs[job.id] = job
+            if job.run_id is not None:
+                self._by_run[job.run_id] = job
+            self._forget_old_jobs()
+
     def job(self, job_id: int) -> Job | None:
         with self._guard:
             return self._jobs.get(job_id)
