@@ -1,0 +1,306 @@
+"""Runs through the hub and its agents vs the same run locally; dispatch rate; dispatch delay.
+
+On the generated layered project (bench/_projects.py), its warehouse and metadata store
+in the test PostgreSQL (the set-up where a hub and a site's agents share an engine):
+
+- local: ``headgate run`` in one process, with as many threads as the agents have slots;
+- hub + N agents (N = 1, 2, 4; capacity 1 each): a real ``headgate serve`` and N real
+  ``headgate agent`` processes; from the request (POST /api/v1/queue/runs) to the run
+  published, against the local run of the same project from the same empty state;
+- tasks dispatched per second: tasks queued without work (no dependencies), taken and
+  completed by 8 HTTP clients as fast as the hub hands them out;
+- dispatch delay: a one-model run requested again and again while idle agents long-poll;
+  from the run's recorded start to its task starting on an agent (p50, p99). The delay
+  from a schedule's slot to the run's request is the scheduler's (bench/README.md).
+
+Each measurement starts from nothing: the schemas are dropped and the store is new.
+
+    .venv/bin/python bench/agents.py                       # 1,000 models
+    .venv/bin/python bench/agents.py --models 200 --rows 20000 --agents 1,2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _projects import build_dag, write_headgate
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results" / "agents.json"
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+PREFIX = "bench_ag_"
+STATE = "bench_ag_state"
+ENV = "bench"
+API = "/api/v1"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=1000)
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--agents", default="1,2,4", help="agent counts to measure")
+    parser.add_argument("--dispatch-tasks", type=int, default=2000)
+    parser.add_argument("--delays", type=int, default=100, help="one-model runs for the delay")
+    parser.add_argument(
+        "--postgres-url", default=os.environ.get("HEADGATE_TEST_POSTGRES", DEFAULT_URL)
+    )
+    parser.add_argument("--work", type=Path, default=ROOT / ".work-agents")
+    args = parser.parse_args()
+
+    project = args.work / f"project-{args.models}"
+    write(project, args.models, args.rows, args.postgres_url)
+    counts = [int(n) for n in args.agents.split(",") if n.strip()]
+    results: dict[str, Any] = {"models": args.models, "rows": args.rows, "runs": {}}
+    for n in counts:
+        reset(args.postgres_url)
+        local = local_run(project, n)
+        reset(args.postgres_url)
+        through = hub_run(project, n, args.work)
+        results["runs"][str(n)] = {
+            "local_seconds": local,
+            "hub_seconds": through,
+            "ratio": round(through / local, 3),
+        }
+        print(f"{n} agent(s): hub {through:.2f} s vs local {local:.2f} s ({through / local:.2f}x)")
+    reset(args.postgres_url)
+    results["dispatch"] = dispatch_rate(project, args.dispatch_tasks, args.work)
+    print(f"dispatch: {results['dispatch']['tasks_per_second']:.0f} tasks/s")
+    reset(args.postgres_url)
+    results["delay"] = dispatch_delay(project, args.delays, args.work)
+    print(f"delay: p50 {results['delay']['p50']:.3f} s, p99 {results['delay']['p99']:.3f} s")
+    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
+    results["at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1))
+    print(f"written to {RESULTS}")
+
+
+# --- set-up ----------------------------------------------------------------------------------
+
+
+def write(project: Path, models: int, rows: int, url: str) -> None:
+    write_headgate(build_dag(models, rows), project)
+    (project / "headgate.yml").write_text(
+        f"name: bench\nengine:\n  type: postgres\n  url: {url}\n  schema_prefix: {PREFIX}\n"
+        f"state_url: {url}\nstate_schema: {STATE}\n"
+    )
+
+
+def reset(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as con:
+        names = con.execute(
+            "select nspname from pg_namespace where starts_with(nspname, %s)", (PREFIX,)
+        ).fetchall()
+        for (name,) in names:
+            con.execute(f'drop schema if exists "{name}" cascade')
+
+
+def token(project: Path) -> str:
+    """An admin token for the hub (made afresh: the store was reset)."""
+    from headgate.facade import Project
+
+    with Project.load(project) as loaded:
+        make = getattr(loaded, "create_token", None)
+        if make is None:
+            return ""
+        loaded.add_user("bench-admin", "a long bench pass phrase 42", roles=[("admin", "*")])
+        return str(make("bench", ["admin"], owner="bench-admin"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Hub:
+    """``headgate serve`` and N ``headgate agent`` processes for one measurement."""
+
+    def __init__(self, project: Path, agents: int, work: Path, *, wait: float = 20) -> None:
+        self.project = project
+        self.secret = token(project)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.headers = {"Authorization": f"Bearer {self.secret}"} if self.secret else {}
+        work.mkdir(parents=True, exist_ok=True)
+        base = [sys.executable, "-m", "headgate.cli.main", "-p", str(project)]
+        self.log = open(work / "hub.log", "ab")  # noqa: SIM115 - closed in stop()
+        self.processes = [
+            subprocess.Popen(
+                [*base, "serve", "--port", str(self.port), "--log-level", "warning"],
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+            )
+        ]
+        self.wait_until(lambda: self.answers(), 120, "the hub")
+        env = {**os.environ, "HEADGATE_TOKEN": self.secret}
+        for i in range(agents):
+            command = [*base, "agent", "--hub", self.url, "--name", f"bench-{i}"]
+            command += ["--capacity", "1", "--wait", str(wait), "--lease", "60"]
+            self.processes.append(
+                subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+            )
+        self.client = httpx.Client(base_url=self.url + API, headers=self.headers, timeout=60)
+        self.wait_until(lambda: self.registered() >= agents, 120, "the agents to register")
+
+    def answers(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}{API}/project", headers=self.headers, timeout=2).is_success
+        except httpx.HTTPError:
+            return False
+
+    def registered(self) -> int:
+        return int(self.client.get("/agents").json()["total"])
+
+    def run(self, **body: Any) -> int:
+        answer = self.client.post("/queue/runs", json={"environment": ENV, **body})
+        answer.raise_for_status()
+        return int(answer.json()["run_id"])
+
+    def finished(self, run_id: int) -> dict[str, Any] | None:
+        data: dict[str, Any] = self.client.get(f"/runs/{run_id}").json()
+        return None if data["status"] in ("running", "queued") else data
+
+    def outcome(self, run_id: int, seconds: float) -> dict[str, Any]:
+        """The run once it has ended (polled every 20 ms)."""
+        deadline = time.monotonic() + seconds
+        while (done := self.finished(run_id)) is None:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"waited {seconds:g} s for run {run_id}")
+            time.sleep(0.02)
+        return done
+
+    def wait_until(self, condition: Any, seconds: float, what: str) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"waited {seconds:g} s for {what}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.log.close()
+
+
+# --- measurements -----------------------------------------------------------------------------
+
+
+def local_run(project: Path, threads: int) -> float:
+    from headgate.facade import Project
+
+    with Project.load(project) as loaded:
+        started = time.perf_counter()
+        result = loaded.run(ENV, threads=threads)
+        took = time.perf_counter() - started
+    if result.status != "success":
+        raise SystemExit(f"the local run failed: {result.status}")
+    return took
+
+
+def hub_run(project: Path, agents: int, work: Path) -> float:
+    hub = Hub(project, agents, work)
+    try:
+        started = time.perf_counter()
+        run_id = hub.run()
+        done = hub.outcome(run_id, 7200)
+        took = time.perf_counter() - started
+    finally:
+        hub.stop()
+    if done.get("status") != "success":
+        raise SystemExit(
+            f"the run through the hub failed: {done.get('status')} {done.get('error')}"
+        )
+    return took
+
+
+def dispatch_rate(project: Path, tasks: int, work: Path) -> dict[str, Any]:
+    """Tasks without work, queued at once, taken and completed by 8 HTTP clients."""
+    from headgate.facade import Project
+
+    hub = Hub(project, 0, work)
+    try:
+        with Project.load(project) as loaded:
+            loaded.state.enqueue_tasks(10**6, [(f"t{i}", {}, []) for i in range(tasks)])
+        done = [0] * 8
+
+        def client(i: int) -> None:
+            name = f"dispatch-{i}"
+            with httpx.Client(base_url=hub.url + API, headers=hub.headers, timeout=60) as c:
+                c.post("/agents", json={"name": name}).raise_for_status()
+                while True:
+                    answer = c.post(f"/agents/{name}/claim", json={"wait_seconds": 0})
+                    if answer.status_code == 204:
+                        return
+                    lease = answer.json()["lease"]
+                    c.post(
+                        f"/agents/tasks/{lease['id']}/complete",
+                        json={"fence": lease["fence"], "ok": True},
+                    )
+                    done[i] += 1
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        took = time.perf_counter() - started
+    finally:
+        hub.stop()
+    return {"tasks": sum(done), "seconds": round(took, 3), "tasks_per_second": sum(done) / took}
+
+
+def dispatch_delay(project: Path, runs: int, work: Path) -> dict[str, Any]:
+    """From a one-model run's recorded start to its task starting on an idle agent (the
+    model rebuilt from scratch each time, so each run has a task)."""
+    hub = Hub(project, 2, work)
+    delays: list[float] = []
+    seed = sorted((project / "models" / "layer_00").glob("*.sql"))[0]
+    try:
+        for _ in range(runs):
+            run_id = hub.run(select=f"layer_00.{seed.stem}", full_refresh=True)
+            done = hub.outcome(run_id, 600)
+            task = next((t for t in done["tasks"] if t.get("started_at")), None)
+            if task is None:
+                raise SystemExit(f"run {run_id} carried out no task: {done.get('error')}")
+            started = datetime.fromisoformat(done["started_at"])
+            delays.append(
+                (datetime.fromisoformat(task["started_at"]) - started) / timedelta(seconds=1)
+            )
+    finally:
+        hub.stop()
+    ordered = sorted(delays)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan")
+    return {
+        "runs": len(delays),
+        "p50": statistics.median(ordered) if ordered else float("nan"),
+        "p99": p99,
+        "max": ordered[-1] if ordered else float("nan"),
+    }
+
+
+if __name__ == "__main__":
+    main()
