@@ -263,3 +263,25 @@ def test_a_run_started_on_a_thread_that_cannot_start_ends_failed_not_running(
             time.sleep(0.05)
     assert record is not None and record.status == "failed"
     assert record.user == "ops" and "nowhere_at_all" in (record.error or "")
+
+
+@pytest.mark.services
+def test_a_leader_whose_connection_was_cut_stops_leading(postgres_url: str, tmp_path: Path) -> None:
+    schema = f"hg_sched_cut_{os.getpid()}_{int(time.time())}"
+    with (
+        StateStore.open(postgres_url, project_dir=tmp_path, schema=schema) as a,
+        StateStore.open(postgres_url, project_dir=tmp_path, schema=schema) as b,
+    ):
+        first, second = Leadership(a), Leadership(b)
+        assert first.try_take()
+        held = first._connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with b.engine.begin() as connection:  # the leader's session ends (a network cut, a DBA)
+            connection.exec_driver_sql(f"SELECT pg_terminate_backend({int(held)})")
+        deadline = time.monotonic() + 30  # the server ends the session a moment later
+        while not second.try_take():
+            assert time.monotonic() < deadline, "the lock did not go with the session"
+            time.sleep(0.05)
+        assert first.try_take() is False  # and the old leader sees it has lost it
+        second.release()
+        with a.engine.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')

@@ -190,6 +190,8 @@ class Leadership:
         return self._lock is not None or self._connection is not None
 
     def try_take(self) -> bool:
+        if self._connection is not None and not self._connection_alive():
+            self._drop_connection()  # its advisory lock went with it: lead again only if free
         if self.held:
             return True
         if self.store.engine.dialect.name == "postgresql":
@@ -201,6 +203,23 @@ class Leadership:
         except WarehouseBusy:
             return False
         return True
+
+    def _connection_alive(self) -> bool:
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            self._connection.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def _drop_connection(self) -> None:
+        import contextlib
+
+        with contextlib.suppress(Exception):
+            self._connection.invalidate()
+        self._connection = None
 
     def _try_advisory(self) -> bool:
         from sqlalchemy import text
