@@ -7,7 +7,9 @@ receives, from this process:
   outcomes) from 2 client threads: events kept per second (target >= 5,000/s on 2 cores);
 - single run-status events, one request at a time: latency p50/p99 (target p99 < 20 ms).
 
-Every event is counted back from the store afterwards. Marquez publishes no ingestion
+Every event is counted back from the store afterwards. The hub's CPU time is measured
+too (events per CPU second, CPU per single event): what it costs, whatever else the
+machine is doing. Marquez publishes no ingestion
 figure we could find, and takes one OpenLineage event per request (no batch endpoint:
 MarquezProject/marquez#2918), so its rate is bounded by single-event latency.
 
@@ -58,8 +60,17 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}/api/v1"
     try:
         wait_for(url, headers)
+        before = cpu_seconds(hub.pid)
         batched = batched_rate(url, headers, args.events)
+        time.sleep(2)  # the observer's look at the last batches is the hub's work too
+        used = cpu_seconds(hub.pid) - before
+        batched["hub_cpu_seconds"] = round(used, 2)
+        batched["events_per_hub_cpu_second"] = round(batched["events"] / used, 1)
+        before = cpu_seconds(hub.pid)
         single = single_latency(url, headers, args.single)
+        single["hub_cpu_ms_per_request"] = round(
+            (cpu_seconds(hub.pid) - before) * 1000 / args.single, 2
+        )
     finally:
         hub.terminate()
         hub.wait(timeout=60)
@@ -72,6 +83,7 @@ def main() -> None:
         "stored": kept,
         "all_stored": kept == expected,
         "targets": {"events_per_second": 5000, "p99_ms": 20},
+        "load_average": round(os.getloadavg()[0], 1),
         "marquez": "no published ingestion figure found; one event per request "
         "(MarquezProject/marquez#2918 asks for a batch endpoint)",
     }
@@ -84,6 +96,11 @@ def main() -> None:
     print(
         f"single: p50 {single['p50_ms']:.1f} ms, p99 {single['p99_ms']:.1f} ms "
         f"over {single['requests']:,} requests (target p99 < 20 ms)"
+    )
+    print(
+        f"hub CPU: {batched['events_per_hub_cpu_second']:,.0f} events per CPU second batched, "
+        f"{single['hub_cpu_ms_per_request']:.2f} ms per single event; load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     print(f"stored: {kept:,} events ({'all' if kept == expected else f'expected {expected:,}'})")
 
@@ -250,6 +267,13 @@ def wait_for(url: str, headers: dict[str, str]) -> None:
         time.sleep(0.2)
     for _ in range(9):  # warm the server's code paths
         httpx.post(f"{url}/events/run-status", json=warm, headers=headers, timeout=5)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used: what it costs, whatever the load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
 
 
 def free_port() -> int:
