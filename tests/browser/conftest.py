@@ -1,11 +1,10 @@
 """One Chromium for the whole browser session (Debian's, never a downloaded build), a
-hub on a free loopback port, and a screenshot of the page whenever a test fails."""
+hub on a free loopback port (tests/server/hubs.py's), pages signed in to it, and a
+screenshot of the page whenever a test fails."""
 
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import import_or_require, require_service
-from tests.server.hubs import free_port
+from tests.server.hubs import ADMIN, ADMIN_PASSWORD, Served, serving
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -51,43 +50,33 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.fixture
-def page(browser: Any, tmp_path: Path) -> Iterator[Any]:
-    """A fresh page at a laptop's width; a screenshot of every page it showed is kept."""
+def page(browser: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh page at a laptop's width; a screenshot of every page it showed is kept.
+    When the test uses a ``hub``, the page is signed in to it as its administrator."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     shown = context.new_page()
     shown.set_default_timeout(20_000)
+    if "hub" in request.fixturenames:
+        sign_in(shown, request.getfixturevalue("hub").url)
     try:
         yield shown
     finally:
         context.close()
 
 
-class RunningHub:
-    def __init__(self, url: str, hub: Any) -> None:
-        self.url = url
-        self.hub = hub
+RunningHub = Served  # a hub with its UI: .url, .hub (the Hub itself), .token, .headers
 
 
-def serve(root: Path) -> Iterator[RunningHub]:
-    """The hub's app with its UI under Uvicorn; the hub itself reachable by the test."""
-    import uvicorn
+def serve(root: Path) -> Iterator[Served]:
+    """The hub's app with its UI, from tests/server/hubs.py (an admin token and user)."""
+    with serving(root, ui=True) as served:
+        yield served
 
-    from headgate.server.app import create_app
 
-    app = create_app(root)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="browser-hub", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the hub did not start")
-        time.sleep(0.02)
-    try:
-        yield RunningHub(f"http://127.0.0.1:{port}", app.state.hub)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
+def sign_in(page: Any, url: str, user: str = ADMIN, password: str = ADMIN_PASSWORD) -> None:
+    """Sign ``page`` in through the sign-in form, as a person would."""
+    page.goto(url + "/signin")
+    page.fill("#username", user)
+    page.fill("#password", password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(url + "/")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.browser.conftest import RunningHub, serve
@@ -97,8 +98,17 @@ def test_a_run_started_from_the_page_is_watched_until_it_finishes(
     problems = watch_errors(page)
     release = threading.Event()
     # a change ahead of it in the writer lane: the run waits its turn, then runs, live
+    created = httpx.post(
+        f"{hub.url}/api/v1/environments",
+        json={"name": "dev", "from": "prod"},
+        params={"wait": 60},
+        headers=hub.headers,
+        timeout=60,
+    )
+    assert created.status_code == 201, created.text  # prod is protected: runs go elsewhere
     hub.hub.submit("test", "a change ahead", lambda project: {"held": release.wait(60)})
     page.goto(hub.url + "/runs")
+    assert page.locator("#run-env option").all_inner_texts() == ["dev"]
     page.get_by_role("button", name="Start run").click()
     page.wait_for_url("**/runs/*")
     page.evaluate("window.stillTheSamePage = true")

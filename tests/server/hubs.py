@@ -8,7 +8,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.support import write_project
 
@@ -103,6 +105,8 @@ def free_port() -> int:
 
 
 _ADMIN_TOKENS: dict[str, str] = {}
+ADMIN = "hub-admin"
+ADMIN_PASSWORD = "a long admin pass phrase for tests"
 
 
 def auth(url: str) -> dict[str, str]:
@@ -112,15 +116,40 @@ def auth(url: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
+def admin_token(root: Path, name: str) -> str:
+    """A new admin token for ``root``'s hub, owned by its administrator (made on first use,
+    with ADMIN_PASSWORD for the sign-in form)."""
+    from headgate.facade import Project
+
+    with Project.load(root) as project:
+        if project.accounts.table.user(ADMIN) is None:
+            project.add_user(ADMIN, ADMIN_PASSWORD, roles=[("admin", "*")])
+        return project.create_token(name, ["admin"], owner=ADMIN)
+
+
+@dataclass
+class Served:
+    url: str
+    hub: Any  # headgate.server.hub.Hub
+    token: str  # the administrator's API token
+    app: Any = None  # the FastAPI application
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
 @contextmanager
-def running_hub(root: Path, *, ui: bool = False) -> Iterator[str]:
-    """A hub for ``root`` under Uvicorn on a free loopback port; yields its base URL."""
+def serving(root: Path, *, ui: bool = False) -> Iterator[Served]:
+    """A hub for ``root`` under Uvicorn on a free loopback port, with an admin token."""
     import uvicorn
 
     from headgate.server.app import create_app
 
-    app = create_app(root, ui=ui)
     port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    token = admin_token(root, f"tests-{port}")
+    app = create_app(root, ui=ui)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
@@ -131,8 +160,18 @@ def running_hub(root: Path, *, ui: bool = False) -> Iterator[str]:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the hub did not start")
         time.sleep(0.02)
+    _ADMIN_TOKENS[url] = token
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield Served(url, app.state.hub, token, app)
     finally:
+        _ADMIN_TOKENS.pop(url, None)
         server.should_exit = True
         thread.join(timeout=60)
+
+
+@contextmanager
+def running_hub(root: Path, *, ui: bool = False) -> Iterator[str]:
+    """A hub for ``root`` on a free loopback port; yields its base URL (``auth(url)``
+    gives the headers of its administrator's token)."""
+    with serving(root, ui=ui) as served:
+        yield served.url

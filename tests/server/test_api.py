@@ -11,7 +11,7 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from tests.server.hubs import commit_on_branch, git, make_project, running_hub
+from tests.server.hubs import auth, commit_on_branch, git, make_project, running_hub
 from tests.support import cli
 
 pytestmark = pytest.mark.fast
@@ -24,7 +24,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def api(project: Path) -> Iterator[httpx.Client]:
-    with running_hub(project) as url, httpx.Client(base_url=f"{url}/api/v1", timeout=60) as client:
+    with (
+        running_hub(project) as url,
+        httpx.Client(base_url=f"{url}/api/v1", timeout=60, headers=auth(url)) as client,
+    ):
         yield client
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.hubs import commit_on_branch, make_project, running_hub
+from tests.server.hubs import auth, commit_on_branch, make_project, running_hub
 from tests.support import cli
 
 pytestmark = pytest.mark.fast
@@ -36,7 +36,8 @@ def test_reads_through_a_hub_print_the_same_as_locally(tmp_path: Path) -> None:
     )  # an uncommitted change for the plans to show
     local = [cli(project, *args) for args in READS]
     with running_hub(project) as url:
-        remote = [cli(project, "--hub", url, *args) for args in READS]
+        token = auth(url)["Authorization"].split()[1]
+        remote = [cli(project, "--hub", url, "--token", token, *args) for args in READS]
     for args, here, there in zip(READS, local, remote, strict=True):
         assert (there.returncode, there.stdout, there.stderr) == (
             here.returncode,
@@ -55,8 +56,10 @@ def test_run_deploy_and_rollback_through_a_hub(tmp_path: Path) -> None:
     commit_on_branch(project, "double", {"models/marts/revenue.sql": doubled}, tmp_path / "wt")
     sql = "select sum(revenue) as total from marts.revenue"
     with running_hub(project) as url:
-        hub = {"HEADGATE_HUB": url}
-        created = httpx.post(f"{url}/api/v1/environments", json={"name": "next"}, timeout=60)
+        hub = {"HEADGATE_HUB": url, "HEADGATE_TOKEN": auth(url)["Authorization"].split()[1]}
+        created = httpx.post(
+            f"{url}/api/v1/environments", json={"name": "next"}, timeout=60, headers=auth(url)
+        )
         assert created.status_code == 201
         built = cli(project, "run", "--env", "next", "--full-refresh", env=hub, check=True)
         assert "built 3 model(s); next published" in built.stdout

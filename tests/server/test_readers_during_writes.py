@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.hubs import commit_on_branch, make_project, running_hub
+from tests.server.hubs import auth, commit_on_branch, make_project, running_hub
 
 pytestmark = pytest.mark.fast
 READERS = 4
@@ -32,11 +32,11 @@ def test_readers_see_only_old_or_new_values_and_no_error_through_every_write(
     stop = threading.Event()
 
     with running_hub(project) as url:
-        api = httpx.Client(base_url=f"{url}/api/v1", timeout=60)
+        api = httpx.Client(base_url=f"{url}/api/v1", timeout=60, headers=auth(url))
         old = tuple(api.post("/query", json={"sql": SQL}).json()["rows"][0].values())
 
         def read() -> None:
-            with httpx.Client(base_url=f"{url}/api/v1", timeout=60) as client:
+            with httpx.Client(base_url=f"{url}/api/v1", timeout=60, headers=auth(url)) as client:
                 while not stop.is_set():
                     answer = client.post("/query", json={"sql": SQL})
                     if answer.status_code != 200:

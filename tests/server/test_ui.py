@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.hubs import commit_on_branch, make_project, running_hub
+from tests.server.hubs import auth, commit_on_branch, make_project, running_hub
 
 pytestmark = pytest.mark.fast
 
@@ -37,7 +37,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def web(project: Path) -> Iterator[httpx.Client]:
-    with running_hub(project, ui=True) as url, httpx.Client(base_url=url, timeout=60) as client:
+    with (
+        running_hub(project, ui=True) as url,
+        httpx.Client(base_url=url, timeout=60, headers=auth(url)) as client,
+    ):
         yield client
 
 
@@ -130,11 +133,15 @@ def test_an_export_is_downloaded_and_a_run_is_started_and_followed(web: httpx.Cl
     export = web.get("/deliveries/revenue_export/file?download=1")
     assert export.status_code == 200 and "attachment" in export.headers["content-disposition"]
     assert export.text.startswith('"customer","revenue","orders"')
-    started = post(web, "/runs", {"environment": "prod"})
+    refused = web.post("/runs", data={"form": "1", "environment": "prod"})
+    assert refused.status_code == 403 and "prod is protected" in refused.text
+    job = post(web, "/environments", {"name": "dev-run", "source": "prod"}).headers["location"]
+    wait_for(web, f"{job}/live", r'data-live="done"')
+    started = post(web, "/runs", {"environment": "dev-run"})
     location = started.headers["location"]
     assert re.fullmatch(r"/runs/\d+", location)
     live = wait_for(web, f"{location}/live", r'data-live="success"')
-    assert "prod is up to date" in live or "finished" in live
+    assert "dev-run is up to date" in live or "finished" in live
 
 
 def test_a_branch_is_reviewed_built_deployed_and_rolled_back(web: httpx.Client) -> None:

@@ -18,15 +18,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from headgate import __version__
 from headgate.errors import HeadgateError
+from headgate.server.auth import install as install_auth
 from headgate.server.hub import Hub, problem_status
-from headgate.server.permissions import document_permissions
+from headgate.server.permissions import Permission, document_permissions, requires
 
 log = logging.getLogger("headgate.server")
 
@@ -63,9 +64,15 @@ def create_app(project_dir: Path, *, hub: Hub | None = None, ui: bool = True) ->
         app.include_router(router, prefix=API)
     _problems(app)
     _openapi_with_permissions(app, api_routers)
+    install_auth(app)  # no credentials: 401, or the sign-in page for a browser
     _mount_metrics(app)
 
-    @app.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)
+    @app.get(
+        "/api/docs",
+        include_in_schema=False,
+        response_class=HTMLResponse,
+        dependencies=[Depends(requires(Permission.PUBLIC))],
+    )
     def api_docs() -> HTMLResponse:
         from headgate.server.docs import docs_page
 
@@ -162,7 +169,7 @@ def _openapi_with_permissions(app: FastAPI, api_routers: list[Any]) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = plain()
-            document_permissions(document, api_routers, API)
+            document_permissions(document, [*api_routers, app], API)
             app.openapi_schema = document
         return app.openapi_schema
 

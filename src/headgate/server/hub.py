@@ -95,8 +95,12 @@ class Hub:
         run_id: int | None = None,
     ) -> Job:
         """Queue a write; it is carried out after every write queued before it."""
+        from headgate.security.principal import authorize_job, carried
+
         if self._closed:
             raise HeadgateError("the hub is shutting down", hint="try again once it is back")
+        authorize_job(kind, environment)  # with the rights of whoever asked (403 if not)
+        work = carried(work)  # done for them: their name on the run and in the audit log
         job = Job(kind, description, work, environment=environment, run_id=run_id)
         with self._guard:
             self._jobs[job.id] = job
@@ -295,8 +299,10 @@ class Hub:
     ) -> Job:
         """Record a run now (so its id is known at once) and queue it."""
         from headgate.facade.base import _git_commit, _user
+        from headgate.security.principal import authorize_job
 
         env = self.project._environment(environment)
+        authorize_job("run", env)  # before the run is recorded: a refused one leaves no trace
         project = self.project_at(revision)  # an unknown revision is refused before queuing
         run_id = self.store.start_run(
             environment=env,
