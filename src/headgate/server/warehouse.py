@@ -13,6 +13,7 @@ that query.
 from __future__ import annotations
 
 import contextlib
+import queue
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -111,12 +112,19 @@ def query_cursor(engine: Engine, timeout: float | None) -> QueryCursor | None:
 
 
 def record_batches(
-    engine: Engine, sql: str, *, timeout: float | None = None, batch_rows: int = BATCH_ROWS
-) -> tuple[pa.Schema, Iterator[pa.RecordBatch], QueryCursor | None]:
+    engine: Engine,
+    sql: str,
+    *,
+    timeout: float | None = None,
+    batch_rows: int = BATCH_ROWS,
+    ahead: int = 0,
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch], QueryCursor | ReadAhead | None]:
     """The query's schema and its rows batch by batch, read as they are asked for; the
-    query is stopped after ``timeout`` seconds.
+    query is stopped after ``timeout`` seconds. With ``ahead``, a thread of its own reads
+    up to that many batches ahead of the caller, so DuckDB computes the next batches
+    while the caller sends the last one.
 
-    The caller closes the returned cursor (or lets the iterator end, which closes it).
+    The caller closes the returned handle (or lets the iterator end, which closes it).
     """
     import duckdb
     import pyarrow as pa
@@ -145,13 +153,82 @@ def record_batches(
                     batch = reader.read_next_batch()
                 except StopIteration:
                     return
-                except (duckdb.Error, pa.ArrowException) as exc:
+                except (duckdb.Error, pa.ArrowException, OSError) as exc:  # DuckDB via Arrow
                     raise _engine_error(exc) from exc
                 yield batch
         finally:
             handle.close()
 
+    if ahead > 0:
+        prefetched = ReadAhead(batches(), ahead, handle)
+        return reader.schema, iter(prefetched), prefetched
     return reader.schema, batches(), handle
+
+
+_END = object()
+
+
+class ReadAhead:
+    """Batches read by a thread of their own, up to ``depth`` ahead of whoever sends them.
+
+    The thread that reads the cursor is the one that closes it; ``close`` (the caller
+    stopped early: a client gone, an error) interrupts the query and lets that thread
+    end.
+    """
+
+    def __init__(self, batches: Iterator[pa.RecordBatch], depth: int, cursor: QueryCursor) -> None:
+        self._slots: queue.Queue[Any] = queue.Queue(depth)
+        self._quit = threading.Event()
+        self._done = False
+        self._cursor = cursor
+        self._thread = threading.Thread(
+            target=self._produce, args=(batches,), name="headgate-read-ahead", daemon=True
+        )
+        self._thread.start()
+
+    def _produce(self, batches: Iterator[pa.RecordBatch]) -> None:
+        try:
+            for batch in batches:
+                if not self._put(batch):
+                    return
+            self._put(_END)
+        except BaseException as exc:  # handed to the reader, raised there
+            self._put(exc)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()  # the generator's own clean-up closes the cursor, in this thread
+
+    def _put(self, item: Any) -> bool:
+        while not self._quit.is_set():
+            try:
+                self._slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        try:
+            while True:
+                item = self._slots.get()
+                if item is _END:
+                    self._done = True
+                    return
+                if isinstance(item, BaseException):
+                    self._done = True
+                    raise item
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop reading; the query is interrupted unless it was read to its end."""
+        if self._quit.is_set():
+            return
+        self._quit.set()
+        if not self._done:
+            self._cursor.interrupt()
 
 
 def _engine_error(exc: BaseException) -> HeadgateError:

@@ -32,6 +32,7 @@ ARROW = "application/vnd.apache.arrow.stream"
 JSON_ROWS = 10_000  # default row limit of a JSON answer
 MAX_ROWS = 10_000_000
 DEFAULT_TIMEOUT = 30.0
+READ_AHEAD = 2  # batches DuckDB computes while the last one is being sent
 FORMATS = {"json": "application/json", "csv": "text/csv", "arrow": ARROW}
 
 
@@ -91,7 +92,8 @@ def answer(hub: Hub, request: Request, body: QueryRequest) -> Response:
     probe = limit + 1 if chosen == "json" and limit is not None else limit  # to tell truncation
     sql, published, environment = prepare(hub, body.sql, body.environment, probe)
     try:
-        schema, batches, handle = record_batches(hub.engine, sql, timeout=body.timeout)
+        ahead = 0 if chosen == "json" else READ_AHEAD  # JSON is read whole before it is sent
+        schema, batches, handle = record_batches(hub.engine, sql, timeout=body.timeout, ahead=ahead)
     except EngineError as exc:
         from headgate.runtime.query import unknown_table
 
