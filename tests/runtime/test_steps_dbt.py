@@ -47,8 +47,7 @@ FILES = {
     """,
     "steps/dbt_customers.yml": """
         dbt: run --select customers
-        project_dir: analytics
-        cwd: analytics
+        project_dir: analytics             # (where it runs too: dbt.duckdb lands there)
         env: {DBT_SEND_ANONYMOUS_USAGE_STATS: "false"}
         downstream: [crm.customers]
         timeout: 300

@@ -16,7 +16,7 @@ its ``downstream`` (models or source tables; other steps too)::
 
     # steps/dbt_marts.yml: an existing dbt project, inside the pipeline
     dbt: build --select marts           # dbt's own arguments
-    project_dir: analytics              # where dbt_project.yml is (profiles.yml too, by default)
+    project_dir: analytics              # dbt_project.yml (and profiles.yml); it runs there
     upstream: [staging.orders]
 
 A step runs on every run that covers it: a run of everything, or one whose selection
@@ -64,7 +64,11 @@ class StepConfig(StrictModel):
     env: dict[str, str] = Field(
         default_factory=dict, description="added to its environment; ${secret:NAME} resolved"
     )
-    cwd: str = Field(default=".", description="where it runs, relative to the project")
+    cwd: str | None = Field(
+        default=None,
+        description="where it runs, relative to the project (default: the dbt project_dir "
+        "for dbt, else the project's folder)",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> StepConfig:
@@ -84,6 +88,13 @@ class StepConfig(StrictModel):
     @property
     def kind(self) -> str:
         return next(kind for kind in KINDS if getattr(self, kind) is not None)
+
+    @property
+    def folder(self) -> str:
+        """Where it runs, relative to the project."""
+        if self.cwd is not None:
+            return self.cwd
+        return self.project_dir if self.dbt is not None else "."
 
     @property
     def what(self) -> str:

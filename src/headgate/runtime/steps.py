@@ -135,7 +135,7 @@ def run_step(ctx: BuildContext, node: PlannedNode, *, attempt: int = 1) -> TaskR
     number = 1
     for number in range(1, tries + 1):
         outcome = _attempt(
-            ctx, node, command, env, root / config.cwd, config, log_path, number, secrets
+            ctx, node, command, env, root / config.folder, config, log_path, number, secrets
         )
         transient = outcome.exit_code in config.transient_exit_codes
         if outcome.exit_code == 0 or outcome.cancelled or not transient or number == tries:
