@@ -103,3 +103,15 @@ def test_a_file_claimed_by_a_leader_that_died_before_its_run_fires_for_the_next_
         assert scheduler.tick().triggered == [("arrivals", ["data/orders_1.csv"])]
         assert scheduler.tick().triggered == []  # once
     assert started == ["prod"]
+
+
+def test_a_trigger_on_a_table_that_is_not_a_files_source_is_named_with_its_line(
+    tmp_path: Path,
+) -> None:
+    config = "name: t\ntriggers:\n  - name: arrivals\n    files: shop.order\n"
+    root = write_project(tmp_path, FILES, config=config)
+    with pytest.raises(ProjectError) as caught:
+        Project.load(root).loaded  # noqa: B018
+    shown = caught.value.render()
+    assert "headgate.yml:4" in shown and "'shop.order' is not a table of a files source" in shown
+    assert "shop.orders" in shown  # the tables there are

@@ -24,6 +24,7 @@ from headgate.project.config import FilesSourceConfig, ProjectConfig
 from headgate.project.dag import CycleError, Dag
 from headgate.project.models import PARSE_FORMAT, ParsedModel, content_hash, parse_model_file
 from headgate.project.root import CONFIG_FILE
+from headgate.project.schedules import check_triggers
 from headgate.project.steps import Step, steps_of
 from headgate.project.textfile import read_text
 from headgate.project.yamlfile import load_yaml_file
@@ -87,6 +88,7 @@ def load_project(root: Path) -> LoadedProject:
         )
     dag = _build_dag(root, models, sources, errors) if not errors else None
     steps = steps_of(root, dag.upstream, errors) if dag is not None else {}
+    errors.extend(check_triggers(root, config.triggers, sources))
     if errors:
         raise errors[0] if len(errors) == 1 else ProjectErrors(errors)
     assert dag is not None

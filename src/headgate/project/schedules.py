@@ -29,11 +29,13 @@ start one run.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, tzinfo
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
+from headgate.errors import ProjectError
 from headgate.project.strict import StrictModel
 
 STEPS = ("ingest", "build", "checks", "publish", "deliveries")
@@ -161,3 +163,26 @@ class TriggerConfig(StrictModel):
     def selection(self) -> str:
         """What a fired trigger runs: its ``select``, else the table and its downstream."""
         return self.select or f"{self.files}+"
+
+
+def check_triggers(
+    root: Path, triggers: list[TriggerConfig], sources: dict[str, Any]
+) -> list[ProjectError]:
+    """A trigger must name a table of a files source; each one that does not, with its line."""
+    from headgate.project.root import CONFIG_FILE
+    from headgate.project.yamlfile import load_yaml_file
+
+    files = sorted(name for name, table in sources.items() if getattr(table, "kind", "") == "files")
+    errors = []
+    for i, trigger in enumerate(triggers):
+        if trigger.files in files:
+            continue
+        doc = load_yaml_file(root / CONFIG_FILE)
+        errors.append(
+            ProjectError(
+                f"trigger {trigger.name}: '{trigger.files}' is not a table of a files source",
+                doc.location(("triggers", i, "files")),
+                hint=f"files source tables: {', '.join(files) or 'none (sources/*.yml, type: files)'}",
+            )
+        )
+    return errors
