@@ -36,6 +36,7 @@ INTERVAL_SECONDS = 1.0
 GATHER_SECONDS = 0.25  # after a wake-up, before looking: one tick for a burst of events
 CURSOR = "rules"
 SINCE = "expectations_since"
+OBSERVER_LOCK = "observer"
 
 
 def wall_clock() -> datetime:
@@ -91,38 +92,57 @@ class Observer:
             self._wake.clear()
 
     def tick(self) -> dict[str, int]:
-        """One round: config, new events, expected schedules, notices; what it did."""
+        """One round: config, new events, expected schedules, notices; what it did.
+
+        One process observes at a time, whichever hub replica takes the store's lock
+        first; the others skip their round (so no alert or notice is made twice).
+        """
+        from headgate.errors import WarehouseBusy
+
         with self._lock:
-            moment = self.clock()
-            self.sync()
-            config = self.config
-            scope: rules.Scope | None = None
-            queued = 0
-            while lineage_events.follow(self.store):
-                pass  # OpenLineage runs become events first, then everything is judged
-            while True:
-                batch = self._next_events()
-                if not batch:
-                    break
-                scope = scope or self.scope()
-                queued += self._process(batch, config, scope, moment)
-            findings = expectations.judge(self.store, config, moment, self._since(moment))
-            for finding in findings:
-                scope = scope or self.scope()
-                change = alerting.raise_alert(
-                    self.store,
-                    component=finding.component,
-                    kind=finding.kind,
-                    message=finding.message,
-                    at=moment,
-                    upstream=scope.upstream,
-                    level="warning" if finding.kind == "late_start" else "error",
-                    run_key=finding.run_key,
+            try:
+                held = self.store.acquire_lock(
+                    OBSERVER_LOCK, wait=False, description="the observer", heartbeat_every=None
                 )
-                queued += self._apply(
-                    config, scope, rules.Signal(finding.component, moment, alert=change), moment
-                )
-            sent = self.dispatcher().dispatch(config, moment)
+            except WarehouseBusy:
+                return {"queued": 0, "sent": 0}
+            try:
+                return self._round()
+            finally:
+                held.release()
+
+    def _round(self) -> dict[str, int]:
+        """Sync, new OpenLineage runs and events, expected slots, then notices."""
+        moment = self.clock()
+        self.sync()
+        config = self.config
+        scope: rules.Scope | None = None
+        queued = 0
+        while lineage_events.follow(self.store):
+            pass  # OpenLineage runs become events first, then everything is judged
+        while True:
+            batch = self._next_events()
+            if not batch:
+                break
+            scope = scope or self.scope()
+            queued += self._process(batch, config, scope, moment)
+        findings = expectations.judge(self.store, config, moment, self._since(moment))
+        for finding in findings:
+            scope = scope or self.scope()
+            change = alerting.raise_alert(
+                self.store,
+                component=finding.component,
+                kind=finding.kind,
+                message=finding.message,
+                at=moment,
+                upstream=scope.upstream,
+                level="warning" if finding.kind == "late_start" else "error",
+                run_key=finding.run_key,
+            )
+            queued += self._apply(
+                config, scope, rules.Signal(finding.component, moment, alert=change), moment
+            )
+        sent = self.dispatcher().dispatch(config, moment)
         return {"queued": queued, "sent": sent}
 
     # --- configuration -----------------------------------------------------------------------
