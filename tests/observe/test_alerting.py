@@ -303,3 +303,36 @@ observe:
             (mail,) = box.messages
             assert mail["Subject"] == "job failed"
             assert "mail-secret-7" not in str(client.get("/api/v1/alerts/notices").json())
+
+
+def test_a_notice_that_cannot_be_sent_is_tried_again_later_and_its_error_kept(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    from tests.server.hubs import free_port
+
+    down = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
+    config = f"""
+observe:
+  rules:
+    - name: failures
+      conditions: [{{run_state: {{matches: [FAILED]}}}}]
+      actions: [{{webhook: {{url: "{down}"}}}}]
+"""
+    root = observed_project(tmp_path / "p", config)
+    clock = Clock(START)
+    with observed_hub(root, clock) as served, served.client() as client:
+        _post(client, [_run("job", "r1", "FAILED", START)])
+        served.hub.observer.tick()
+        served.hub.observer.tick()  # too soon to try again
+        (notice,) = client.get("/api/v1/alerts/notices").json()["items"]
+        assert (notice["state"], notice["attempts"]) == ("pending", 1)
+        assert "ConnectError" in notice["error"]
+        clock.now = START + timedelta(seconds=31)
+        served.hub.observer.tick()
+        (notice,) = client.get("/api/v1/alerts/notices").json()["items"]
+        assert notice["attempts"] == 2
+        for minutes in (2, 4, 8):
+            clock.now = START + timedelta(minutes=minutes)
+            served.hub.observer.tick()
+        (notice,) = client.get("/api/v1/alerts/notices").json()["items"]
+        assert (notice["state"], notice["attempts"]) == ("failed", 5)

@@ -3,7 +3,8 @@
 A notice is queued when a rule's alert opens, reminds or resolves, and sent by the hub's
 observer: a webhook (method, headers and a templated body), a Slack-compatible webhook
 (blocks), or an e-mail over SMTP. Each sender (a URL, an SMTP server) sends at most
-``limit`` notices per ``per`` seconds; the rest wait their turn, in order. Credentials
+``limit`` notices per ``per`` seconds; the rest wait their turn, in order. A notice that
+could not be sent is tried again after 30 s, 1.5, 3.5 and 7.5 min. Credentials
 come from ``${secret:NAME}``; no secret's value is kept in the store or shown in an error.
 """
 
@@ -24,11 +25,13 @@ from sqlalchemy import func, select, update
 from headgate.observe import alerts as alerting
 from headgate.observe.config import Action, ObserveConfig, RuleConfig
 from headgate.observe.ingest import database
+from headgate.observe.queries import component
 from headgate.observe.rules import Notice
 from headgate.state import tables as t
 
 log = logging.getLogger("headgate.observe")
 MAX_ATTEMPTS = 5
+RETRY_SECONDS = 30
 TIMEOUT_SECONDS = 10.0
 HEADLINES = {"alert": "ALERT", "reminder": "STILL FAILING", "resolved": "RESOLVED"}
 
@@ -114,6 +117,9 @@ class Dispatcher:
         for row in pending:
             if row.sender in blocked:
                 continue
+            if row.attempts and at < row.created_at + retry_after(row.attempts):
+                blocked.add(row.sender)  # its sender failed lately: try again later, in order
+                continue
             rule = rules.get(row.rule)
             if rule is None or row.action >= len(rule.actions):
                 self._finish(row.id, "failed", f"rule {row.rule} is no longer declared", row)
@@ -172,11 +178,7 @@ class Dispatcher:
         data = self.data_points(config, rule, row)
         if action.webhook is not None:
             hook = action.webhook
-            body = (
-                render(hook.body, data)
-                if hook.body
-                else json.dumps({k: v for k, v in data.items()}, default=str)
-            )
+            body = render(hook.body, data) if hook.body else json.dumps(data, default=str)
             headers = {k: self.resolve(render(v, data)) for k, v in hook.headers.items()}
             headers.setdefault("Content-Type", "application/json")
             _http(hook.method, self.resolve(hook.url), headers, self.resolve(body))
@@ -218,8 +220,6 @@ class Dispatcher:
         """What a template may use: {component}, {message}, {link}, {status}, {owner}..."""
         found = alerting.alert(self.store, row.alert_id)
         assert found is not None
-        from headgate.observe.queries import component
-
         about = component(self.store, found.component)
         grouped = alerting.grouped_under(self.store, found.id)
         owner = about.owner if about else None
@@ -243,6 +243,12 @@ class Dispatcher:
             "grouped": ", ".join(sorted({g.component for g in grouped})),
             "link": f"{config.hub_url.rstrip('/')}/alerts/{found.id}",
         }
+
+
+def retry_after(attempts: int) -> timedelta:
+    """How long after it was queued a notice that failed ``attempts`` times is tried
+    again: 30 s, 1.5 min, 3.5 min, 7.5 min (then it has failed for good)."""
+    return timedelta(seconds=RETRY_SECONDS * (2**attempts - 1))
 
 
 class _Blank(dict[str, Any]):
