@@ -21,6 +21,8 @@ def serve(
 
     The hub owns the warehouse while it runs: every read goes through it and never
     waits for a write; runs, deploys and rollbacks are carried out one at a time.
+    Every request signs in (a session, or an API token as Bearer): add the first admin
+    with `headgate users add NAME --role admin` before serving.
     """
     try:
         import uvicorn
@@ -40,4 +42,11 @@ def serve(
         f"(API docs: http://{host}:{port}/api/docs); Ctrl-C stops it",
         highlight=False,
     )
+    if not any(not u.disabled for u in app.state.hub.project.users()):
+        err.print(  # every route asks who is there: with no user, nobody can get in
+            "[yellow]no user can sign in yet[/]: add the first admin with "
+            "`headgate users add NAME --role admin` (then sign in at /signin, or "
+            "`headgate tokens create NAME --role admin --user NAME` for the API)",
+            highlight=False,
+        )
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

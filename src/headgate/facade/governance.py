@@ -179,10 +179,19 @@ class Governance(ProjectBase):
         action: str | None = None,
         since: datetime | None = None,
         limit: int | None = 100,
+        person: str | None = None,
     ) -> list[AuditEntry]:
-        return self.state.audit_entries(
-            actor=actor, environment=environment, action=action, since=since, limit=limit
+        """Entries matching every filter, oldest first; ``person`` matches a person and
+        their tokens (``ann`` and ``ann:ci-deploy``), ``actor`` exactly."""
+        if not person:
+            return self.state.audit_entries(
+                actor=actor, environment=environment, action=action, since=since, limit=limit
+            )
+        found = self.state.audit_entries(
+            actor=actor, environment=environment, action=action, since=since, limit=None
         )
+        found = [e for e in found if e.actor == person or (e.actor or "").startswith(person + ":")]
+        return found[-limit:] if limit else found
 
     def audit_verify(self) -> Verdict:
         from headgate.security.audit import verify

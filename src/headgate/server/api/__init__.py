@@ -12,6 +12,7 @@ def routers() -> list[APIRouter]:
         deliveries,
         environments,
         events,
+        identity,
         journeys,
         lineage,
         models,
@@ -39,4 +40,5 @@ def routers() -> list[APIRouter]:
         openlineage.router,  # before events': /events/lineage is Marquez's, not an event id
         events.router,
         journeys.router,
+        identity.router,  # tokens, users, the audit log
     ]

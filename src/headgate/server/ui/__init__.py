@@ -18,10 +18,11 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 
 def mount(app: FastAPI) -> None:
     """Serve the UI's pages at / and its stylesheet and script at /static."""
-    from headgate.server.ui import signin
+    from headgate.server.ui import audit, signin
     from headgate.server.ui.pages import router
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(signin.router)  # sign-in and sign-out
     signin.install_template_globals()
+    app.include_router(audit.router)  # the audit log and one's API tokens
     app.include_router(router)
