@@ -9,6 +9,7 @@ import sys
 import time
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,24 +38,29 @@ def test_runs_longer_than_the_period_never_overlap_and_later_slots_wait(tmp_path
         stderr=subprocess.PIPE,
     )
     try:
-        time.sleep(10)  # about ten slots come due; about three runs fit
-        assert scheduler.poll() is None, scheduler.stderr.read() if scheduler.stderr else ""
-        with StateStore.open(None, project_dir=root) as store:
-            slots = store.schedule_slots("every_second")
-            runs = sorted(
-                (r for r in store.list_runs(limit=100) if r.user == "schedule every_second"),
-                key=lambda r: r.id,
-            )
+        deadline = time.monotonic() + 120  # only stops a hang (a busy machine is slower)
+        while len(_runs(root)) < 3:
+            assert scheduler.poll() is None, scheduler.stderr.read() if scheduler.stderr else ""
+            assert time.monotonic() < deadline, "three runs never started"
+            time.sleep(0.2)
     finally:
         scheduler.send_signal(signal.SIGINT)
         try:
             scheduler.wait(timeout=30)
         except subprocess.TimeoutExpired:
             scheduler.kill()
-    assert len(runs) >= 2
+    runs = _runs(root)
+    with StateStore.open(None, project_dir=root) as store:
+        slots = store.schedule_slots("every_second")
     for earlier, later in pairwise(runs):  # one at a time: each started after the last ended
         assert earlier.ended_at is not None and later.started_at >= earlier.ended_at
     states = [s.state for s in slots]
-    assert states.count("started") == len(runs)
+    assert len(runs) <= states.count("started") <= len(runs) + 1  # (+1: stopped mid-launch)
     assert states.count("queued") >= 3  # due while a run went on: waiting, not skipped
     assert "skipped" not in states[1:]
+
+
+def _runs(root: Path) -> list[Any]:
+    with StateStore.open(None, project_dir=root) as store:
+        found = [r for r in store.list_runs(limit=100) if r.user == "schedule every_second"]
+    return sorted(found, key=lambda r: r.id)
