@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,14 +97,28 @@ def spark_settings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     }
 
 
+@pytest.fixture(scope="session")
+def spark_connect_port() -> int:
+    """The loopback port on which the tests' one Spark also serves Spark Connect, as a
+    cluster's Connect server does (a second JVM would cost the tier seconds)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture
-def spark_config(spark_settings: dict[str, str]) -> SparkEngineConfig:
+def spark_config(spark_settings: dict[str, str], spark_connect_port: int) -> SparkEngineConfig:
     """The shared local Spark, with databases of this test's own (``sp1a2b3c4d_...``)."""
     return SparkEngineConfig(
         type="spark",
         master="local[2]",
         schema_prefix=f"sp{uuid.uuid4().hex[:8]}_",
-        conf={"spark.sql.shuffle.partitions": "2"},
+        conf={
+            "spark.sql.shuffle.partitions": "2",
+            "spark.plugins": "org.apache.spark.sql.connect.SparkConnectPlugin",
+            "spark.connect.grpc.binding.address": "127.0.0.1",
+            "spark.connect.grpc.binding.port": str(spark_connect_port),
+        },
         **spark_settings,  # type: ignore[arg-type]
     )
 

@@ -60,6 +60,11 @@ def test_a_reader_on_another_connection_sees_all_old_or_all_new_never_a_mix(
     try:
         for round_ in range(30):
             engine.publish_views(point_at(2 if round_ % 2 == 0 else 1, schema, env), [])
+            # an engine without transactions shows a mix (asserted below as allowed); once
+            # reads saw both versions, more rounds prove nothing more on it
+            settled = round_ >= 3 and len(seen) > 10 and {a for a, _ in seen} == {1, 2}
+            if settled and not engine.capabilities.transactional_ddl:
+                break
     finally:
         stop.set()
         reader.join(timeout=30)

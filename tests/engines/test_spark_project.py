@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -142,45 +141,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-# Spark's own way to serve Spark Connect: a session with the Connect plugin (what
-# sbin/start-connect-server.sh starts), on loopback only
-CONNECT_SERVER = """
-import sys, time
-from pyspark.sql import SparkSession
-spark = (SparkSession.builder.master("local[2]")
-         .config("spark.plugins", "org.apache.spark.sql.connect.SparkConnectPlugin")
-         .config("spark.connect.grpc.binding.address", "127.0.0.1")
-         .config("spark.connect.grpc.binding.port", sys.argv[1])
-         .config("spark.ui.enabled", "false").getOrCreate())
-print("ready", flush=True)
-time.sleep(240)
-"""
-
-
 @pytest.fixture
-def connect_url(spark_settings: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    """A Spark Connect server in a process of its own, on a free loopback port."""
-    port = free_port()
-    script = tmp_path / "connect_server.py"
-    script.write_text(CONNECT_SERVER)
-    log = open(tmp_path / "connect.log", "w")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        [sys.executable, str(script), str(port)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"},
-    )
-    try:
-        assert server.stdout is not None
-        ready = server.stdout.readline()  # or "" when the server died
-        assert ready.strip() == "ready", (tmp_path / "connect.log").read_text()[-2000:]
-        yield f"sc://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-        log.close()
+def connect_url(spark_config: SparkEngineConfig, spark_connect_port: int, tmp_path: Path) -> str:
+    """Spark Connect, served by the tests' own Spark on a loopback port (as a cluster's
+    Connect server serves it); the session starts here if no test started it yet."""
+    from headgate.engines import open_engine
+
+    open_engine(spark_config, tmp_path).close()  # the process's session runs from here on
+    return f"sc://127.0.0.1:{spark_connect_port}"
 
 
 def headgate(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -196,7 +164,10 @@ def headgate(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_a_project_builds_on_a_remote_spark_connect_server(
     connect_url: str, tmp_path: Path
 ) -> None:
-    config = f"name: remote\nengine:\n  type: spark\n  remote: {connect_url}\n"
+    config = (
+        f"name: remote\nengine:\n  type: spark\n  remote: {connect_url}\n"
+        f"  schema_prefix: remote{os.getpid()}_\n"
+    )
     root = write_project(
         tmp_path / "remote",
         {
@@ -210,10 +181,13 @@ def test_a_project_builds_on_a_remote_spark_connect_server(
     built = headgate(root, "run", "--json")
     assert built.returncode == 0, built.stdout + built.stderr
     assert json.loads(built.stdout)["status"] == "success"
-    queried = headgate(root, "query", "select id, amount from marts.big", "--json")
-    assert json.loads(queried.stdout)["rows"] == [{"id": 1, "amount": 10.5}]
-    rejects = headgate(root, "query", "select line from shop.orders__rejects", "--json")
-    assert json.loads(rejects.stdout)["rows"] == [{"line": 3}]
+    # the files were read beside headgate and sent as Arrow: the cluster cannot see them
+    both = "select id, amount from marts.big union all select line, null from shop.orders__rejects"
+    queried = headgate(root, "query", both, "--json")
+    assert json.loads(queried.stdout)["rows"] == [
+        {"id": 1, "amount": 10.5},  # the row the model keeps
+        {"id": 3, "amount": None},  # the line rejected
+    ]
 
 
 def test_no_pyspark_no_java_and_no_server_each_say_so_in_one_message(tmp_path: Path) -> None:
@@ -222,43 +196,33 @@ def test_no_pyspark_no_java_and_no_server_each_say_so_in_one_message(tmp_path: P
         {"models/one.sql": "select 1 as x"},
         config="name: local\nengine:\n  type: spark\n",
     )
-    without_pyspark = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; sys.modules['pyspark'] = None; from headgate.cli.main import main; "
-            f"sys.argv = ['headgate', '-p', {str(local)!r}, 'run']; main()",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert without_pyspark.returncode == 1
-    assert "pip install 'headgate[spark]'" in without_pyspark.stderr + without_pyspark.stdout
-    assert "Traceback" not in without_pyspark.stderr
-
-    no_java = subprocess.run(
-        [sys.executable, "-m", "headgate.cli.main", "-p", str(local), "run"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "PATH": str(Path(sys.executable).parent), "JAVA_HOME": ""},
-    )
-    assert no_java.returncode == 1
-    assert "no Java found" in no_java.stderr + no_java.stdout
-    assert "Traceback" not in no_java.stderr
-
     remote = write_project(
         tmp_path / "remote",
         {"models/one.sql": "select 1 as x"},
         config=f"name: remote\nengine:\n  type: spark\n  remote: sc://127.0.0.1:{free_port()}\n",
     )
-    unreachable = headgate(remote, "run")
-    assert unreachable.returncode == 1
-    assert "cannot reach Spark Connect at 127.0.0.1" in unreachable.stderr + unreachable.stdout
-    assert "Traceback" not in unreachable.stderr
+    command = [sys.executable, "-m", "headgate.cli.main", "-p"]
+    without_pyspark = (
+        "import sys; sys.modules['pyspark'] = None; from headgate.cli.main import main; "
+        f"sys.argv = ['headgate', '-p', {str(local)!r}, 'run']; main()"
+    )
+    no_java = {**os.environ, "PATH": str(Path(sys.executable).parent), "JAVA_HOME": ""}
+    cases = {  # the three at once: each waits on its own
+        "pip install 'headgate[spark]'": ([sys.executable, "-c", without_pyspark], None),
+        "no Java found": ([*command, str(local), "run"], no_java),
+        "cannot reach Spark Connect at 127.0.0.1": ([*command, str(remote), "run"], None),
+    }
+    started = {
+        said: subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        for said, (args, env) in cases.items()
+    }
+    for said, process in started.items():
+        stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 1, (said, stdout, stderr)
+        assert said in stdout + stderr
+        assert "Traceback" not in stderr
 
 
 def test_a_publish_stopped_inside_its_window_is_finished_by_the_next_process(

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 CORRUPT = "_headgate_corrupt_record"
 LINE = "headgate_line"
+# the encodings a file source may name (project/file_options.py), as Java names them
+JAVA_CHARSETS = {"utf-8": "UTF-8", "utf-16": "UTF-16LE", "latin-1": "ISO-8859-1"}
 REJECT_SCHEMA = (
     "file STRING, line BIGINT, column_name STRING, reason STRING, raw_record STRING, "
     "rejected_at TIMESTAMP_NTZ"
@@ -52,11 +54,12 @@ def load_file(
         else:
             good, bad = _records(session, scan)
         rejected = _write(session, bad, rejects)
-        _write(session, good, target)
-    return session.row_count(target), rejected
+        loaded = _write(session, good, target)
+    return loaded, rejected
 
 
 def _write(session: SparkWorkSession, frame: Any, target: str) -> int:
+    """``frame`` as the table ``target`` (replaced): its rows, counted from the table."""
     session.run(f"DROP TABLE IF EXISTS {_quoted(target)}")
     frame.write.format(session.engine.table_format).saveAsTable(_quoted(target))
     return int(session.spark.table(_quoted(target)).count())
@@ -128,7 +131,7 @@ def _csv(session: SparkWorkSession, scan: FileScan) -> tuple[Any, Any]:
         "enforceSchema": "true",  # the header's names were read already; fields by position
     }
     if scan.encoding:
-        options["encoding"] = scan.encoding
+        options["encoding"] = JAVA_CHARSETS.get(scan.encoding, scan.encoding)
     frame = session.spark.read.schema(_schema(scan.columns)).options(**options).csv(str(scan.path))
     good = _table_frame(session, frame.filter(F.col(CORRUPT).isNull()), scan)
     failed = frame.filter(F.col(CORRUPT).isNotNull()).collect()
@@ -319,7 +322,7 @@ def _quarantined(session: SparkWorkSession, scan: FileScan) -> Any:
         sep="\u001f", quote="\u0000", escape="\u0000", header="false"
     )
     if scan.encoding:
-        reader = reader.option("encoding", scan.encoding)
+        reader = reader.option("encoding", JAVA_CHARSETS.get(scan.encoding, scan.encoding))
     lines = _numbered(session, reader.csv(str(scan.path)))
     return lines.select(
         F.lit(scan.relative).alias("file"),
