@@ -22,7 +22,10 @@ def mount(app: FastAPI) -> None:
     from headgate.server.ui.pages import router
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    from headgate.server import auth_oidc
+
     app.include_router(signin.router)  # sign-in and sign-out
+    app.include_router(auth_oidc.router)  # single sign-on (security.oidc in headgate.yml)
     signin.install_template_globals()
     app.include_router(audit.router)  # the audit log and one's API tokens
     app.include_router(router)
