@@ -1,7 +1,7 @@
 """Reading the UI's HTML forms: every change is a POST of an urlencoded form.
 
-``form_fields`` is the one place a posted form is read, so it is where a request's
-CSRF token is verified (``verify_form``), once users and sessions exist.
+``form_fields`` is the one place a posted form is read; its CSRF token was verified
+before, by the route's permission dependency (``server/permissions.py``).
 """
 
 from __future__ import annotations
@@ -28,9 +28,7 @@ async def form_fields(request: Request) -> dict[str, str]:
 
 
 def verify_form(request: Request, fields: dict[str, str]) -> None:
-    """The hook where a state-changing form's CSRF token is checked against the session.
-
-    Every form the UI renders carries the hidden fields of ``macros.html``'s ``csrf()``;
-    until users and sessions exist there is no token to compare, so every form passes.
-    """
+    """Every form the UI renders carries the hidden fields of ``macros.html``'s ``csrf()``:
+    the session's CSRF token, checked (with the Origin) by the route's permission
+    dependency before this runs (``server/permissions.py``): nothing is left to check."""
     del request, fields
