@@ -336,3 +336,54 @@ observe:
             served.hub.observer.tick()
         (notice,) = client.get("/api/v1/alerts/notices").json()["items"]
         assert (notice["state"], notice["attempts"]) == ("failed", 5)
+
+
+def test_task_state_test_status_and_all_of_two_conditions(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    hook = f"{receiver.url}/hook"
+    config = f"""
+observe:
+  rules:
+    - name: task
+      conditions: [{{task_state: {{matches: [FAILED]}}}}]
+      actions: [{{webhook: {{url: "{hook}", body: "task {{component}} {{status}}"}}}}]
+    - name: tests
+      conditions: [{{test_status: {{matches: [FAILED, WARNING]}}}}]
+      actions: [{{webhook: {{url: "{hook}", body: "tests {{component}} {{status}}"}}}}]
+    - name: both
+      when: all
+      conditions:
+        - run_state: {{matches: [COMPLETED_WITH_WARNINGS]}}
+        - metric: {{key: rejected, operator: gt, value: 10}}
+      actions: [{{webhook: {{url: "{hook}", body: "both {{component}} {{status}}"}}}}]
+"""
+    root = observed_project(tmp_path / "p", config)
+    clock = Clock(START)
+    with observed_hub(root, clock) as served, served.client() as client:
+        tick = served.hub.observer.tick
+        run = {"event_type": "run-status", "pipeline_key": "load", "run_key": "r1"}
+        tests = {"event_type": "test-outcomes", "dataset_key": "orders"}
+        metric = {"event_type": "metric-log", "pipeline_key": "load", "metric_key": "rejected"}
+        _post(
+            client,
+            [
+                {**run, "status": "RUNNING"},
+                {**run, "task_key": "extract", "status": "FAILED"},
+                {**tests, "test_outcomes": [{"name": "fresh", "status": "WARNING"}]},
+                {**metric, "metric_value": 50},
+            ],
+        )
+        tick()
+        said = [r.body.decode() for r in receiver.at("/hook")]
+        assert sorted(said) == ["task load alert", "tests orders alert"]  # `both`: half true
+        _post(
+            client,
+            [
+                {**run, "status": "COMPLETED_WITH_WARNINGS"},
+                {**tests, "test_outcomes": [{"name": "fresh", "status": "PASSED"}]},
+            ],
+        )
+        tick()
+        said = [r.body.decode() for r in receiver.at("/hook")][2:]
+        assert sorted(said) == ["both load alert", "tests orders resolved"]
