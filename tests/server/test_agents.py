@@ -280,6 +280,25 @@ def test_two_runs_for_agents_go_on_at_once_and_the_hub_takes_other_writes_meanwh
     assert long["status"] == "success" and long["published"], long
 
 
+def test_a_result_brings_the_next_task_and_a_stopping_agent_gives_it_back(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLOW_SECONDS", "0")
+    with running_hub(project) as url:
+        run_id = start_run(url, environment=ENV)
+        transport = HttpTransport(url, token=headers(url).get("Authorization", "")[7:], wait=5)
+        first = transport.claim("solo", {}, timedelta(seconds=30))
+        assert first is not None and first.lease.task == "raw.numbers"
+        assert transport.complete(first.lease, ok=True, error=None, lines=["done by hand"])
+        tasks = {t["task"]: t for t in queue_of(url, run_id)["tasks"]}
+        ahead = [name for name, t in tasks.items() if t["state"] == "leased"]
+        assert len(ahead) == 1 and tasks[ahead[0]]["agent"] == "solo"  # taken with the result
+        transport.close()  # stopping before it began: the task goes back, attempt uncounted
+        after = {t["task"]: t for t in queue_of(url, run_id)["tasks"]}
+    assert (after[ahead[0]]["state"], after[ahead[0]]["attempts"]) == ("queued", 0)
+    assert after["raw.numbers"]["state"] == "done"
+
+
 def agent_process(
     url: str, root: Path, name: str, log: Path, *, lease: int = 2
 ) -> subprocess.Popen[bytes]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -64,8 +65,24 @@ class HttpTransport:
         )
         self._registered: tuple[str, dict[str, str]] | None = None
         self._lease_end: dict[int, datetime] = {}  # as the last heartbeat extended it
+        self._lease = timedelta(seconds=30)  # asked for at the last claim
+        self._next: dict[int, Work] = {}  # per thread: the task taken with the last result
+        self._guard = threading.Lock()
 
     def close(self) -> None:
+        """Give back the tasks taken ahead and not begun, then close the connections."""
+        with self._guard:
+            ahead, self._next = list(self._next.values()), {}
+        for work in ahead:
+            try:
+                self._call(
+                    "POST",
+                    f"/agents/tasks/{work.lease.id}/release",
+                    {"fence": work.lease.fence},
+                    give_up=datetime.now(UTC) + timedelta(seconds=MAX_PAUSE),
+                )
+            except HeadgateError as exc:  # its lease will end and it goes back by itself
+                log.warning("task %s not given back: %s", work.lease.task, exc)
         self._client.close()
 
     # --- the Transport protocol ---------------------------------------------------------
@@ -83,6 +100,11 @@ class HttpTransport:
         self._registered = (agent, dict(labels))
 
     def claim(self, agent: str, labels: dict[str, str], lease: timedelta) -> Work | None:
+        with self._guard:
+            ahead = self._next.pop(threading.get_ident(), None)
+        if ahead is not None:
+            return ahead
+        self._lease = lease
         if self._registered != (agent, labels):
             self.register(agent, labels)
         body = {"lease_seconds": lease.total_seconds(), "wait_seconds": self.wait}
@@ -92,18 +114,7 @@ class HttpTransport:
             return None
         if answer.status_code == 204:
             return None
-        data = answer.json()
-        held = data["lease"]
-        taken = Lease(
-            id=int(held["id"]),
-            run_id=int(held["run_id"]),
-            task=str(held["task"]),
-            fence=int(held["fence"]),
-            lease_until=datetime.fromisoformat(held["lease_until"]),
-            attempt=int(held["attempt"]),
-        )
-        secrets = {str(k): str(v) for k, v in (data.get("secrets") or {}).items()}
-        return Work(taken, str(data.get("environment") or ""), secrets, data.get("git_commit"))
+        return _work(answer.json())
 
     def heartbeat(self, lease: Lease, extend: timedelta) -> tuple[bool, bool]:
         body = {"fence": lease.fence, "lease_seconds": extend.total_seconds()}
@@ -127,11 +138,19 @@ class HttpTransport:
     def complete(
         self, lease: Lease, *, ok: bool, error: str | None, lines: list[str] | None = None
     ) -> bool:
-        body = {"fence": lease.fence, "ok": ok, "error": error, "lines": lines or []}
-        body["agent"] = self._name()
+        body: dict[str, Any] = {"fence": lease.fence, "ok": ok, "error": error}
+        body |= {"lines": lines or [], "agent": self._name()}
+        if self._name() is not None:
+            body["next_lease_seconds"] = self._lease.total_seconds()  # the next task, at once
         answer = self._call("POST", f"/agents/tasks/{lease.id}/complete", body, give_up=None)
         self._lease_end.pop(lease.id, None)
-        return answer.status_code == 200
+        if answer.status_code != 200:
+            return False
+        ahead = answer.json().get("next")
+        if ahead:
+            with self._guard:
+                self._next[threading.get_ident()] = _work(ahead)
+        return True
 
     # --- calls ----------------------------------------------------------------------------
 
@@ -169,6 +188,20 @@ class HttpTransport:
             )
             self.sleep(pause)
             pause = min(pause * 2, MAX_PAUSE)
+
+
+def _work(data: dict[str, Any]) -> Work:
+    held = data["lease"]
+    taken = Lease(
+        id=int(held["id"]),
+        run_id=int(held["run_id"]),
+        task=str(held["task"]),
+        fence=int(held["fence"]),
+        lease_until=datetime.fromisoformat(held["lease_until"]),
+        attempt=int(held["attempt"]),
+    )
+    secrets = {str(k): str(v) for k, v in (data.get("secrets") or {}).items()}
+    return Work(taken, str(data.get("environment") or ""), secrets, data.get("git_commit"))
 
 
 def _detail(answer: httpx.Response) -> str:

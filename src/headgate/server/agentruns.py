@@ -17,6 +17,7 @@ hub, meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -138,6 +139,8 @@ def wait_for(
     told: set[str] = set()
     swept = 0.0
     while True:
+        if stopping():
+            return None
         if time.monotonic() - swept >= SWEEP_SECONDS:
             store.expire_leases()
             queue.promote(agents.database(store), run_id)
@@ -155,8 +158,6 @@ def wait_for(
             )
         if all(state in FINISHED for state in states.values()):
             return states
-        if stopping():
-            return None
         time.sleep(FOLLOW_SECONDS)
 
 
@@ -204,9 +205,13 @@ def _follow_in_thread(hub: Hub, job: Job, environment: str) -> None:
             job.emit("error", {"error": job.error})
             job.finish(CANCELLED)
         except Exception as exc:  # a bug must not leave the run running for ever
-            log.exception("following run %s failed", run_id)
-            hub.store.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}"[:4000])
             job.error = f"{type(exc).__name__}: {exc}"
+            if _closing(hub):  # the store closed under it: the next hub follows the run
+                job.finish(DONE, result={"run_id": run_id, "handed_over": True})
+                return
+            log.exception("following run %s failed", run_id)
+            with contextlib.suppress(Exception):
+                hub.store.finish_run(run_id, "failed", error=job.error[:4000])
             job.finish(FAILED)
         else:
             job.emit("finished", {"result": result})

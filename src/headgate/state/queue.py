@@ -171,6 +171,23 @@ def complete(
     return done is not None
 
 
+def release(db: Database, lease_id: int, fence: int) -> bool:
+    """A leased task given back before it began: queued again, its attempt not counted."""
+    with db.write("releasing a task") as conn:
+        released = conn.execute(
+            update(task_queue)
+            .where(
+                task_queue.c.id == lease_id,
+                task_queue.c.fence == fence,
+                task_queue.c.state == "leased",
+            )
+            .values(
+                state="queued", agent=None, lease_until=None, attempts=task_queue.c.attempts - 1
+            )
+        ).rowcount
+    return bool(released)
+
+
 def expire(db: Database) -> list[int]:
     """Leases past their end go back to the queue (or fail, out of attempts; a cancelled
     run's are cancelled); their ids."""
