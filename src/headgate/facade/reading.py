@@ -157,8 +157,9 @@ class Reading(ProjectBase):
     def runs(self, *, limit: int = 20, environment: str | None = None) -> list[RunRecord]:
         return self.state.list_runs(limit=limit, environment=environment)
 
-    def run_detail(self, run_id: int) -> RunRecord:
-        record = self.state.get_run(run_id)
+    def run_detail(self, run_id: int, *, specs: bool = True) -> RunRecord:
+        """The run with its tasks (and what each does, unless ``specs`` is False)."""
+        record = self.state.get_run(run_id, specs=specs)
         if record is None:
             raise HeadgateError(f"no run {run_id}", hint="list runs with: headgate runs")
         return record

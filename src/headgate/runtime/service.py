@@ -144,7 +144,7 @@ class RunService:
         from headgate.runtime.run import publish_run
 
         plan = self.load(run_id)
-        run = self.store.get_run(run_id)
+        run = self.store.get_run(run_id, specs=False)
         assert run is not None
         failed = {t.name for t in run.tasks if t.status not in (BUILT, SKIPPED)}
         if failed:

@@ -135,9 +135,10 @@ class StateStore:
     def reopen_run(self, run_id: int, *, host: str, pid: int) -> None:
         runs.reopen_run(self._db, run_id, host=host, pid=pid)
 
-    def get_run(self, run_id: int) -> RunRecord | None:
-        """The run with its tasks in start order, or None if there is no such run."""
-        return runs.get_run(self._db, run_id)
+    def get_run(self, run_id: int, *, specs: bool = True) -> RunRecord | None:
+        """The run with its tasks in start order, or None if there is no such run
+        (without ``specs``, the tasks' specs are left unread)."""
+        return runs.get_run(self._db, run_id, specs=specs)
 
     def last_run(self, environment: str | None = None) -> RunRecord | None:
         """The newest run (of ``environment`` if given), with its tasks."""

@@ -128,10 +128,7 @@ def run_detail(
     hub: Hub = Depends(get_hub),
     specs: Annotated[bool, Query(description="Include each task's spec (what it does).")] = False,
 ) -> dict[str, Any]:
-    record = hub.project.run_detail(run_id)
-    if not specs:
-        for task in record.tasks:
-            task.spec = None
+    record = hub.project.run_detail(run_id, specs=specs)
     data: dict[str, Any] = jsonable(record)
     job = hub.job_of_run(run_id)
     data["job"] = job.to_json() if job else None

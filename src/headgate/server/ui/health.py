@@ -116,7 +116,7 @@ def _read_health(project: Project, environment: str, deployments: int) -> Enviro
     running = [r for r in runs if r.status == "running"]
     building: set[str] = set()
     for run in running:
-        detail = store.get_run(run.id)
+        detail = store.get_run(run.id, specs=False)
         building |= {t.name for t in (detail.tasks if detail else []) if t.status == "running"}
     finished = next((r for r in runs if r.status != "running"), None)
     failed_builds: dict[str, str] = {}
@@ -191,7 +191,7 @@ def finished_run(store: StateStore, run_id: int) -> RunRecord | None:
         if run_id in _finished:
             _finished.move_to_end(run_id)
             return _finished[run_id]
-    run = store.get_run(run_id)
+    run = store.get_run(run_id, specs=False)
     if run is not None and run.status != "running":
         with _guard:
             _finished[run_id] = run
