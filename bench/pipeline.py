@@ -140,20 +140,44 @@ def _announce(console: Console, text: str) -> None:
     console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {text}")
 
 
+ROUNDS: list[dict[str, tuple[float | None, object]]] = []  # each round: name -> (s, CPU s)
+
+
 def run_steps(
     steps: list[str], dag: projects.Dag, args: argparse.Namespace, console: Console
 ) -> dict[str, Result]:
-    """Run each step `--repeat` times, each time in a fresh copy; keep the fastest."""
+    """Run the steps `--repeat` rounds, each step in a fresh copy; keep the fastest.
+
+    Rounds, not one step's tries after another: on a shared machine the load changes
+    from minute to minute, and a floor and a headgate run measured one right after the
+    other (``pair_ratios`` in the results) are compared under the same load.
+    """
     results: dict[str, Result] = {}
     n, threads = len(dag.models), os.cpu_count() or 1
-    for step in steps:
-        for attempt in range(1, args.repeat + 1):
+    for attempt in range(1, args.repeat + 1):
+        ROUNDS.append({})
+        for step in steps:
             _announce(console, f"{step} ({attempt}/{args.repeat}) ...")
             for name, result in _run_step(step, n, args.plan_models, threads).items():
                 outcome = f"{result.seconds:.2f} s" if result.seconds is not None else ""
                 _announce(console, f"  {name}: {outcome} {result.error or ''}")
+                ROUNDS[-1][name] = (result.seconds, result.detail.get("cpu_s"))
                 results[name] = _keep(results.get(name), result)
     return results
+
+
+def pair_ratios(name: str) -> dict[str, list[float]]:
+    """``name``'s seconds and CPU over the floor's, round by round."""
+    found: dict[str, list[float]] = {"seconds": [], "cpu": []}
+    for measured in ROUNDS:
+        if "floor" not in measured or name not in measured:
+            continue
+        (floor_s, floor_cpu), (seconds, cpu) = measured["floor"], measured[name]
+        if floor_s and seconds:
+            found["seconds"].append(round(seconds / floor_s, 3))
+        if isinstance(floor_cpu, float) and isinstance(cpu, float) and floor_cpu:
+            found["cpu"].append(round(cpu / floor_cpu, 3))
+    return found
 
 
 def _keep(kept: Result | None, new: Result) -> Result:
@@ -287,7 +311,10 @@ def main(argv: list[str] | None = None) -> int:
         },
         "targets": [t.to_json() for t in targets(results, args.plan_models)],
         "row_checks": checks,
+        "pair_ratios": {name: pair_ratios(name) for name in ("headgate_full",) if name in results},
     }
+    for name, ratios in payload["pair_ratios"].items():  # type: ignore[union-attr]
+        console.print(f"{name} / floor, round by round: {ratios}")
     write_json(args.out, args, payload)
     console.print(f"results written to {args.out}")
     if not args.keep:
