@@ -49,11 +49,12 @@ class Guard:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
 
-    @cached_property
+    @property
     def config(self) -> SecurityConfig:
+        """``security:`` as headgate.yml says now (the hub reloads a changed project)."""
         return self.hub.project.loaded.config.security
 
-    @cached_property
+    @property
     def accounts(self) -> Accounts:
         return self.hub.project.accounts
 
