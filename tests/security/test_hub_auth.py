@@ -102,3 +102,30 @@ def test_work_is_done_with_the_asker_s_rights_and_recorded_under_their_name(hub:
             r.environment != "prod" or not (r.user or "").startswith("dora")
             for r in project.runs(limit=50)
         )
+
+
+def test_a_schedule_is_triggered_with_the_rights_in_its_own_environment(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    root = make_project(tmp_path_factory.mktemp("sched") / "shop")
+    with (root / "headgate.yml").open("a") as config:
+        config.write(
+            "\nschedules:\n"
+            "  - {name: nightly_dev, cron: '0 2 * * *', environment: dev}\n"
+            "  - {name: nightly_prod, cron: '0 3 * * *', environment: prod}\n"
+        )
+    with Project.load(root) as project:
+        project.env_create("dev")
+        project.add_user("dev-only", None, roles=[("developer", "dev"), ("viewer", "*")])
+        value = project.create_token("t", ["developer", "viewer"], owner="dev-only")
+    with (
+        serving(root) as served,
+        httpx.Client(
+            base_url=f"{served.url}/api/v1",
+            headers={"Authorization": f"Bearer {value}"},
+            timeout=60,
+        ) as api,
+    ):
+        assert api.post("/schedules/nightly_dev/trigger").status_code == 202
+        refused = api.post("/schedules/nightly_prod/trigger")
+        assert refused.status_code == 403 and "in prod" in refused.json()["detail"]

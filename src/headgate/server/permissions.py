@@ -141,8 +141,9 @@ class Named:
 
 
 async def named_environments(request: Request, permission: Permission) -> Named:
-    """The environments a request names, as it names them: path parameters (``env``; ``name`` and ``other`` under ``/environments/``; a run's or
-    a job's own environment), query parameters, and a JSON or form body's fields."""
+    """The environments a request names, as it names them: path parameters (``env``;
+    ``name`` and ``other`` under ``/environments/``; the environment of a run, a job, a
+    schedule the path names), query parameters, and a JSON or form body's fields."""
     acted: list[str] = []
     based: list[str] = []
     read: list[str] = []
@@ -156,6 +157,8 @@ async def named_environments(request: Request, permission: Permission) -> Named:
         elif key == "other" and under_environments:
             read.append(str(value))
     acted += await run_in_threadpool(_owned_environments, request, params)
+    if "/schedules/{name}" in template:
+        acted += _schedule_environment(request, str(params.get("name", "")))
     fields: dict[str, Any] = dict(request.query_params)
     fields.update(await _body_fields(request))
     for key in ACTED_KEYS:
@@ -192,6 +195,15 @@ def _owned_environments(request: Request, params: dict[str, Any]) -> list[str]:
         if job is not None and job.environment:
             found.append(job.environment)
     return found
+
+
+def _schedule_environment(request: Request, name: str) -> list[str]:
+    """The environment a schedule or file trigger runs in (a missing one names none)."""
+    config = request.app.state.hub.project.loaded.config
+    for declared in [*config.schedules, *getattr(config, "triggers", [])]:
+        if declared.name == name:
+            return [str(declared.environment)]
+    return []
 
 
 async def _body_fields(request: Request) -> dict[str, Any]:
