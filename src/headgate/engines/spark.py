@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -192,14 +193,20 @@ class SparkWorkSession(EngineSession):
         yield
 
     def create_table_as(self, target: str, select_sql: str, *, replace: bool = False) -> int:
-        """One CREATE TABLE ... AS statement; ``replace`` drops the old table first (not atomic:
-        headgate only replaces tables nothing reads, under names of their own)."""
+        """The query written as a new table in one job, as CREATE TABLE ... AS writes it; its
+        rows are counted while they are written (an observed metric), not by a second job.
+        ``replace`` drops the old table first (not atomic: headgate only replaces tables
+        nothing reads, under names of their own)."""
+        from pyspark.sql import Observation
+        from pyspark.sql import functions as F
+
         if replace:
-            self.execute(f"DROP TABLE IF EXISTS {quote(target)}")
-        self.execute(
-            f"CREATE TABLE {quote(target)} USING {self.engine.table_format} AS {select_sql}"
-        )
-        return self.row_count(target)
+            self.run(f"DROP TABLE IF EXISTS {quote(target)}")
+        with self._errors():
+            counted = Observation(f"headgate_rows_{uuid.uuid4().hex}")
+            frame = self.spark.sql(select_sql).observe(counted, F.count(F.lit(1)).alias("rows"))
+            frame.write.format(self.engine.table_format).saveAsTable(_identifier(target))
+            return int(counted.get["rows"])
 
     def create_empty_like(self, target: str, select_sql: str) -> None:
         if not self.table_exists(target):
