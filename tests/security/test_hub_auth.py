@@ -129,3 +129,32 @@ def test_a_schedule_is_triggered_with_the_rights_in_its_own_environment(
         assert api.post("/schedules/nightly_dev/trigger").status_code == 202
         refused = api.post("/schedules/nightly_prod/trigger")
         assert refused.status_code == 403 and "in prod" in refused.json()["detail"]
+
+
+def test_only_an_admin_of_every_environment_manages_users(hub: Served) -> None:
+    with Project.load(hub.hub.root) as project:
+        project.add_user("dev-admin", None, roles=[("admin", "dev-*")])
+        local_admin = project.create_token("t", ["admin"], owner="dev-admin")
+    escalate = {"role": "admin", "scope": "*"}
+    as_local = {"Authorization": f"Bearer {local_admin}"}
+    refused = httpx.post(
+        f"{hub.url}/api/v1/users/dev-admin/roles",
+        params={"env": "dev-x"},
+        json=escalate,
+        headers=as_local,
+    )
+    assert refused.status_code == 403
+    api = httpx.Client(base_url=f"{hub.url}/api/v1", headers=hub.headers, timeout=60)
+    with api:
+        made = api.post("/users", json={"name": "eve", "roles": ["viewer@dev-*"]})
+        assert made.status_code == 201, made.text
+        weak = api.post("/users", json={"name": "fay", "password": "password1234"})
+        assert weak.status_code == 400 and "password is refused" in weak.json()["detail"]
+        assert api.post("/users/eve/roles", json={"role": "deployer", "scope": "prod"}).json()[
+            "added"
+        ]
+        users = {u["name"]: u for u in api.get("/users").json()["users"]}
+        assert sorted(users["eve"]["roles"]) == ["deployer@prod", "viewer@dev-*"]
+        assert "password" not in str(users["eve"])
+        assert api.delete("/users/eve/roles/deployer", params={"scope": "prod"}).status_code == 200
+        assert api.post("/users/eve/disable", json={}).json()["disabled"] is True

@@ -38,6 +38,7 @@ class Governance(ProjectBase):
     ) -> None:
         """A local user (``password`` None: one who signs in only by single sign-on),
         granted ``roles`` as (role, environment pattern)."""
+        _manage_users()
         self.accounts.add(name, password, by=_user())
         self._audit("user.add", target=name)
         for role, environment in roles or []:
@@ -48,22 +49,26 @@ class Governance(ProjectBase):
 
     def set_password(self, name: str, password: str) -> None:
         """A new password; the user's open web sessions end."""
+        _manage_users()
         self.accounts.set_password(name, password)
         self._audit("user.set_password", target=name)
 
     def disable_user(self, name: str, *, disabled: bool = True) -> None:
         """A disabled user cannot sign in and its sessions and tokens stop working at once."""
+        _manage_users()
         self.accounts.set_disabled(name, disabled)
         self._audit("user.disable" if disabled else "user.enable", target=name)
 
     def grant(self, name: str, role: str, environment: str = "*") -> bool:
         """Grant ``role`` in ``environment`` (a name, a pattern such as ``dev-*``, or ``*``)."""
+        _manage_users()
         added = self.accounts.grant(name, role, environment, by=_user())
         if added:
             self._audit("role.grant", environment=environment, target=name, detail={"role": role})
         return added
 
     def revoke(self, name: str, role: str, environment: str = "*") -> bool:
+        _manage_users()
         removed = self.accounts.revoke(name, role, environment)
         if not removed:
             raise HeadgateError(
@@ -210,3 +215,12 @@ def _owner() -> str:
 
     principal = acting()
     return principal.name if principal is not None else _user()
+
+
+def _manage_users() -> None:
+    """Users and roles are an admin's (on every environment) when someone acts through
+    the hub; a local command, run by whoever holds the project's store, passes."""
+    from headgate.security.principal import demand
+    from headgate.security.roles import EVERY, Permission
+
+    demand(Permission.USERS_MANAGE, EVERY)

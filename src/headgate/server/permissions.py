@@ -97,15 +97,14 @@ class Requires:
         asked = [(self.permission, e, True) for e in named.acted]
         asked += [(self.permission, e, False) for e in named.based]
         asked += [(Permission.ENVIRONMENTS_READ, e, True) for e in named.read]
-        if not named.acted and not named.based:
+        if self.permission in EVERYWHERE:  # whatever the request names: a grant on '*'
+            asked.append((self.permission, EVERY, True))
+        elif not named.acted and not named.based:
             if self.permission in ANYWHERE:
                 if principal.allows_somewhere(self.permission):
                     return
                 raise _refused(principal, self.permission, None)
-            if self.permission in EVERYWHERE:
-                asked.append((self.permission, EVERY, True))
-            else:
-                asked.append((self.permission, _default_environment(request), True))
+            asked.append((self.permission, _default_environment(request), True))
         for permission, environment, protecting in asked:
             if not principal.allows(permission, environment, protecting=protecting):
                 raise _refused(principal, permission, environment)

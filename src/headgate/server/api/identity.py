@@ -115,6 +115,80 @@ def list_users(hub: Hub = Depends(get_hub)) -> dict[str, Any]:
     }
 
 
+class UserRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    password: str | None = Field(None, max_length=1024, description="none: single sign-on only")
+    roles: list[str] = Field(default_factory=list, max_length=50, description="role@environment")
+
+
+class GrantRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: str = Field(min_length=1, max_length=50)
+    scope: str = Field("*", min_length=1, max_length=200, description="environment or pattern")
+
+
+class DisableRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    disabled: bool = True
+
+
+def _grant(text: str) -> tuple[str, str]:
+    role, _, environment = text.partition("@")
+    return role, environment or "*"
+
+
+@router.post(
+    "/users",
+    status_code=201,
+    summary="Add a user (a password, or none for single sign-on only) with roles",
+    dependencies=[Depends(requires(Permission.USERS_MANAGE))],
+)
+def add_user(request: UserRequest, hub: Hub = Depends(get_hub)) -> JSONResponse:
+    hub.project.add_user(request.name, request.password, roles=[_grant(r) for r in request.roles])
+    return JSONResponse({"name": request.name, "roles": request.roles}, status_code=201)
+
+
+@router.post(
+    "/users/{username}/roles",
+    summary="Grant a role in an environment, a pattern of them, or every one",
+    dependencies=[Depends(requires(Permission.USERS_MANAGE))],
+)
+def grant_role(username: str, request: GrantRequest, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+    added = hub.project.grant(username, request.role, request.scope)
+    return {"user": username, "role": request.role, "scope": request.scope, "added": added}
+
+
+@router.delete(
+    "/users/{username}/roles/{role}",
+    summary="Take a role back (scope: the environment or pattern it was granted in)",
+    dependencies=[Depends(requires(Permission.USERS_MANAGE))],
+)
+def revoke_role(
+    username: str,
+    role: str,
+    hub: Hub = Depends(get_hub),
+    scope: str = Query("*", max_length=200),
+) -> dict[str, Any]:
+    hub.project.revoke(username, role, scope)
+    return {"user": username, "role": role, "scope": scope, "revoked": True}
+
+
+@router.post(
+    "/users/{username}/disable",
+    summary="Disable (or enable) a user: their sessions and tokens stop at once",
+    dependencies=[Depends(requires(Permission.USERS_MANAGE))],
+)
+def disable_user(
+    username: str, request: DisableRequest, hub: Hub = Depends(get_hub)
+) -> dict[str, Any]:
+    hub.project.disable_user(username, disabled=request.disabled)
+    return {"user": username, "disabled": request.disabled}
+
+
 @router.get(
     "/audit",
     summary="The audit log, newest last: who did what, when, from where",
