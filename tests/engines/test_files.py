@@ -187,3 +187,29 @@ def test_bad_records_are_rejected_alike_on_every_engine(headgate_yml: str, tmp_p
         }
         for n, raw in ((1, "id,total"), (2, "2,3"))
     ]
+
+
+def test_a_refused_load_leaves_nothing_that_counts_as_loaded(
+    headgate_yml: str, tmp_path: Path
+) -> None:
+    """Too many rejects refuse the file, and every run after reads it again until the limit
+    allows them (an engine without transactions must not keep the refused file's table)."""
+    strict = "type: files\ntables:\n  orders:\n    path: data/orders.csv\n"
+    strict += "    columns: {id: BIGINT, amount: DOUBLE}\n    max_reject_fraction: 10%\n"
+    root = write_project(
+        tmp_path / "project",
+        {"sources/shop.yml": strict, "data/orders.csv": "id,amount\n1,2.5\n2,x\n"},
+        config=headgate_yml,
+    )
+    for _attempt in range(2):  # the second run reads the file again and refuses it again
+        with Project.load(root) as project:
+            refused = project.run()
+        assert refused.status == "failed"
+        error = next(t.error for t in refused.tasks if t.name == "shop.orders")
+        assert error is not None and "1 of 2 rows rejected (50.0%)" in error
+    (root / "sources/shop.yml").write_text(strict.replace("10%", "60%"))
+    with Project.load(root) as project:
+        loaded = project.run()
+    assert loaded.status == "success", [t.error for t in loaded.tasks if t.error]
+    orders = next(t for t in loaded.tasks if t.name == "shop.orders")
+    assert orders.detail == {"files": 1, "loaded": 1, "rejected": 1}
