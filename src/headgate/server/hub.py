@@ -39,9 +39,7 @@ KEPT_JOBS = 500  # finished jobs remembered for the API; older ones are forgotte
 class Hub:
     """A project, its open warehouse, and the one lane its writes go through."""
 
-    def __init__(
-        self, project_dir: Path, *, clock: Callable[[], datetime] | None = None
-    ) -> None:
+    def __init__(self, project_dir: Path, *, clock: Callable[[], datetime] | None = None) -> None:
         from headgate.engines import open_engine
         from headgate.facade import Project
         from headgate.plan.environments import reconcile
