@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from headgate import Project
+from tests.conftest import services_required
 from tests.support import write_project
 
 pytestmark = pytest.mark.slow
@@ -23,7 +24,10 @@ def _dbt() -> str:
         or shutil.which("dbt")
     )
     if found is None:
-        pytest.skip("dbt is not installed (pip install 'headgate[dbt]' in a venv; HEADGATE_DBT)")
+        message = "dbt is not installed (`make dbt`, or pip install 'headgate[dbt]'; HEADGATE_DBT)"
+        if services_required():
+            pytest.fail(f"{message} (HEADGATE_REQUIRE_SERVICES=1 requires it)", pytrace=False)
+        pytest.skip(message)
     return found
 
 
