@@ -278,7 +278,8 @@ task_queue = Table(
     Column("task", String(400), nullable=False),
     Column("labels", json_type(), nullable=False),  # what an agent must carry to take it
     Column("depends_on", json_type(), nullable=False),  # tasks of the run done before it
-    Column("state", String(10), nullable=False),  # waiting | queued | leased | done | failed | cancelled
+    # waiting | queued | leased | done | failed | cancelled
+    Column("state", String(10), nullable=False),
     Column("agent", String(200)),
     Column("fence", Integer, nullable=False),  # grows at every lease; a stale result is refused
     Column("lease_until", UTCDateTime),
