@@ -12,9 +12,11 @@ import faulthandler
 import importlib
 import os
 import re
+import shutil
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -147,3 +149,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if not TIER_MARKERS & {mark.name for mark in item.iter_markers()}:
             item.add_marker(pytest.mark.fast)
+
+
+# One Chromium per test process (Debian's, never a downloaded build), for every browser test:
+# Playwright's sync API allows one running instance per thread.
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    sync_api = import_or_require("playwright.sync_api", "browser tests")
+    found = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if not found:
+        require_service("Chromium", CHROMIUM, "not installed (make chromium installs it)")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=found, args=ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

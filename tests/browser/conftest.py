@@ -4,32 +4,13 @@ screenshot of the page whenever a test fails."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import import_or_require, require_service
 from tests.server.hubs import ADMIN, ADMIN_PASSWORD, Served, serving
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    sync_api = import_or_require("playwright.sync_api", "browser tests")
-    found = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-    if not found:
-        require_service("Chromium", CHROMIUM, "not installed (make chromium installs it)")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=found, args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.hookimpl(hookwrapper=True)
