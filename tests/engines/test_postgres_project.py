@@ -191,8 +191,11 @@ def test_runtime_behaviour_on_postgres(
     tests = importlib.import_module(module)
     config = "name: test_project\n" + postgres_engine_yaml(postgres_url, pg_prefix)
 
+    written: list[Path] = []
+
     def on_postgres(root: Path, files: dict[str, str], **_: object) -> Path:
-        return write_project(root, files, config=config)
+        written.append(write_project(root, files, config=config))
+        return written[-1]
 
     monkeypatch.setattr(tests, "write_project", on_postgres)
     test = getattr(tests, case)
@@ -200,6 +203,8 @@ def test_runtime_behaviour_on_postgres(
         test(tests.root.__wrapped__(tmp_path))
     else:
         test(tmp_path)
+    assert written, f"{case} wrote no project, so it never ran on PostgreSQL"
+    assert all("type: postgres" in (root / "headgate.yml").read_text() for root in written)
 
 
 def test_an_incremental_range_lands_in_a_segment_and_prod_keeps_its_version(

@@ -139,7 +139,7 @@ def test_the_schedules_page_pauses_and_resumes(hub: tuple[str, Path]) -> None:
 def test_cancelling_a_run_stops_its_running_step(tmp_path: Path) -> None:
     files = {
         "models/a.sql": "select 1 as x",
-        "steps/long_export.yml": "shell: echo started; sleep 120\nupstream: [a]\n",
+        "steps/long_export.yml": "shell: echo started; sleep 120; echo finished\nupstream: [a]\n",
     }
     root = write_project(tmp_path / "p", files)
     with (
@@ -149,10 +149,9 @@ def test_cancelling_a_run_stops_its_running_step(tmp_path: Path) -> None:
         run_id = api.post("/runs", json={"environment": "dev"}).json()["run_id"]
         log = root / ".headgate" / "steps" / f"run-{run_id}" / "steps.long_export.log"
         _until(lambda: log.is_file() and "started" in log.read_text(), 60, "the step to start")
-        began = time.monotonic()
         assert api.post(f"/runs/{run_id}/cancel").status_code in (200, 202)
         run = _finished_run(api, run_id)
-    assert time.monotonic() - began < 60  # stopped, not waited for
+    assert "finished" not in log.read_text()  # stopped, not waited for
     assert run["status"] in ("cancelled", "failed")
     step = next(t for t in run["tasks"] if t["name"] == "steps.long_export")
     assert step["status"] == "failed" and "cancelled" in step["error"]

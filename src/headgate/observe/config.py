@@ -31,10 +31,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
+from headgate.project.schedules import cron_expression, time_zone
 from headgate.project.strict import StrictModel
 
 COMPONENT_KINDS = ("batch_pipeline", "dataset", "server", "stream", "model", "pipeline")
@@ -86,26 +86,8 @@ class ExpectedSchedule(_Durations):
     margin: Duration = 900.0  # seconds after the slot before a start is late
     duration: Duration | None = None  # seconds a run may take before its end is late
 
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        from croniter import croniter
-
-        if not croniter.is_valid(value):
-            raise ValueError(
-                f"'{value}' is not a cron expression: five fields, minute hour day month "
-                "weekday, e.g. '0 2 * * *' for 02:00 every day"
-            )
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone '{value}': use e.g. UTC, Europe/Paris") from None
-        return value
+    _cron = field_validator("cron")(lambda cls, value: cron_expression(value))
+    _zone = field_validator("timezone")(lambda cls, value: time_zone(value))
 
     @property
     def margin_delta(self) -> timedelta:

@@ -41,6 +41,29 @@ from headgate.project.strict import StrictModel
 STEPS = ("ingest", "build", "checks", "publish", "deliveries")
 
 
+def cron_expression(value: str) -> str:
+    """``value`` if croniter reads it as a cron expression, else a ValueError saying how."""
+    from croniter import croniter
+
+    if not croniter.is_valid(value):
+        raise ValueError(
+            f"'{value}' is not a cron expression: five fields, minute hour day month "
+            "weekday, e.g. '0 2 * * *' for 02:00 every day"
+        )
+    return value
+
+
+def time_zone(value: str) -> str:
+    """``value`` if it names an IANA time zone, else a ValueError saying how."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone '{value}': use an IANA name such as Europe/Paris"
+        ) from None
+    return value
+
+
 class ScheduleConfig(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
     cron: str
@@ -55,28 +78,8 @@ class ScheduleConfig(StrictModel):
     catch_up_limit: int = Field(default=24, ge=1, le=10_000)
     paused: bool = False
 
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        from croniter import croniter
-
-        if not croniter.is_valid(value):
-            raise ValueError(
-                f"'{value}' is not a cron expression: five fields, minute hour day month "
-                "weekday, e.g. '0 2 * * *' for 02:00 every day"
-            )
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone '{value}': use an IANA name such as Europe/Paris"
-            ) from None
-        return value
+    _cron = field_validator("cron")(lambda cls, value: cron_expression(value))
+    _timezone = field_validator("timezone")(lambda cls, value: time_zone(value))
 
     @property
     def kind(self) -> str:
