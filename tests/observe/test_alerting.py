@@ -387,3 +387,28 @@ observe:
         tick()
         said = [r.body.decode() for r in receiver.at("/hook")][2:]
         assert sorted(said) == ["both load alert", "tests orders resolved"]
+
+
+def test_a_json_body_stays_valid_json_whatever_the_message_says(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    hook = f"{receiver.url}/hook"
+    config = f"""
+observe:
+  rules:
+    - name: errors
+      conditions: [{{message: {{level: [ERROR]}}}}]
+      actions:
+        - webhook:
+            url: "{hook}"
+            body: '{{{{"said": "{{message}}", "times": {{occurrences}}}}}}'
+"""
+    root = observed_project(tmp_path / "p", config)
+    said = 'column "amount" is null in 3 rows\n  see C:\\data\\orders.csv'
+    with observed_hub(root, Clock(START)) as served, served.client() as client:
+        event = {"event_type": "message-log", "server_key": "etl", "log_level": "ERROR"}
+        _post(client, [{**event, "message": said}])
+        served.hub.observer.tick()
+        (request,) = receiver.at("/hook")
+        body = request.json()  # quotes, a line break and backslashes, all escaped
+        assert said in body["said"] and body["times"] == 1

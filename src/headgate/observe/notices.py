@@ -178,9 +178,14 @@ class Dispatcher:
         data = self.data_points(config, rule, row)
         if action.webhook is not None:
             hook = action.webhook
-            body = render(hook.body, data) if hook.body else json.dumps(data, default=str)
             headers = {k: self.resolve(render(v, data)) for k, v in hook.headers.items()}
             headers.setdefault("Content-Type", "application/json")
+            in_json = "json" in _header(headers, "Content-Type").lower()
+            body = (
+                render(hook.body, data, json_text=in_json)
+                if hook.body
+                else json.dumps(data, default=str)
+            )
             _http(hook.method, self.resolve(hook.url), headers, self.resolve(body))
         elif action.slack is not None:
             text = render(action.slack.text, data) if action.slack.text else headline(data)
@@ -256,14 +261,29 @@ class _Blank(dict[str, Any]):
         return "{" + key + "}"
 
 
-def render(template: str | None, data: dict[str, Any]) -> str:
-    """``template`` with ``{name}`` replaced by the data point (unknown names kept)."""
+def render(template: str | None, data: dict[str, Any], *, json_text: bool = False) -> str:
+    """``template`` with ``{name}`` replaced by the data point (unknown names kept).
+
+    ``json_text``: the template is a JSON body, so text is escaped to stay inside its
+    quotes (a message with a quote or a line break still makes valid JSON).
+
+    >>> body = render('{{"said": "{message}", "n": {occurrences}}}',
+    ...               {"message": 'a "b"', "occurrences": 2}, json_text=True)
+    >>> json.loads(body)
+    {'said': 'a "b"', 'n': 2}
+    """
     if not template:
         return ""
+    if json_text:
+        data = {k: json.dumps(v)[1:-1] if isinstance(v, str) else v for k, v in data.items()}
     try:
         return template.format_map(_Blank(data))
     except (ValueError, IndexError, AttributeError):
         return template
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    return next((v for k, v in headers.items() if k.lower() == name.lower()), "")
 
 
 def headline(data: dict[str, Any]) -> str:
