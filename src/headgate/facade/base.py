@@ -184,12 +184,9 @@ class ProjectBase:
     # --- selection and planning -------------------------------------------------------
 
     def select(self, expression: str) -> set[str]:
-        from headgate.project.selection import select
+        from headgate.project.selection import select_in_project
 
-        tags = {name: m.options.tags for name, m in self.loaded.models.items()}
-        paths = {name: str(m.path.with_suffix("")) for name, m in self.loaded.models.items()}
-        paths.update({name: f"sources/{s.source}" for name, s in self.loaded.sources.items()})
-        return select(self.loaded.dag, expression, tags=tags, paths=paths)
+        return select_in_project(self.loaded, expression)
 
     def _environment(self, environment: str | None) -> str:
         name = environment or self.outline.default_environment

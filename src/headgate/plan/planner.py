@@ -385,7 +385,7 @@ def companion_of(name: str, nodes: Any) -> bool:
 
 
 def _covered_steps(project: LoadedProject, selected: set[str] | None) -> dict[str, Any]:
-    """The steps a run covers: all of them, or those feeding a selected node (or step)."""
+    """The steps a run covers: all of them, or those selected or feeding a selected node."""
     if selected is None:
         return dict(project.steps)
     covered: dict[str, Any] = {}
@@ -393,7 +393,9 @@ def _covered_steps(project: LoadedProject, selected: set[str] | None) -> dict[st
     while grew:
         grew = False
         for name, step in project.steps.items():
-            if name not in covered and any(d in selected or d in covered for d in step.downstream):
+            if name in covered:
+                continue
+            if name in selected or any(d in selected or d in covered for d in step.downstream):
                 covered[name], grew = step, True
     return covered
 

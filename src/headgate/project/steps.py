@@ -19,7 +19,10 @@ its ``downstream`` (models or source tables; other steps too)::
     project_dir: analytics              # dbt_project.yml (and profiles.yml); it runs there
     upstream: [staging.orders]
 
-A step runs on every run that covers it: a run of everything, or one whose selection
+A step is a node of the DAG like a model: ``--select steps.fetch_orders`` runs it alone,
+``+steps.notify`` with what it waits for, ``steps.fetch_orders+`` with what waits for it,
+and ``tags: [nightly]`` in its file makes ``tag:nightly`` select it. A step runs on every
+run that covers it: a run of everything, one that selects it, or one whose selection
 includes a node downstream of it. A failing step fails its downstream as
 ``upstream_failed``; a source downstream of a step reads the files the step left.
 Exit code 75 (``EX_TEMPFAIL``; list others in ``transient_exit_codes``) is a transient
@@ -37,6 +40,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from headgate.errors import Location, ProjectError
+from headgate.project.dag import Dag
 from headgate.project.strict import StrictModel
 
 STEPS_FOLDER = "steps"
@@ -48,6 +52,7 @@ class StepConfig(StrictModel):
     """One file under ``steps/``."""
 
     description: str | None = None
+    tags: list[str] = Field(default_factory=list, description="selected with --select tag:x")
     shell: str | None = Field(default=None, description="a command run by /bin/sh")
     python: str | None = Field(
         default=None, description="path/to/file.py:function or package.module:function"
@@ -127,8 +132,11 @@ class Step:
         return hashlib.blake2b(data.encode(), digest_size=8).hexdigest()
 
     def spec(self) -> dict[str, Any]:
-        """What any process needs to run the step (kept in the run's task spec)."""
-        return {"name": self.name, "path": str(self.path), **self.config.model_dump(mode="json")}
+        """What any process needs to run the step (kept in the run's task spec).
+
+        Its tags choose runs, they change nothing in it: neither spec nor fingerprint."""
+        config = self.config.model_dump(mode="json", exclude={"tags"})
+        return {"name": self.name, "path": str(self.path), **config}
 
 
 def load_steps(root: Path, known: set[str], errors: list[ProjectError]) -> dict[str, Step]:
@@ -191,6 +199,23 @@ def graph_with_steps(
         for child in step.downstream:
             combined[child] = sorted({*combined[child], step.name})
     return combined
+
+
+def dag_with_steps(dag: Dag, steps: dict[str, Step]) -> Dag:
+    """The project's DAG with its steps as nodes (the DAG itself when it has none)."""
+    if not steps:
+        return dag
+    key = (id(dag), tuple((s.name, *s.upstream, "|", *s.downstream) for s in steps.values()))
+    cached = _COMBINED.get(key)
+    if cached is not None and cached[0] is dag:
+        return cached[1]
+    combined = Dag(graph_with_steps(dag.upstream, steps))
+    _COMBINED.clear()  # one project at a time: the latest load's
+    _COMBINED[key] = (dag, combined)
+    return combined
+
+
+_COMBINED: dict[tuple[Any, ...], tuple[Dag, Dag]] = {}
 
 
 def steps_of(
