@@ -134,7 +134,7 @@ def test_monitor_parameters_are_validated_and_name_their_metric() -> None:
 def test_text_rendering_shows_limits_points_and_firings() -> None:
     text = render_text(control_chart([*STABLE, 106.0]))
     lines = text.splitlines()
-    assert lines[0] == "out of control; method median, 13 earlier runs"
+    assert lines[0] == "out of control (western electric chart); method median, 13 earlier runs"
     assert lines[1].startswith("center 100, sigma 1.4826")
     assert lines[-2].endswith("X")  # the flagged run sits beyond the +3 sigma lane
     assert lines[-1] == "rule 1: one point beyond 3 sigma (above): run 20"

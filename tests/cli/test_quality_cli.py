@@ -81,3 +81,22 @@ def test_an_invalid_monitor_is_refused_with_its_line(tmp_path: Path) -> None:
     done = cli(root, "run")
     assert done.returncode == 1
     assert "events.sql:3" in done.stderr and "row_count" in done.stderr
+
+
+def test_the_monitor_chart_shown_is_the_one_the_audit_judges_by(tmp_path: Path) -> None:
+    files = dict(MONITORED)
+    files["models/events.sql"] = files["models/events.sql"].replace(
+        "window: 10}", "window: 10, chart: ewma}"
+    )
+    root = write_project(tmp_path, files)
+    for load in range(6):
+        write_events(root, 100 + load % 3, first=load * 1000)
+        cli_json(root, "run")
+    shown = cli_json(root, "monitor", "events", "row_count")
+    assert shown["chart"] == "ewma" and shown["window"] == 10  # the model's own monitor
+    assert "(ewma chart)" in cli(root, "monitor", "events", "row_count", check=True).stdout
+    asked = cli_json(root, "monitor", "events", "row_count", "--chart", "cusum")
+    assert asked["chart"] == "cusum"
+    refused = cli(root, "monitor", "events", "row_count", "--chart", "pie")
+    assert refused.returncode != 0 and "monitor chart is one of" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -368,7 +368,8 @@ def render_text(chart: ChartResult, *, width: int = 49) -> str:
     >>> print(render_text(control_chart([5.0, 5.0, 6.0, 4.0, 5.0, 5.0, 6.0, 4.0, 9.0])).splitlines()[-1])
     rule 1: one point beyond 3 sigma (above): run 8
     """
-    lines = [f"{chart.verdict}; method {chart.method}, {chart.history} earlier runs"]
+    kind = chart.chart.replace("_", " ")
+    lines = [f"{chart.verdict} ({kind} chart); method {chart.method}, {chart.history} earlier runs"]
     if chart.center is None or chart.sigma is None:
         lines += [f"{p.index:>5}  {p.value:>14,.6g}" for p in chart.points]
         return "\n".join(lines) + "\n"

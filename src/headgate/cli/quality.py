@@ -92,13 +92,22 @@ def monitor(
     column: Annotated[
         str | None, typer.Option("--column", "-c", help="Column, for per-column metrics.")
     ] = None,
+    chart_kind: Annotated[
+        str | None,
+        typer.Option(
+            "--chart",
+            help="western_electric, ewma, cusum or weekly (default: the chart the model's "
+            "monitor judges by)",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """A metric's control chart over recent runs: center, 3-sigma limits and Western Electric flags."""
+    """A metric's control chart over recent runs: center, limits and the points it flags,
+    by the chart the model's monitor judges by (or --chart)."""
     from headgate.checks.spc import render_text
 
     with project() as current:
-        chart = current.monitor(model, metric, column=column)
+        chart = current.monitor(model, metric, column=column, chart=chart_kind)
     if as_json:
         print_json(chart.to_dict())
     else:

@@ -166,26 +166,35 @@ class Quality(ProjectBase):
                 dialect=engine.capabilities.dialect,
             )
 
-    def monitor(self, model: str, metric: str, *, column: str | None = None) -> ChartResult:
-        """The control chart of one metric of a model over its recorded runs."""
-        from headgate.checks.spc import control_chart, monitor_spec
+    def monitor(
+        self, model: str, metric: str, *, column: str | None = None, chart: str | None = None
+    ) -> ChartResult:
+        """The control chart of one metric of a model over its recorded runs: the model's
+        own monitor of that metric if it declares one (its window, method, chart), judged
+        by ``chart`` if given, else by the chart its audits use."""
+        from headgate.checks.spc import monitor_spec
+        from headgate.runtime.monitoring import recorded_chart, spec_of
 
         name = self._model_name(model)
         try:
             spec = monitor_spec({"metric": metric, **({"column": column} if column else {})})
+            if chart is not None:
+                monitor_spec({"metric": metric, "chart": chart})  # an unknown chart is refused
         except ValueError as exc:
             raise HeadgateError(str(exc)) from None
-        history = [
-            v for _, _, v in self.state.metric_history(name, spec.key, limit=spec.window + 8)
-        ]
-        if not history:
+        for check in self.checks.of(name):
+            if check.type == "monitor":
+                declared = spec_of(check)
+                if declared.key == spec.key:
+                    spec = declared
+                    break
+        found = recorded_chart(self.state, name, spec, chart=chart)
+        if found is None:
             raise HeadgateError(
                 f"no values of {spec.key} recorded for {name}",
                 hint="metrics are recorded by runs of models that declare a monitor (row_count by every run)",
             )
-        return control_chart(
-            history, window=spec.window, method=spec.method, min_history=spec.min_history
-        )
+        return found
 
     def _published_table(self, name: str, environment: str) -> str:
         lowered = name.lower()

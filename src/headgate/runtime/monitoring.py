@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from headgate.checks.metrics import collect_metrics
 from headgate.checks.results import CheckResult
-from headgate.checks.spc import MonitorSpec, judge_monitor, monitor_spec
+from headgate.checks.spc import ChartResult, MonitorSpec, judge_monitor, monitor_spec
 from headgate.checks.spc_charts import SPAN, pick_chart
 from headgate.state.sqltypes import now as sqlnow
 
@@ -167,17 +167,13 @@ def chart_of(
     """The chart a monitor whose config names none judges by: picked from the metric's
     history once there is enough of it (twice ``min_history`` runs), then kept in the store
     so that the chart does not change from one run to the next."""
-    from sqlalchemy import select
-
     from headgate.observe.openlineage import database
     from headgate.state.tables import monitor_charts
 
-    db = database(store)
-    key = (monitor_charts.c.model == model) & (monitor_charts.c.metric == _chart_key(spec))
-    with db.read() as conn:
-        kept = conn.execute(select(monitor_charts.c.chart).where(key)).scalar_one_or_none()
+    kept = kept_chart(store, model, spec)
     if kept is not None:
-        return str(kept)
+        return kept
+    db = database(store)
     earlier = times[:-1] if times is not None else None
     kind, reason = pick_chart(
         history, earlier, min_history=spec.min_history, direction=spec.direction
@@ -199,6 +195,36 @@ def chart_of(
                 ],
             )
     return kind
+
+
+def recorded_chart(
+    store: StateStore, model: str, spec: MonitorSpec, *, chart: str | None = None
+) -> ChartResult | None:
+    """The chart a monitor judges by, over the runs recorded so far (the newest last);
+    None when no value was recorded. The kind is ``chart``, else the monitor's own, else
+    the one picked and kept for it, else Western Electric: what people look at is what
+    the audit judged by."""
+    weekly = 7 * spec.window + 8 if (chart or spec.chart) == "weekly" else 0
+    found = store.metric_history(model, spec.key, limit=max(spec.window + SPAN, weekly))
+    if not found:
+        return None
+    kind = chart or spec.chart or kept_chart(store, model, spec) or "western_electric"
+    values = [value for _, _, value in found]
+    times = [at for _, at, _ in found]
+    return judge_monitor(spec, values[:-1], values[-1], chart=kind, times=times)
+
+
+def kept_chart(store: StateStore, model: str, spec: MonitorSpec) -> str | None:
+    """The chart picked for the monitor from its history and kept, if one was."""
+    from sqlalchemy import select
+
+    from headgate.observe.openlineage import database
+    from headgate.state.tables import monitor_charts
+
+    key = (monitor_charts.c.model == model) & (monitor_charts.c.metric == _chart_key(spec))
+    with database(store).read() as conn:
+        kept = conn.execute(select(monitor_charts.c.chart).where(key)).scalar_one_or_none()
+    return None if kept is None else str(kept)
 
 
 def _chart_key(spec: MonitorSpec) -> str:

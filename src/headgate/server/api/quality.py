@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
@@ -154,9 +154,13 @@ def monitor_chart(
     metric: Annotated[str, Path(max_length=60, pattern=r"^[a-z_]+$")],
     hub: Hub = Depends(get_hub),
     column: Annotated[str | None, Query(max_length=200)] = None,
+    chart: Annotated[
+        Literal["western_electric", "ewma", "cusum", "weekly"] | None,
+        Query(description="the kind of chart (default: the one the model's monitor judges by)"),
+    ] = None,
 ) -> dict[str, Any]:
-    chart = hub.project.monitor(name, metric, column=column)
-    data: dict[str, Any] = jsonable(chart.to_dict())
+    found = hub.project.monitor(name, metric, column=column, chart=chart)
+    data: dict[str, Any] = jsonable(found.to_dict())
     return {"model": name.lower(), "metric": metric, "column": column, **data}
 
 

@@ -49,6 +49,14 @@ class BuildRow:
     published: bool
 
 
+CHART_NAMES = {
+    "western_electric": "Western Electric rules",
+    "ewma": "EWMA",
+    "cusum": "CUSUM",
+    "weekly": "by weekday",
+}
+
+
 def model_page_context(project: Project, name: str, environment: str) -> dict[str, Any]:
     health = environment_health(project, environment, deployments=0)
     model_health = health.models.get(name)
@@ -163,8 +171,8 @@ def _checks(
 
 def _charts(project: Project, name: str, declared: list[Check]) -> list[str]:
     """A control chart per monitor the model declares, and its row count over builds."""
-    from headgate.checks.spc import control_chart, monitor_spec
-    from headgate.runtime.monitoring import spec_of
+    from headgate.checks.spc import monitor_spec
+    from headgate.runtime.monitoring import recorded_chart, spec_of
 
     specs = []
     for check in declared:
@@ -177,14 +185,13 @@ def _charts(project: Project, name: str, declared: list[Check]) -> list[str]:
         specs.append((f"{name}: row count per build", monitor_spec({"metric": "row_count"})))
     charts = []
     for title, spec in specs:
-        history = project.state.metric_history(name, spec.key, limit=spec.window + 8)
-        if not history:
+        chart = recorded_chart(project.state, name, spec)  # the chart its audits judge by
+        if chart is None:
             continue
+        history = project.state.metric_history(name, spec.key, limit=len(chart.points))
         values = [v for _, _, v in history]
-        chart = control_chart(
-            values, window=spec.window, method=spec.method, min_history=spec.min_history
-        )
-        flagged = {i for flag in chart.flags for i in flag.indices}
+        first = chart.points[0].index if chart.points else 0  # flags count from the series
+        flagged = {i - first for flag in chart.flags for i in flag.indices}
         labels = [f"run {run} · {at:%Y-%m-%d %H:%M}" for run, at, _ in history]
         charts.append(
             control_chart_svg(
@@ -194,7 +201,7 @@ def _charts(project: Project, name: str, declared: list[Check]) -> list[str]:
                 flagged=flagged,
                 history=chart.history,
                 labels=labels,
-                title=f"{title} — {chart.verdict}",
+                title=f"{title} — {chart.verdict} ({CHART_NAMES.get(chart.chart, chart.chart)})",
             )
         )
     return charts
