@@ -24,7 +24,7 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from headgate.errors import StateError
@@ -157,36 +157,35 @@ def _models(conn: Connection, at: datetime) -> Iterable[Metric]:
     yield lag
 
 
+def _counted(
+    conn: Connection, name: str, documentation: str, columns: list[Any], *where: Any
+) -> CounterMetricFamily:
+    """A counter of rows by the values of ``columns`` (a label each, named as the column)."""
+    family = CounterMetricFamily(name, documentation, labels=[c.name for c in columns])
+    query = select(*columns, func.count()).where(*where).group_by(*columns)
+    for *labels, count in conn.execute(query):
+        family.add_metric([str(label) for label in labels], count)
+    return family
+
+
 def _checks(conn: Connection, at: datetime) -> Iterable[Metric]:
     results = t.check_results
-    family = CounterMetricFamily(
+    yield _counted(
+        conn,
         "headgate_checks",
         "Check results by status (pass, warn, fail, error) and severity.",
-        labels=["status", "severity"],
+        [results.c.status, results.c.severity],
     )
-    for status, severity, count in conn.execute(
-        select(results.c.status, results.c.severity, func.count()).group_by(
-            results.c.status, results.c.severity
-        )
-    ):
-        family.add_metric([status, severity], count)
-    yield family
 
 
 def _deployments(conn: Connection, at: datetime) -> Iterable[Metric]:
     deployments = t.deployments
-    family = CounterMetricFamily(
+    yield _counted(
+        conn,
         "headgate_deployments",
         "Changes to what an environment publishes, by kind (run, deploy, rollback, create).",
-        labels=["environment", "kind"],
+        [deployments.c.environment, deployments.c.kind],
     )
-    for environment, kind, count in conn.execute(
-        select(deployments.c.environment, deployments.c.kind, func.count()).group_by(
-            deployments.c.environment, deployments.c.kind
-        )
-    ):
-        family.add_metric([environment, kind], count)
-    yield family
 
 
 def _queue(conn: Connection, at: datetime) -> Iterable[Metric]:
@@ -225,34 +224,23 @@ def _agents(conn: Connection, at: datetime) -> Iterable[Metric]:
 
 def _events(conn: Connection, at: datetime) -> Iterable[Metric]:
     events = t.events
-    family = CounterMetricFamily(
+    yield _counted(
+        conn,
         "headgate_events_received",
         "Events received, by kind and by where they came from (api, headgate, openlineage).",
-        labels=["kind", "source"],
+        [events.c.kind, events.c.source],
     )
-    for kind, source, count in conn.execute(
-        select(events.c.kind, events.c.source, func.count()).group_by(
-            events.c.kind, events.c.source
-        )
-    ):
-        family.add_metric([kind, source], count)
-    yield family
 
 
 def _lineage(conn: Connection, at: datetime) -> Iterable[Metric]:
     events = t.lineage_events
-    family = CounterMetricFamily(
+    yield _counted(
+        conn,
         "headgate_openlineage_events_received",
         "OpenLineage events received, by event type.",
-        labels=["event_type"],
+        [events.c.event_type],
+        events.c.event_type.is_not(None),
     )
-    for event_type, count in conn.execute(
-        select(events.c.event_type, func.count())
-        .where(and_(events.c.event_type.is_not(None)))
-        .group_by(events.c.event_type)
-    ):
-        family.add_metric([event_type], count)
-    yield family
 
 
 def _histogram(
