@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from headgate.errors import HeadgateError
 from headgate.facade.base import ProjectBase, _git_commit, _user
+from headgate.project.schedules import ALL_STEPS, STEPS, includes_text, run_includes
 
 if TYPE_CHECKING:  # the plan machinery (sqlglot) loads when a command plans, not for every one
     from headgate.engines.base import Engine
@@ -39,6 +41,7 @@ class Building(ProjectBase):
         end: datetime | None = None,
         persist_reuse: bool = False,
         nonce: str | None = None,
+        includes: Collection[str] = ALL_STEPS,
     ) -> Plan:
         from headgate.plan.planner import PlanInputs, PlanRequest, make_plan
 
@@ -49,8 +52,9 @@ class Building(ProjectBase):
             )
         registry = self.state.physical_tables()
         existing = engine.existing_tables(self.loaded.config.physical_schema)
+        ingest = "ingest" in includes
         inputs = PlanInputs(
-            fingerprints=self.fingerprints,
+            fingerprints=self.fingerprints if ingest else self._held_fingerprints(environment),
             env_models=self.state.env_models(environment),
             registry=registry,
             existing=existing,
@@ -59,7 +63,11 @@ class Building(ProjectBase):
             now=datetime.now(UTC),
             check_hashes=dict(self.checks.hashes),
         )
-        inputs.aliases = self._reused_tables(inputs, environment, engine, persist=persist_reuse)
+        inputs.aliases = (
+            self._reused_tables(inputs, environment, engine, persist=persist_reuse)
+            if ingest
+            else self._held_sources(environment)
+        )
         request = PlanRequest(
             environment=environment,
             selected=self.select(selection) if selection else None,
@@ -70,10 +78,42 @@ class Building(ProjectBase):
             end=end if not restate else None,
             selection=selection,
             nonce=nonce or "plan",
+            ingest=ingest,
         )
         plan = make_plan(self.loaded, inputs, request)
         plan.registry = registry
+        if not ingest:
+            _refuse_unloaded_sources(plan)
+        if "build" not in includes:
+            _leave_models_unbuilt(plan)
         return plan
+
+    def _held_sources(self, environment: str) -> dict[str, str]:
+        """Each source -> the table ``environment`` reads it from now (a run without ingest)."""
+        published = self.state.env_models(environment)
+        return {
+            name: published[name].physical_table
+            for name in self.loaded.sources
+            if name in published
+        }
+
+    def _held_fingerprints(self, environment: str) -> dict[str, str]:
+        """Fingerprints with each source at the version ``environment`` publishes: a run that
+        does not ingest builds its models from the sources' current tables, and names them so."""
+        from headgate.plan.fingerprint import node_fingerprint
+
+        published = self.state.env_models(environment)
+        current = self.fingerprints
+        held: dict[str, str] = {}
+        for name in self.loaded.dag.order:
+            if name in self.loaded.sources:
+                pointer = published.get(name)
+                held[name] = pointer.fingerprint if pointer is not None else current[name]
+            elif name in self.loaded.models:
+                held[name] = node_fingerprint(self.loaded, name, held)
+            else:
+                held[name] = current[name]
+        return held
 
     def review(self, environment: str | None = None, *, selection: str | None = None) -> Review:
         """The plan a person reviews: impact per model and column, builds, checks."""
@@ -312,18 +352,22 @@ class Building(ProjectBase):
         run_id: int | None = None,
         policy: RetryPolicy | None = None,
         slot: tuple[str, datetime] | None = None,
+        includes: Collection[str] | None = None,
     ) -> RunResult:
         """Build what changed, check nothing failed, then publish ``environment`` in one swap.
 
         ``run_id``: a run already recorded as asked for (the hub's queue), carried out now.
         ``policy``: retries and timeout other than the project's (a schedule's own).
         ``slot``: the (schedule, slot time) this run carries out, recorded with it.
+        ``includes``: the steps the run does, of ingest, build, checks, publish and
+        deliveries (default: all); publish needs checks, deliveries need publish.
         """
         from headgate.plan.environments import Actor
         from headgate.runtime.run import RunOptions
         from headgate.runtime.service import RunService, recorded_run
 
         environment = self._environment(environment)
+        steps = checked_includes(includes)
         self.checks  # noqa: B018 - invalid checks stop the run before anything is built
         self.deliveries  # noqa: B018 - and so do invalid delivery files
         for warning in self._unread_files():
@@ -339,7 +383,7 @@ class Building(ProjectBase):
             recorded = recorded_run(
                 store,
                 environment=environment,
-                command="run",
+                command="run" + includes_text(steps),
                 selection=selection,
                 user=f"schedule {slot[0]}" if slot else _user(),
                 git_commit=_git_commit(self.root),
@@ -350,7 +394,11 @@ class Building(ProjectBase):
                     "run.start",
                     environment=environment,
                     target=str(run_id),
-                    detail={"selection": selection, "schedule": slot[0] if slot else None},
+                    detail={
+                        "selection": selection,
+                        "schedule": slot[0] if slot else None,
+                        "includes": [s for s in STEPS if s in steps],
+                    },
                 )
                 if slot is not None:
                     store.attach_slot_run(slot[0], slot[1], run_id)
@@ -364,6 +412,7 @@ class Building(ProjectBase):
                     restate=restate,
                     start=start,
                     end=end,
+                    includes=steps,
                 )
                 self.console.plan_ready(plan)
                 options = RunOptions(
@@ -371,6 +420,7 @@ class Building(ProjectBase):
                     publish_partial=publish_partial,
                     actor=Actor(_user(), _git_commit(self.root)),
                     policy=policy or self.retry_policy,
+                    includes=steps,
                 )
                 service = RunService(self.loaded, store, self.console, self.checks)
                 service.submit(plan, run_id)
@@ -383,7 +433,7 @@ class Building(ProjectBase):
                 outcome.status = "failed" if result.status == "failed" else "success"
                 outcome.error = "\n".join(errors) or None
                 outcome.published = result.published
-        if result.published and self.deliveries:
+        if result.published and "deliveries" in steps and self.deliveries:
             result.deliveries = self._deliver(environment, result, run_id)
         self.console.run_finished(result)
         return result
@@ -403,6 +453,41 @@ class Building(ProjectBase):
         return self.loaded.config.threads or max(4, os.cpu_count() or 1)
 
     # --- reading ------------------------------------------------------------------------
+
+
+def checked_includes(includes: Collection[str] | None) -> frozenset[str]:
+    """The steps a run does, or a user's error saying which are allowed together."""
+    try:
+        return run_includes(includes)
+    except ValueError as exc:
+        raise HeadgateError(
+            f"includes: {exc}", hint=f"steps: {', '.join(STEPS)} (default: all of them)"
+        ) from None
+
+
+def _refuse_unloaded_sources(plan: Plan) -> None:
+    """A run without ingest whose models read a source never loaded: said before it starts."""
+    unloaded = {
+        n.name for n in plan.nodes.values() if n.kind == "source" and n.action == "excluded"
+    }
+    for node in plan.work:
+        missing = [u for u in node.upstream if u in unloaded]
+        if missing:
+            raise HeadgateError(
+                f"{node.name} reads {missing[0]}, which was never loaded in {plan.environment}, "
+                "and this run does not include ingest",
+                hint="run it once with ingest (headgate run), or add ingest to the "
+                "schedule's includes",
+            )
+
+
+def _leave_models_unbuilt(plan: Plan) -> None:
+    """A run without build: only sources load (and the steps that feed them run)."""
+    feeding = {step for n in plan.nodes.values() if n.kind == "source" for step in n.after}
+    for node in plan.nodes.values():
+        if node.kind == "source" or node.action == "excluded" or node.name in feeding:
+            continue
+        node.action, node.reason = "excluded", "not built: the run does not include build"
 
 
 def _run_message(result: RunResult) -> str:

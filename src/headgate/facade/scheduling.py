@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from headgate.errors import HeadgateError
 from headgate.facade.base import ProjectBase, _user
+from headgate.project.schedules import STEPS
 
 if TYPE_CHECKING:
     from headgate.project.schedules import ScheduleConfig, TriggerConfig
@@ -35,6 +36,8 @@ class ScheduleStatus:
     last_run_id: int | None = None
     kind: str = "cron"  # "cron" | "files" (a trigger: a new file in ``files`` starts a run)
     files: str | None = None
+    includes: list[str] = field(default_factory=lambda: list(STEPS))  # what a run does
+    agents: dict[str, Any] | None = None  # where its runs go: {labels, sites} (None: the hub)
 
 
 class Scheduling(ProjectBase):
@@ -61,6 +64,8 @@ class Scheduling(ProjectBase):
                     last_slot=last.slot_at if last else None,
                     last_state=last.state if last else None,
                     last_run_id=last.run_id if last else None,
+                    includes=list(schedule.includes),
+                    agents=_agents_json(schedule),
                 )
             )
         for trigger in self.loaded.config.triggers:
@@ -77,6 +82,8 @@ class Scheduling(ProjectBase):
                     last_run_id=fired[0] if fired else None,
                     kind="files",
                     files=trigger.files,
+                    includes=list(trigger.includes),
+                    agents=_agents_json(trigger),
                 )
             )
         return found
@@ -109,6 +116,7 @@ class Scheduling(ProjectBase):
                 end=slot,
                 policy=_policy(schedule),
                 slot=(schedule.name, slot),
+                **_routing(schedule),
             )
             self.state.attach_slot_run(schedule.name, slot, run_id)
 
@@ -118,6 +126,7 @@ class Scheduling(ProjectBase):
                 selection=trigger.selection,
                 user=f"trigger {trigger.name}",
                 policy=_policy(trigger),
+                **_routing(trigger),
             )
 
         config = self.loaded.config
@@ -151,6 +160,7 @@ class Scheduling(ProjectBase):
             selection=found.selection,
             user=user or _user(),
             policy=_policy(found),
+            **_routing(found),
         )
         self._audit("schedule.trigger", environment=found.environment, target=name)
         return run_id
@@ -158,13 +168,19 @@ class Scheduling(ProjectBase):
     def _run_in_thread(
         self, environment: str, *, selection: str | None, user: str, **options: Any
     ) -> int:
-        """Record a run now and carry it out on a thread of its own (its own Project)."""
+        """Record a run now and carry it out on a thread of its own (its own Project).
+
+        A run for agents needs the hub (it plans, queues and publishes such runs): here it
+        is recorded as failed, saying so.
+        """
         from headgate.facade import Project
         from headgate.facade.base import _git_commit
+        from headgate.project.schedules import includes_text
 
+        agents = options.pop("agents", None)
         run_id = self.state.start_run(
             environment=environment,
-            command="run",
+            command="run" + includes_text(options.get("includes") or STEPS),
             selection=selection,
             user=user,
             host=socket.gethostname(),
@@ -172,6 +188,14 @@ class Scheduling(ProjectBase):
             git_commit=_git_commit(self.root),
         )
         root, store, console = self.root, self.state, self.console
+        if agents is not None:
+            error = (
+                f"{user}: its runs go to agents, and only the hub hands runs to agents: run the "
+                "schedules in `headgate serve`, or drop `agents:` from the schedule"
+            )
+            console.warn(error)
+            store.finish_run(run_id, "failed", error=error)
+            return run_id
 
         def run() -> None:
             try:
@@ -198,6 +222,15 @@ class Scheduling(ProjectBase):
             f"no schedule named {name}",
             hint=f"schedules and triggers in headgate.yml: {names}",
         )
+
+
+def _routing(schedule: ScheduleConfig | TriggerConfig) -> dict[str, Any]:
+    """The run's steps, and the agents it goes to (when the schedule names them)."""
+    return {"includes": list(schedule.includes), "agents": schedule.agents}
+
+
+def _agents_json(schedule: ScheduleConfig | TriggerConfig) -> dict[str, Any] | None:
+    return None if schedule.agents is None else schedule.agents.model_dump(mode="json")
 
 
 def _policy(schedule: ScheduleConfig | TriggerConfig) -> RetryPolicy:

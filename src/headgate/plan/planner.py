@@ -115,6 +115,7 @@ class PlanRequest:
     end: datetime | None = None
     selection: str | None = None
     nonce: str | None = None  # names what a full refresh or restatement recomputes
+    ingest: bool = True  # False: sources load nothing; models read the tables they hold now
 
 
 def make_plan(project: LoadedProject, inputs: PlanInputs, request: PlanRequest) -> Plan:
@@ -200,6 +201,8 @@ def _plan_node(
     node.missing_upstream = [
         u for u in node.upstream if planned[u].action == "excluded" and not planned[u].exists
     ]
+    if source is not None and not request.ingest:
+        return _held_source(node, published_here)
     loading = [u for u in upstream if planned[u].may_change]
     node.may_change = bool(loading) and node.versioned
     recompute = request.full_refresh or (restated and materialized != "view")
@@ -238,6 +241,18 @@ def _plan_node(
         node.action, node.reason = "audit", audit
     elif not published_here:
         node.action, node.reason = "reuse", "already built; publish only"
+    return node
+
+
+def _held_source(node: PlannedNode, published_here: bool) -> PlannedNode:
+    """A source a run without ingest leaves as it is: its table now, or none yet."""
+    node.may_change = False
+    if published_here:
+        node.action, node.reason = "unchanged", "not loaded: the run does not ingest"
+    elif node.exists:
+        node.action, node.reason = "reuse", "not loaded: the run does not ingest; publish only"
+    else:
+        node.action, node.reason = "excluded", "never loaded, and the run does not ingest"
     return node
 
 

@@ -12,6 +12,11 @@ schedules:
     max_concurrent: 1            # runs of this schedule at once; later slots wait
     catch_up: latest             # none | latest | all, after downtime
     catch_up_limit: 24           # with `all`: at most this many missed slots
+    includes: [ingest, build, checks, publish, deliveries]   # what a run does (default: all)
+    agents:                      # optional: the slot's runs go to agents, not the hub's lane
+      labels: {env: prod}        # every task asks for these labels
+      sites:                     # and the tasks a selection names, for that site's too
+        - {select: "shop_db.*", labels: {site: on-prem}}
 
 triggers:
   - name: new_orders
@@ -24,21 +29,111 @@ A cron expression has five fields, or six with seconds last (``* * * * * */10``:
 ten seconds). A trigger fires once per new file (by its content: a file rewritten with
 the same bytes is not new), once the file stopped growing; files that land together
 start one run.
+
+``includes`` says which steps a run does: ``ingest`` (sources load new data), ``build``
+(models), ``checks`` (their audits), ``publish`` (the environment's swap) and
+``deliveries`` (after the publish). Write-audit-publish holds: ``publish`` needs
+``checks``, and ``deliveries`` needs ``publish``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from headgate.errors import ProjectError
 from headgate.project.strict import StrictModel
 
 STEPS = ("ingest", "build", "checks", "publish", "deliveries")
+ALL_STEPS: frozenset[str] = frozenset(STEPS)
+
+
+def run_includes(values: Iterable[str] | None) -> frozenset[str]:
+    """The steps a run does (all when ``values`` is None), else a ValueError saying why not.
+
+    >>> sorted(run_includes(["ingest", "build"]))
+    ['build', 'ingest']
+    >>> run_includes(["build", "publish"])
+    Traceback (most recent call last):
+    ...
+    ValueError: a run that publishes must check what it publishes: add checks to includes, or drop publish (and deliveries)
+    """
+    if values is None:
+        return ALL_STEPS
+    chosen = [str(v).strip().lower() for v in values]
+    unknown = [v for v in chosen if v not in STEPS]
+    if unknown:
+        raise ValueError(f"'{unknown[0]}' is not a step of a run: use {', '.join(STEPS)}")
+    if not chosen:
+        raise ValueError(f"includes names no step: use some of {', '.join(STEPS)}")
+    found = frozenset(chosen)
+    if "publish" in found and "checks" not in found:
+        raise ValueError(
+            "a run that publishes must check what it publishes: add checks to includes, "
+            "or drop publish (and deliveries)"
+        )
+    if "deliveries" in found and "publish" not in found:
+        raise ValueError(
+            "deliveries run after a publish: add publish (and checks) to includes, or drop "
+            "deliveries"
+        )
+    if not {"ingest", "build"} & found:
+        raise ValueError("a run that neither ingests nor builds does nothing: add ingest or build")
+    return found
+
+
+def includes_text(includes: Iterable[str]) -> str:
+    """How a run's steps read in its command: '' for all of them, else ' --only a,b'."""
+    chosen = frozenset(includes)
+    if chosen >= ALL_STEPS:
+        return ""
+    return " --only " + ",".join(s for s in STEPS if s in chosen)
+
+
+class SiteConfig(StrictModel):
+    """The tasks a selection names go to the agents carrying these labels too."""
+
+    select: str = Field(min_length=1)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class AgentsConfig(StrictModel):
+    """A schedule's runs carried out by agents: the labels each task asks for, by site."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+    sites: list[SiteConfig] = Field(default_factory=list)
+
+
+class RunSteps(StrictModel):
+    """What a schedule's or a trigger's run does, and where."""
+
+    includes: list[str] = Field(default_factory=lambda: list(STEPS))
+    agents: AgentsConfig | None = None
+
+    @field_validator("includes")
+    @classmethod
+    def _steps(cls, value: list[str]) -> list[str]:
+        chosen = run_includes(value)
+        return [s for s in STEPS if s in chosen]
+
+    @field_validator("agents")
+    @classmethod
+    def _agents_check(cls, value: AgentsConfig | None, info: ValidationInfo) -> AgentsConfig | None:
+        if value is not None and "checks" not in info.data.get("includes", STEPS):
+            raise ValueError(
+                "runs that go to agents check what they build: add checks to includes, "
+                "or drop agents"
+            )
+        return value
+
+    @property
+    def steps(self) -> frozenset[str]:
+        return frozenset(self.includes)
 
 
 def cron_expression(value: str) -> str:
@@ -64,7 +159,7 @@ def time_zone(value: str) -> str:
     return value
 
 
-class ScheduleConfig(StrictModel):
+class ScheduleConfig(RunSteps):
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
     cron: str
     timezone: str = "UTC"
@@ -137,7 +232,7 @@ class ScheduleConfig(StrictModel):
             found.append(slot.astimezone(until.tzinfo))
 
 
-class TriggerConfig(StrictModel):
+class TriggerConfig(RunSteps):
     """A run started by something happening rather than a clock: a new file in a source."""
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")

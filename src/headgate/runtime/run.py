@@ -17,6 +17,7 @@ from headgate.observe.openlineage_out import emit_run
 from headgate.plan.environments import Actor, apply_pointers, current_pointers
 from headgate.plan.planner import REJECTS_SUFFIX, Plan, PlannedNode
 from headgate.project.loader import LoadedProject
+from headgate.project.schedules import ALL_STEPS
 from headgate.runtime.audit import ProjectChecks
 from headgate.runtime.executor import RetryPolicy, Task, execute
 from headgate.runtime.recorder import Recorder
@@ -36,6 +37,9 @@ class RunOptions:
     publish_partial: bool = False
     actor: Actor = field(default_factory=Actor)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    # the steps the run does (project/schedules.py STEPS): without "checks" nothing is
+    # audited (and nothing may publish), without "publish" what is built waits unpublished
+    includes: frozenset[str] = ALL_STEPS
 
 
 def execute_plan(
@@ -52,6 +56,7 @@ def execute_plan(
     started = time.perf_counter()
     engine.ensure_schema(project.config.physical_schema)
     recorder = Recorder(store)
+    checks = checks if "checks" in options.includes else None
     ctx = BuildContext(
         project,
         plan,
@@ -82,7 +87,7 @@ def execute_plan(
         # every version's record is written before any environment may point at it
         recorder.close()
         step("records written")
-        if not failed or options.publish_partial:
+        if "publish" in options.includes and (not failed or options.publish_partial):
             published = _publish(ctx, store, {r.name for r in failed}, options.actor)
     finally:
         recorder.close()

@@ -23,16 +23,20 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from headgate.errors import HeadgateError
+from headgate.project.schedules import ALL_STEPS, STEPS, includes_text
 from headgate.server.jobs import CANCELLED, DONE, FAILED, RUNNING, Job, JobCancelled
 from headgate.state import agents, queue
 
 if TYPE_CHECKING:
     from headgate.facade import Project
+    from headgate.project.schedules import AgentsConfig
+    from headgate.runtime.executor import RetryPolicy
     from headgate.server.hub import Hub
 
 log = logging.getLogger("headgate.hub")
@@ -50,6 +54,7 @@ class Placement:
     sites: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (selection, labels)
     max_attempts: int = 3
     full_refresh: bool = False
+    includes: frozenset[str] = ALL_STEPS  # the run's steps; agents always check what they build
 
 
 def start(
@@ -59,16 +64,25 @@ def start(
     *,
     selection: str | None = None,
     user: str | None = None,
+    end: datetime | None = None,
 ) -> Job:
-    """Record a run now; plan it and queue its tasks in the writer lane, then follow it."""
+    """Record a run now; plan it and queue its tasks in the writer lane, then follow it.
+
+    ``end``: the run's end (a schedule's slot time), for incremental models' ranges.
+    """
     from headgate.facade.base import _git_commit, _user
 
     env = hub.project._environment(environment)
+    if "checks" not in placement.includes:
+        raise HeadgateError(
+            "a run for agents checks what it builds: include checks",
+            hint="agents audit each table as they build it",
+        )
     for expression, _ in placement.sites:
         hub.project.select(expression)  # an unknown name is refused before anything is queued
     run_id = hub.store.start_run(
         environment=env,
-        command="run (agents)",
+        command="run (agents)" + includes_text(placement.includes),
         selection=selection,
         user=user or _user(),
         host=socket.gethostname(),
@@ -79,7 +93,7 @@ def start(
 
     def plan(project: Project) -> dict[str, Any]:
         try:
-            tasks = queue_run(project, run_id, env, selection, placement)
+            tasks = queue_run(project, run_id, env, selection, placement, end=end)
         except BaseException as exc:
             follower.error = str(exc)
             follower.finish(FAILED)
@@ -97,7 +111,13 @@ def start(
 
 
 def queue_run(
-    project: Project, run_id: int, environment: str, selection: str | None, placement: Placement
+    project: Project,
+    run_id: int,
+    environment: str,
+    selection: str | None,
+    placement: Placement,
+    *,
+    end: datetime | None = None,
 ) -> list[str]:
     """Plan the run, write its task specs down, and queue each task for its site's agents."""
     from headgate.runtime.service import RunService
@@ -109,6 +129,8 @@ def queue_run(
             selection=selection,
             full_refresh=placement.full_refresh,
             nonce=str(run_id),
+            end=end,
+            includes=placement.includes,
         )
     RunService(project.loaded, project.state, project.console, project.checks).submit(plan, run_id)
     sites = [(project.select(expression), labels) for expression, labels in placement.sites]
@@ -198,7 +220,7 @@ def _follow_in_thread(hub: Hub, job: Job, environment: str) -> None:
             if states is None:  # the hub stops: the next one follows the run
                 job.finish(DONE, result={"run_id": run_id, "handed_over": True})
                 return
-            result = _conclude(hub, run_id, environment, states)
+            result = _conclude(hub, run_id, environment, states, _includes_of(hub, run_id))
         except JobCancelled as exc:
             hub.store.finish_run(run_id, "cancelled", error=exc.message)
             job.error = exc.render()
@@ -220,16 +242,27 @@ def _follow_in_thread(hub: Hub, job: Job, environment: str) -> None:
     threading.Thread(target=follow_run, name=f"follow-run-{run_id}", daemon=True).start()
 
 
-def _conclude(hub: Hub, run_id: int, environment: str, states: dict[str, str]) -> dict[str, Any]:
-    """Publish once (in the writer lane) when every task is done; end the run's record."""
+def _conclude(
+    hub: Hub,
+    run_id: int,
+    environment: str,
+    states: dict[str, str],
+    includes: frozenset[str] = ALL_STEPS,
+) -> dict[str, Any]:
+    """Publish once (in the writer lane) when every task is done, then deliver, as far as
+    the run includes them; end the run's record."""
     failed = sorted(name for name, state in states.items() if state != "done")
     published = False
-    if not failed:
+    if not failed and "publish" in includes:
+
+        def publish(project: Project) -> dict[str, Any]:
+            done = _publish(project, run_id, environment)
+            if done and "deliveries" in includes and project.deliveries:
+                project.deliver(environment)
+            return {"published": done}
+
         publishing = hub.submit(
-            "publish",
-            f"publish run {run_id} in {environment}",
-            lambda project: {"published": _publish(project, run_id, environment)},
-            environment=environment,
+            "publish", f"publish run {run_id} in {environment}", publish, environment=environment
         )
         publishing.wait()
         if publishing.status != DONE:
@@ -243,6 +276,56 @@ def _conclude(hub: Hub, run_id: int, environment: str, states: dict[str, str]) -
         run_id, "failed" if failed else "success", error=error, published=published
     )
     return {"run_id": run_id, "tasks": states, "failed": failed, "published": published}
+
+
+def scheduled_run(
+    hub: Hub,
+    environment: str,
+    agents: AgentsConfig,
+    *,
+    selection: str | None,
+    user: str,
+    end: datetime | None = None,
+    policy: RetryPolicy | None = None,
+    slot: tuple[str, datetime] | None = None,
+    includes: Collection[str] | None = None,
+) -> int:
+    """A schedule's (or a trigger's) run handed to the agents it names; its run id.
+
+    Its tries per task are the schedule's retries plus one; ``slot`` is recorded by the
+    scheduler with the run's id, as for the hub's own runs.
+    """
+    from headgate.facade.building import checked_includes
+
+    placement = Placement(
+        labels=dict(agents.labels),
+        sites=[(site.select, dict(site.labels)) for site in agents.sites],
+        max_attempts=policy.attempts if policy is not None else 3,
+        includes=checked_includes(includes),
+    )
+    job = start(hub, environment, placement, selection=selection, user=user, end=end)
+    assert job.run_id is not None
+    hub.project._audit(
+        "run.start",
+        environment=job.environment,
+        target=str(job.run_id),
+        detail={
+            "selection": selection,
+            "schedule": slot[0] if slot else None,
+            "includes": [s for s in STEPS if s in placement.includes],
+            "agents": agents.model_dump(mode="json"),
+        },
+    )
+    return job.run_id
+
+
+def _includes_of(hub: Hub, run_id: int) -> frozenset[str]:
+    """The steps a run includes, as its command says (``run (agents) --only a,b``)."""
+    record = hub.store.get_run(run_id, specs=False)
+    command = record.command if record is not None else ""
+    if " --only " not in command:
+        return ALL_STEPS
+    return frozenset(command.split(" --only ", 1)[1].split()[0].split(","))
 
 
 def _outside_lane(project: Project) -> dict[str, Any]:

@@ -297,14 +297,17 @@ class Hub:
     ) -> Job:
         """Record a run now (so its id is known at once) and queue it."""
         from headgate.facade.base import _git_commit, _user
+        from headgate.facade.building import checked_includes
+        from headgate.project.schedules import includes_text
         from headgate.security.principal import authorize_job
 
         env = self.project._environment(environment)
         authorize_job("run", env)  # before the run is recorded: a refused one leaves no trace
         project = self.project_at(revision)  # an unknown revision is refused before queuing
+        steps = checked_includes(options.get("includes"))  # refused before it is recorded
         run_id = self.store.start_run(
             environment=env,
-            command="run",
+            command="run" + includes_text(steps),
             selection=selection,
             user=user or _user(),
             host=socket.gethostname(),
@@ -326,7 +329,15 @@ class Hub:
     def start_scheduled_run(
         self, environment: str, *, selection: str | None, user: str, **options: Any
     ) -> int:
-        """A run a schedule, a trigger or an API call starts: queued like any other write."""
+        """A run a schedule, a trigger or an API call starts: queued like any other write, or
+        handed to agents when the schedule names ``agents`` (planned and published here)."""
+        agents = options.pop("agents", None)
+        if agents is not None:
+            from headgate.server.agentruns import scheduled_run
+
+            return scheduled_run(
+                self, environment, agents, selection=selection, user=user, **options
+            )
         job = self.start_run(environment, selection=selection, user=user, **options)
         assert job.run_id is not None
         return job.run_id
