@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -260,6 +260,39 @@ def test_run_lifecycle_with_tasks_upserted_by_name(store: StateStore) -> None:
     assert run.counts == {"built": 2, "pending": 1}
 
 
+def test_a_run_read_without_specs_has_the_same_tasks_without_what_each_does(
+    store: StateStore,
+) -> None:
+    run_id = start(store)
+    store.record_tasks(
+        [
+            TaskRecord(
+                run_id,
+                "a",
+                "model",
+                "built",
+                "f1",
+                "hp.a",
+                3,
+                at(1, 1),
+                at(1, 2),
+                1.5,
+                None,
+                {"intervals": 1},
+                {"sql": "select 1"},
+                2,
+            ),
+            TaskRecord(run_id, "b", "model", "failed", "f2", error="boom"),
+        ]
+    )
+    full, light = store.get_run(run_id), store.get_run(run_id, specs=False)
+    assert full is not None and light is not None
+    assert full.tasks[0].spec == {"sql": "select 1"} and full.tasks[0].attempts == 2
+    assert [t.spec for t in light.tasks] == [None, None]
+    assert [replace(t, spec=None) for t in full.tasks] == light.tasks
+    assert light.tasks[1].detail == {} and light.counts == {"built": 1, "failed": 1}
+
+
 def test_recording_tasks_is_all_or_nothing(store: StateStore) -> None:
     run_id = start(store)
     store.record_tasks([TaskRecord(run_id, "a", "model", "running", "f")])
@@ -433,6 +466,25 @@ def test_pointers_read_from_one_environment_publish_into_another(store: StateSto
     store.publish("dev", list(store.env_models("prod").values()), [], None)
     assert store.env_models("dev")["a"].physical_table == "hp.a__1"
     assert store.env_models("dev")["a"].environment == "dev"
+
+
+def test_published_rows_are_those_of_the_tables_the_environment_points_at(
+    store: StateStore,
+) -> None:
+    store.register_physical(
+        [
+            PhysicalRecord("hp.a__1", "a", "1", "table", rows=10),
+            PhysicalRecord("hp.a__2", "a", "2", "table", rows=20),
+            PhysicalRecord("hp.b__1", "b", "1", "view"),
+            PhysicalRecord("hp.c__1", "c", "1", "table", rows=30),
+        ]
+    )
+    store.publish("prod", [pointer("a", "1", "prod"), pointer("b", "1", "prod")], [], None)
+    store.publish("dev", [pointer("a", "2"), pointer("d", "1")], [], None)  # d: not registered
+
+    assert store.published_rows("prod") == {"hp.a__1": 10, "hp.b__1": None}
+    assert store.published_rows("dev") == {"hp.a__2": 20}
+    assert store.published_rows("nowhere") == {}
 
 
 def test_failed_publish_changes_nothing(store: StateStore) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -106,8 +106,14 @@ def record_tasks(db: Database, records: Sequence[TaskRecord]) -> None:
         db.upsert(conn, tasks, ("run_id", "name"), without_spec)
 
 
+def _record_columns() -> list[Any]:
+    """The runs table's columns a :class:`RunRecord` holds: not the saved plan, which can
+    be a large JSON document (a 1,000-task run's) that lists and pages do not show."""
+    return [c for c in runs.c if c.name != "plan"]
+
+
 def list_runs(db: Database, limit: int, environment: str | None) -> list[RunRecord]:
-    query = select(runs).order_by(runs.c.id.desc()).limit(limit)
+    query = select(*_record_columns()).order_by(runs.c.id.desc()).limit(limit)
     if environment is not None:
         query = query.where(runs.c.environment == environment)
     with db.read() as conn:
@@ -124,9 +130,10 @@ def get_run(db: Database, run_id: int, *, specs: bool = True) -> RunRecord | Non
     Without ``specs`` the tasks' specs are not read (a page of a run's 1,000 tasks does
     not show what each does: reading them would double its time).
     """
-    columns = [c for c in tasks.c if specs or c.name != "spec"]
+    names = [f.name for f in fields(TaskRecord) if specs or f.name != "spec"]
+    columns = [tasks.c[name] for name in names]  # in the record's order: rows fill it by position
     with db.read() as conn:
-        row = conn.execute(select(runs).where(runs.c.id == run_id)).one_or_none()
+        row = conn.execute(select(*_record_columns()).where(runs.c.id == run_id)).one_or_none()
         if row is None:
             return None
         not_started = case((tasks.c.started_at.is_(None), 1), else_=0)
@@ -136,7 +143,7 @@ def get_run(db: Database, run_id: int, *, specs: bool = True) -> RunRecord | Non
             .order_by(not_started, tasks.c.started_at, tasks.c.id)
         )
         run = _run(row)
-        run.tasks = [_task(task) for task in task_rows]
+        run.tasks = [_task_in_order(task, specs) for task in task_rows]
     for task in run.tasks:
         run.counts[task.status] = run.counts.get(task.status, 0) + 1
     return run
@@ -217,3 +224,16 @@ def _task(row: Row[Any]) -> TaskRecord:
     del values["id"]
     values["detail"] = values["detail"] or {}
     return TaskRecord(**values)
+
+
+_SPEC_AT = [f.name for f in fields(TaskRecord)].index("spec")
+
+
+def _task_in_order(row: Row[Any], specs: bool) -> TaskRecord:
+    """A task from a row of :func:`get_run`'s columns (TaskRecord's fields, in order)."""
+    values: list[Any] = list(row)
+    if not specs:
+        values.insert(_SPEC_AT, None)
+    task = TaskRecord(*values)
+    task.detail = task.detail or {}
+    return task

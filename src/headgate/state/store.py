@@ -159,6 +159,11 @@ class StateStore:
         """Every physical table, keyed by name, read in one query."""
         return catalog.physical_tables_by_name(self._db)
 
+    def published_rows(self, environment: str) -> dict[str, int | None]:
+        """The row counts of the physical tables ``environment`` points at, by table name
+        (what a status shows, without reading the whole registry)."""
+        return catalog.published_rows(self._db, environment)
+
     def drop_physical(self, names: list[str]) -> None:
         """Forget these physical tables and their intervals."""
         catalog.drop_physical(self._db, names)
