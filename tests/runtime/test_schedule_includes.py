@@ -14,6 +14,7 @@ import pytest
 
 from headgate import Project
 from headgate.errors import HeadgateError
+from headgate.runtime.results import RunResult
 from tests.support import HEADGATE_YML, write_project
 
 pytestmark = pytest.mark.fast
@@ -63,6 +64,11 @@ def orders(project: Project) -> int:
     return int(rows[0]["n"])
 
 
+def run_of(result: RunResult) -> int:
+    assert result.run_id is not None
+    return result.run_id
+
+
 def refused(root: Path, schedule: str) -> str:
     (root / "headgate.yml").write_text(HEADGATE_YML + "schedules:\n" + schedule)
     with pytest.raises(HeadgateError) as caught, Project.load(root) as project:
@@ -92,7 +98,7 @@ def test_a_run_without_publish_builds_and_waits_unpublished(shop: Path) -> None:
         result = project.run("prod", includes=["ingest", "build", "checks"])
         assert result.ok and not result.published
         assert totals(project) == {"orders": 2, "amount": 30}  # readers see what they saw
-        record = project.run_detail(result.run_id)
+        record = project.run_detail(run_of(result))
         assert record.command == "run --only ingest,build,checks"
         assert not record.published
         assert {t.name: t.status for t in record.tasks} == {
@@ -103,7 +109,7 @@ def test_a_run_without_publish_builds_and_waits_unpublished(shop: Path) -> None:
         again = project.run("prod")
         assert again.published and totals(project) == {"orders": 3, "amount": 60}
         assert all(t.status != "built" for t in again.tasks), again.tasks
-        assert project.run_detail(again.run_id).command == "run"
+        assert project.run_detail(run_of(again)).command == "run"
 
 
 def test_a_run_without_checks_never_lets_an_unaudited_table_through(shop: Path) -> None:
@@ -127,7 +133,7 @@ def test_a_run_without_ingest_reads_the_sources_current_tables(shop: Path) -> No
         assert result.ok and result.published
         assert "shop.orders" not in {t.name for t in result.tasks if t.status == "built"}
         assert orders(project) == 2 and totals(project) == {"orders": 2, "amount": 60}
-        assert project.run_detail(result.run_id).command == (
+        assert project.run_detail(run_of(result)).command == (
             "run --only build,checks,publish,deliveries"
         )
         later = project.run("prod")  # the next full run loads the new file and rebuilds

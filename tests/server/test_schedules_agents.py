@@ -132,4 +132,7 @@ def test_a_schedules_slot_run_is_carried_out_by_an_agent_and_published_once(
         assert planned is not None
         assert datetime.fromisoformat(str(planned["end"])) == ran[0].slot_at  # the slot's end
         published = [d for d in project.deployments(ENV) if d.run_id in (run_id, again)]
-        assert sorted(d.run_id for d in published) == [run_id, again]  # each published once
+        assert sorted(int(d.run_id or 0) for d in published) == [
+            run_id,
+            again,
+        ]  # each published once

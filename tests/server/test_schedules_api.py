@@ -155,3 +155,37 @@ def test_cancelling_a_run_stops_its_running_step(tmp_path: Path) -> None:
     assert run["status"] in ("cancelled", "failed")
     step = next(t for t in run["tasks"] if t["name"] == "steps.long_export")
     assert step["status"] == "failed" and "cancelled" in step["error"]
+
+
+def test_the_listing_and_the_page_say_what_a_schedules_runs_include_and_where(
+    tmp_path: Path,
+) -> None:
+    config = CONFIG.replace(
+        "environment: dev}",
+        "environment: dev, includes: [ingest, build, checks],"
+        " agents: {labels: {site: eu}, sites: [{select: 'shop.*', labels: {site: shop}}]}}",
+    )
+    root = write_project(tmp_path / "shop", FILES, config=config)
+    with (
+        running_hub(root, ui=True) as url,
+        httpx.Client(base_url=url, headers=auth(url), timeout=60) as web,
+    ):
+        listed = {s["name"]: s for s in web.get("/api/v1/schedules").json()["items"]}
+        page = web.get("/schedules").text
+    assert listed["nightly"]["includes"] == ["ingest", "build", "checks"]
+    assert listed["nightly"]["agents"] == {
+        "labels": {"site": "eu"},
+        "sites": [{"select": "shop.*", "labels": {"site": "shop"}}],
+    }
+    assert listed["new_orders"]["includes"] == [
+        "ingest",
+        "build",
+        "checks",
+        "publish",
+        "deliveries",
+    ]
+    assert listed["new_orders"]["agents"] is None
+    nightly = page.split('data-schedule="nightly"')[1].split("</tr>")[0]
+    assert "ingest, build, checks" in nightly and "agents site=eu; shop.*: site=shop" in nightly
+    trigger = page.split('data-schedule="new_orders"')[1].split("</tr>")[0]
+    assert "all steps" in trigger and "this hub" in trigger
