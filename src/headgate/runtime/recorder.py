@@ -22,7 +22,11 @@ FLUSH_SECONDS = 0.3
 
 class Recorder:
     def __init__(self, store: Any) -> None:
-        self.store = store
+        self.store = store  # what a task writes at once (it must be there before it goes on)
+        # what the batches go to: a store reached through the hub keeps them to send with
+        # the task's result, fenced by its lease (runtime/hub_store.py)
+        batched = getattr(type(store), "batched", None)
+        self.writer: Any = batched(store) if batched is not None else store
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -79,17 +83,17 @@ class Recorder:
         tasks = {(r.run_id, r.name): r for kind, r in items if kind == "task"}
         physical = {r.name: r for kind, r in items if kind == "physical"}
         if physical:
-            self.store.register_physical(list(physical.values()))
+            self.writer.register_physical(list(physical.values()))
         versions = [record for kind, record in items if kind == "version"]
         if versions:
-            self.store.record_model_versions(versions)
+            self.writer.record_model_versions(versions)
         metrics = [payload for kind, payload in items if kind == "metrics"]
         if metrics:
-            self.store.record_many_metrics(metrics)
+            self.writer.record_many_metrics(metrics)
         for kind, payload in items:
             if kind == "add_interval":
-                self.store.add_interval(*payload)
+                self.writer.add_interval(*payload)
             elif kind == "call":
                 payload()
         if tasks:
-            self.store.record_tasks(list(tasks.values()))
+            self.writer.record_tasks(list(tasks.values()))

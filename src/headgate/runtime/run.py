@@ -206,17 +206,22 @@ def execute_task(
     checks: ProjectChecks | None = None,
     *,
     attempt: int = 1,
+    registry: dict[str, PhysicalRecord] | None = None,
 ) -> TaskResult:
     """One task of a run, in whichever process was handed it (an agent): built, recorded.
 
     Its upstream tasks are done (the queue hands a task out only then), and the plan says
-    what they built, so the task reads exactly the tables its run will publish.
+    what they built, so the task reads exactly the tables its run will publish. It reads
+    the records of its own and its upstream tables only (``registry``, or fetched from
+    ``store`` as it asks for them), never every physical table.
     """
     from headgate.errors import HeadgateError
 
     engine.ensure_schema(project.config.physical_schema)
     recorder = Recorder(store)
-    ctx = BuildContext(project, plan, engine, recorder, run_id, store.physical_tables(), checks)
+    if registry is None:
+        registry = task_registry(store, plan, name)
+    ctx = BuildContext(project, plan, engine, recorder, run_id, registry, checks)
     node = plan.nodes[name]
     try:
         try:
@@ -229,6 +234,16 @@ def execute_task(
             return failed_result(ctx, node, FAILED, exc.render(), attempt=attempt)
     finally:
         recorder.close()
+
+
+def task_registry(store: StateStore, plan: Plan, name: str) -> dict[str, PhysicalRecord]:
+    """The physical records one task needs, read at once; any other is fetched when asked."""
+    from headgate.runtime.hub_store import PhysicalRegistry, task_tables
+    from headgate.state.agents import database, physical_named
+
+    db = database(store)
+    held = physical_named(db, task_tables(plan, name), name)
+    return PhysicalRegistry(held, lambda names: physical_named(db, names, None))
 
 
 def publish_run(

@@ -159,7 +159,7 @@ def _record_build_metrics(
         # the audit's monitors recorded this run's metrics: the store is asked what is missing
         from headgate.runtime.monitoring import record_build_metrics
 
-        store = ctx.recorder.store
+        store = ctx.recorder.writer
         record_build_metrics(
             session, store, node.name, node.physical_table, ctx.run_id, dialect=dialect
         )
@@ -188,7 +188,7 @@ def _audit(
     """Run the node's checks on ``table`` (default: its physical table); AuditFailed if blocking."""
     if node.kind != "model" or ctx.checks is None or ctx.checks.hash_of(node.name) is None:
         return []
-    store = ctx.recorder.store
+    store = ctx.recorder.writer
     return audit_table(
         session,
         ctx.project,
@@ -222,7 +222,7 @@ def _record_checks(ctx: BuildContext, node: PlannedNode, results: list[CheckResu
     if not results:
         return
     records = [r.to_record(run_id=ctx.run_id, physical_table=node.physical_table) for r in results]
-    run_id, store = ctx.run_id, ctx.recorder.store
+    run_id, store = ctx.run_id, ctx.recorder.writer
     ctx.recorder.call(lambda: store.record_check_results(run_id, records))
 
 
@@ -345,7 +345,7 @@ def _load_files(
     detail.update(loaded.detail())
     if loaded.files:
         ctx.recorder.call(
-            lambda: ctx.recorder.store.record_loaded_files(node.physical_table, loaded.files)
+            lambda: ctx.recorder.writer.record_loaded_files(node.physical_table, loaded.files)
         )
     if loaded.contract_changed:
         pin_columns(source.declared_in, source.table, loaded.contract)

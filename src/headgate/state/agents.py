@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
+from headgate.state.records import PhysicalRecord
 from headgate.state.sqltypes import now
-from headgate.state.tables import agents, runs, task_output, task_queue
+from headgate.state.tables import agents, physical_tables, runs, task_output, task_queue, tasks
 
 if TYPE_CHECKING:
     from headgate.state.database import Database
@@ -216,6 +217,52 @@ def interrupted_runs(db: Database) -> list[int]:
             select(runs.c.id).where(runs.c.status == "abandoned", runs.c.id.in_(queued))
         ).scalars()
         return [int(run_id) for run_id in rows]
+
+
+def physical_named(
+    db: Database, names: list[str], model: str | None = None
+) -> dict[str, PhysicalRecord]:
+    """The physical records of ``names`` and, with ``model``, every record of that model
+    (a source's load log), keyed by name: what one task reads instead of them all."""
+    found: dict[str, PhysicalRecord] = {}
+    with db.read() as conn:
+        for start in range(0, max(len(names), 1), 500):
+            where: Any = physical_tables.c.name.in_(names[start : start + 500])
+            if model is not None and start == 0:
+                where = or_(where, physical_tables.c.model == model)
+            for row in conn.execute(select(physical_tables).where(where)).mappings():
+                values = dict(row)
+                values["inputs"] = values["inputs"] or {}
+                found[values["name"]] = PhysicalRecord(**values)
+    return found
+
+
+def plan_parts(db: Database, run_id: int) -> tuple[dict[str, Any], list[tuple[str, Any]]] | None:
+    """A run's plan as stored, and each task's (status, spec): what an agent rebuilds the
+    plan from (runtime/hub_store.py), once per run."""
+    with db.read() as conn:
+        plan = conn.execute(select(runs.c.plan).where(runs.c.id == run_id)).scalar()
+        if plan is None:
+            return None
+        rows = conn.execute(
+            select(tasks.c.status, tasks.c.spec).where(
+                tasks.c.run_id == run_id, tasks.c.spec.is_not(None)
+            )
+        ).all()
+    return dict(plan), [(str(row.status), row.spec) for row in rows]
+
+
+def task_specs(db: Database, run_id: int, names: list[str]) -> dict[str, tuple[str, Any]]:
+    """(status, spec) of some of a run's tasks: what upstream tasks ended with."""
+    if not names:
+        return {}
+    with db.read() as conn:
+        rows = conn.execute(
+            select(tasks.c.name, tasks.c.status, tasks.c.spec).where(
+                tasks.c.run_id == run_id, tasks.c.name.in_(names), tasks.c.spec.is_not(None)
+            )
+        ).all()
+    return {str(row.name): (str(row.status), row.spec) for row in rows}
 
 
 def _queued(row: Any) -> QueuedTask:
