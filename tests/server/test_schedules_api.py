@@ -189,3 +189,23 @@ def test_the_listing_and_the_page_say_what_a_schedules_runs_include_and_where(
     assert "ingest, build, checks" in nightly and "agents site=eu; shop.*: site=shop" in nightly
     trigger = page.split('data-schedule="new_orders"')[1].split("</tr>")[0]
     assert "all steps" in trigger and "this hub" in trigger
+
+
+def test_a_schedules_run_for_agents_that_cannot_be_planned_fails_saying_why(
+    tmp_path: Path,
+) -> None:
+    config = CONFIG.replace(
+        "environment: dev}",
+        "environment: dev, includes: [build, checks, publish], agents: {labels: {site: eu}}}",
+    )
+    root = write_project(tmp_path / "shop", FILES, config=config)  # nothing loaded yet
+    with (
+        running_hub(root) as url,
+        httpx.Client(base_url=f"{url}/api/v1", headers=auth(url), timeout=60) as api,
+    ):
+        started = api.post("/schedules/nightly/trigger")
+        assert started.status_code == 202, started.text
+        run = _finished_run(api, started.json()["run_id"])
+    assert run["status"] == "failed", run
+    assert run["command"] == "run (agents) --only build,checks,publish"
+    assert "totals reads shop.orders, which was never loaded in dev" in run["error"], run

@@ -95,8 +95,10 @@ def start(
         try:
             tasks = queue_run(project, run_id, env, selection, placement, end=end)
         except BaseException as exc:
-            follower.error = str(exc)
+            follower.error = exc.render() if isinstance(exc, HeadgateError) else str(exc)
             follower.finish(FAILED)
+            # the run's record ends too: a schedule's limit counts running runs
+            hub.store.finish_run(run_id, "failed", error=follower.error[:4000])
             raise
         _follow_in_thread(hub, follower, env)
         return {"run_id": run_id, "queued": len(tasks)}
