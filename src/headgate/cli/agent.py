@@ -46,8 +46,10 @@ def agent(
     The agent calls the hub (long polling: nothing reaches in, so it works behind a
     firewall), holds each task under a lease it renews with heartbeats, sends the task's
     output back as it runs and reports the result. It builds with the project checkout
-    here (-p): its headgate.yml names this site's engine and the metadata store. The
-    environment's secrets come with each task and stay in memory. Stop it with Ctrl-C
+    here (-p), at the commit the run was planned at, with the engine its headgate.yml
+    names for this site; it reads and writes the metadata store only through the hub
+    (the checkout's state: is never opened). The environment's secrets come with each
+    task and stay in memory. Stop it with Ctrl-C
     or SIGTERM: the tasks it holds are finished first.
     """
     from headgate.facade import Project

@@ -11,19 +11,30 @@ written down, and masked in every line it sends back.
 
 How an agent reaches the queue is a :class:`Transport`: :class:`StoreTransport` talks to
 the metadata store directly (an agent inside the hub's network); :class:`~headgate.
-runtime.agent_http.HttpTransport` calls the hub's agent API from outside it.
+runtime.agent_http.HttpTransport` calls the hub's agent API from outside it, and reaches
+the store only through the hub (:mod:`headgate.runtime.hub_store`): it never opens the
+``state:`` its checkout names. The transport also says what the task reads and writes
+through (:meth:`Transport.prepare`): the run's plan, kept once per run, and the store.
+
+A run names the commit it was planned at; an agent whose checkout is elsewhere builds
+from that commit (:func:`checkout_at`), with its own site's engine.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from headgate.engines.base import Engine
     from headgate.facade import Project
     from headgate.plan.planner import Plan
     from headgate.state.queue import Lease
@@ -42,10 +53,24 @@ class Work:
     environment: str
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     git_commit: str | None = None
+    context: dict[str, Any] | None = field(default=None, repr=False)  # what came with it
+
+
+@dataclass
+class Prepared:
+    """What one task is carried out with: its run's plan (its own copy), the store it
+    reads and writes through, and the physical records it needs (None: read from the
+    store as it asks)."""
+
+    plan: Plan
+    store: Any
+    registry: dict[str, Any] | None = None
 
 
 class Transport(Protocol):
     def claim(self, agent: str, labels: dict[str, str], lease: timedelta) -> Work | None: ...
+
+    def prepare(self, work: Work) -> Prepared: ...
 
     def heartbeat(self, lease: Lease, extend: timedelta) -> tuple[bool, bool]: ...
 
@@ -63,6 +88,7 @@ class StoreTransport:
         self.store = store
         self.project_dir = project_dir
         self.name = name
+        self._plans = PlanCache()
 
     def claim(self, agent: str, labels: dict[str, str], lease: timedelta) -> Work | None:
         self.store.expire_leases()  # leases past their end are free again
@@ -75,6 +101,26 @@ class StoreTransport:
         environment, commit = agents.run_brief(agents.database(self.store), taken.run_id)
         secrets = environment_secrets(self.store, self.project_dir, environment)
         return Work(taken, environment, secrets, commit)
+
+    def prepare(self, work: Work) -> Prepared:
+        from headgate.runtime.hub_store import ended_node, plan_from_parts
+        from headgate.state import agents
+
+        db = agents.database(self.store)
+        run_id = work.lease.run_id
+
+        def load() -> Plan:
+            parts = agents.plan_parts(db, run_id)
+            if parts is None:
+                raise _no_plan(run_id)
+            return plan_from_parts(*parts)
+
+        plan = self._plans.get(run_id, load)
+        node = plan.nodes.get(work.lease.task)
+        names = list(node.upstream) if node is not None else []
+        ended = agents.task_specs(db, run_id, names)
+        nodes = {name: ended_node(status, spec) for name, (status, spec) in ended.items()}
+        return Prepared(task_plan(plan, work.lease.task, nodes), self.store)
 
     def heartbeat(self, lease: Lease, extend: timedelta) -> tuple[bool, bool]:
         return self.store.heartbeat_task(lease.id, lease.fence, extend)
@@ -92,6 +138,50 @@ class StoreTransport:
         if lines:
             self.output(lease, lines)
         return self.store.complete_task(lease.id, lease.fence, ok=ok, error=error)
+
+
+class PlanCache:
+    """Runs' plans, read once per run (the newest few kept), shared by an agent's threads."""
+
+    KEPT = 4
+
+    def __init__(self) -> None:
+        self._plans: dict[int, Plan] = {}
+        self._guard = threading.Lock()
+
+    def held(self) -> list[int]:
+        with self._guard:
+            return list(self._plans)
+
+    def get(self, run_id: int, load: Any) -> Plan:
+        with self._guard:
+            found = self._plans.get(run_id)
+        if found is None:
+            found = load()
+            with self._guard:
+                while len(self._plans) >= self.KEPT:
+                    self._plans.pop(next(iter(self._plans)))
+                self._plans[run_id] = found
+        return found
+
+
+def task_plan(plan: Plan, name: str, ended: dict[str, Any]) -> Plan:
+    """``plan`` for one task: its node a copy of its own (a task settles its names as it
+    runs), its upstream nodes as their tasks ended."""
+    nodes = dict(plan.nodes)
+    nodes.update({n: node for n, node in ended.items() if n in nodes})
+    if name in nodes:
+        nodes[name] = copy.copy(nodes[name])
+    return dataclasses.replace(plan, nodes=nodes)
+
+
+def _no_plan(run_id: int) -> Exception:
+    from headgate.errors import HeadgateError
+
+    return HeadgateError(
+        f"run {run_id} has no plan in the metadata store",
+        hint="only runs submitted to the runtime can be carried out by agents",
+    )
 
 
 def environment_secrets(
@@ -169,36 +259,24 @@ class Agent:
             if engine is not None:
                 engine.close()
 
-    def _plan(self, project: Project, run_id: int) -> Plan:
-        """The run's plan, read from the store once per thread and run (a task's spec
-        does not change; what its upstream tasks built is in the store)."""
-        from headgate.runtime.service import RunService
-
-        kept: dict[int, Plan] = getattr(self._local, "plans", None) or {}
-        if run_id not in kept:
-            service = RunService(project.loaded, project.state, project.console, project.checks)
-            kept = {run_id: service.load(run_id)}  # the newest run only
-            self._local.plans = kept
-        return kept[run_id]
-
     def _site(self, commit: str | None) -> Project:
-        """The project checkout, loaded once per thread (again when a run names another
-        commit); its warehouse connection kept open, except a DuckDB file's, which is left
-        free between tasks for the other processes of the site."""
+        """The project checkout (at the run's commit, when it names another), loaded once
+        per thread and commit; its warehouse connection kept open, except a DuckDB file's,
+        which is left free between tasks for the other processes of the site. The store
+        is never opened here: the transport hands each task the one it writes through."""
         from headgate.engines import open_engine
-        from headgate.facade import Project
+        from headgate.runtime.agent_checkout import checkout_at
 
         kept = getattr(self._local, "site", None)
         if kept is not None and kept[0] == commit:
             project: Project = kept[1]
             return project
         self.close()
-        project = Project.load(self.project_dir)
+        project = checkout_at(self.project_dir, commit)
         config = project.loaded.config.engine
         engine = None
         if config.type != "duckdb":
-            engine = open_engine(config, project.root, read_only=False)
-            project.hold(engine)
+            engine = open_engine(config, self.project_dir, read_only=False)
         self._local.site = (commit, project, engine)
         return project
 
@@ -212,24 +290,26 @@ class Agent:
         seen = SEEN_SECRETS.set(set(work.secrets.values()))
         try:
             project = self._site(work.git_commit)
-            plan = self._plan(project, lease.run_id)
-            with project._engine(read_only=False) as engine:
+            prepared = self.transport.prepare(work)
+            with self._engine(project) as engine:
                 result = execute_task(
                     project.loaded,
-                    plan,
+                    prepared.plan,
                     lease.task,
                     engine,
-                    project.state,
+                    prepared.store,
                     lease.run_id,
                     project.checks,
                     attempt=lease.attempt,
+                    registry=prepared.registry,
                 )
             status = result.status
         except Exception as exc:  # a site that cannot build reports it; the agent goes on
             self.close()  # a broken connection is not kept
             log.exception("%s: %s failed", self.name, lease.task)
-            output.add(f"failed: {type(exc).__name__}: {exc}")
-            return "failed", f"{type(exc).__name__}: {exc}"
+            text = exc.render() if hasattr(exc, "render") else f"{type(exc).__name__}: {exc}"
+            output.add(f"failed: {text}")
+            return "failed", text
         finally:
             SEEN_SECRETS.reset(seen)
             STORED_SECRETS.reset(secrets)
@@ -238,6 +318,21 @@ class Agent:
         took = f" in {result.seconds:.2f} s" if result.seconds else ""
         output.add(f"{status}{rows}{took}" + (f": {result.error}" if result.error else ""))
         return status, result.error
+
+    @contextmanager
+    def _engine(self, project: Project) -> Iterator[Engine]:
+        """The site's warehouse: the connection kept, or a DuckDB file opened for the task."""
+        from headgate.engines import open_engine
+
+        kept = self._local.site[2]
+        if kept is not None:
+            yield kept
+            return
+        engine = open_engine(project.loaded.config.engine, self.project_dir, read_only=False)
+        try:
+            yield engine
+        finally:
+            engine.close()
 
     def _heartbeat(
         self,

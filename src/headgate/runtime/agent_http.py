@@ -23,7 +23,8 @@ import httpx
 
 from headgate import __version__
 from headgate.errors import HeadgateError
-from headgate.runtime.agent import Work
+from headgate.runtime.agent import PlanCache, Prepared, Work, task_plan
+from headgate.runtime.hub_store import HubStore, PhysicalRegistry, Write
 from headgate.state.queue import Lease
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class HttpTransport:
         self._lease = timedelta(seconds=30)  # asked for at the last claim
         self._next: dict[int, Work] = {}  # per thread: the task taken with the last result
         self._guard = threading.Lock()
+        self._plans = PlanCache()  # runs' plans, sent by the hub once per run
+        self._stores: dict[int, HubStore] = {}  # per lease: the store its task writes through
 
     def close(self) -> None:
         """Give back the tasks taken ahead and not begun, then close the connections."""
@@ -107,7 +110,11 @@ class HttpTransport:
         self._lease = lease
         if self._registered != (agent, labels):
             self.register(agent, labels)
-        body = {"lease_seconds": lease.total_seconds(), "wait_seconds": self.wait}
+        body = {
+            "lease_seconds": lease.total_seconds(),
+            "wait_seconds": self.wait,
+            "plans": self._plans.held(),
+        }
         answer = self._call("POST", f"/agents/{agent}/claim", body, give_up=None)
         if answer.status_code == 404:  # the hub forgot it (a new store): register again
             self._registered = None
@@ -115,6 +122,31 @@ class HttpTransport:
         if answer.status_code == 204:
             return None
         return _work(answer.json())
+
+    def prepare(self, work: Work) -> Prepared:
+        """The task's plan and store: from what came with it, asking the hub the rest."""
+        from headgate.runtime.hub_store import answers_of, decode, ended_node, plan_from_parts
+
+        lease, context = work.lease, work.context or {}
+        given = context.get("plan")
+
+        def load() -> Any:
+            if not given:  # the hub thought it held it: it was let go of since
+                parts = self._read(lease, "run_plan_parts", [lease.run_id])
+                return plan_from_parts(*parts)
+            return plan_from_parts(given[0], given[1])
+
+        plan = self._plans.get(lease.run_id, load)
+        ended = {n: ended_node(s, spec) for n, (s, spec) in context.get("upstream", {}).items()}
+        store = HubStore(
+            lambda method, args: self._read(lease, method, args),
+            lambda writes: self._write(lease, writes),
+            answers=answers_of(context.get("reads") or []),
+        )
+        with self._guard:
+            self._stores[lease.id] = store
+        registry = PhysicalRegistry(decode(context.get("physical") or {}), store.physical_named)
+        return Prepared(task_plan(plan, lease.task, ended), store, registry)
 
     def heartbeat(self, lease: Lease, extend: timedelta) -> tuple[bool, bool]:
         body = {"fence": lease.fence, "lease_seconds": extend.total_seconds()}
@@ -128,10 +160,14 @@ class HttpTransport:
         held = bool(data.get("held"))
         if held:
             self._lease_end[lease.id] = sent + extend
+        else:
+            with self._guard:
+                self._stores.pop(lease.id, None)  # its writes go nowhere now
         return held, bool(data.get("cancel"))
 
     def output(self, lease: Lease, lines: list[str]) -> None:
         body = {"fence": lease.fence, "lines": lines, "agent": self._name()}
+        body["writes"] = self._pending(lease)
         give_up = datetime.now(UTC) + timedelta(seconds=MAX_PAUSE)
         self._call("POST", f"/agents/tasks/{lease.id}/output", body, give_up=give_up)
 
@@ -139,7 +175,10 @@ class HttpTransport:
         self, lease: Lease, *, ok: bool, error: str | None, lines: list[str] | None = None
     ) -> bool:
         body: dict[str, Any] = {"fence": lease.fence, "ok": ok, "error": error}
-        body |= {"lines": lines or [], "agent": self._name()}
+        body |= {"lines": lines or [], "agent": self._name(), "plans": self._plans.held()}
+        with self._guard:
+            store = self._stores.pop(lease.id, None)
+        body["writes"] = store.take_pending() if store is not None else []
         if self._name() is not None:
             body["next_lease_seconds"] = self._lease.total_seconds()  # the next task, at once
         answer = self._call("POST", f"/agents/tasks/{lease.id}/complete", body, give_up=None)
@@ -151,6 +190,39 @@ class HttpTransport:
             with self._guard:
                 self._next[threading.get_ident()] = _work(ahead)
         return True
+
+    # --- the store, through the hub --------------------------------------------------------
+
+    def _pending(self, lease: Lease) -> list[Write]:
+        with self._guard:
+            store = self._stores.get(lease.id)
+        return store.take_pending() if store is not None else []
+
+    def _read(self, lease: Lease, method: str, args: Any) -> Any:
+        from headgate.runtime.hub_store import decode
+
+        body = {"fence": lease.fence, "method": method, "args": args}
+        path = f"/agents/tasks/{lease.id}/store/read"
+        answer = self._call("POST", path, body, give_up=self._until(lease))
+        if answer.status_code != 200:
+            raise HeadgateError(
+                f"the hub refused to read {method} for {lease.task}: {_detail(answer)}",
+                hint="the task's lease was lost; another agent carries it out",
+            )
+        return decode(answer.json()["value"])
+
+    def _write(self, lease: Lease, writes: list[Write]) -> None:
+        body = {"fence": lease.fence, "writes": writes}
+        path = f"/agents/tasks/{lease.id}/store/write"
+        answer = self._call("POST", path, body, give_up=self._until(lease))
+        if answer.status_code != 204:
+            raise HeadgateError(
+                f"the hub refused the writes of {lease.task}: {_detail(answer)}",
+                hint="the task's lease was lost; another agent carries it out",
+            )
+
+    def _until(self, lease: Lease) -> datetime:
+        return self._lease_end.get(lease.id, lease.lease_until)
 
     # --- calls ----------------------------------------------------------------------------
 
@@ -201,7 +273,8 @@ def _work(data: dict[str, Any]) -> Work:
         attempt=int(held["attempt"]),
     )
     secrets = {str(k): str(v) for k, v in (data.get("secrets") or {}).items()}
-    return Work(taken, str(data.get("environment") or ""), secrets, data.get("git_commit"))
+    environment = str(data.get("environment") or "")
+    return Work(taken, environment, secrets, data.get("git_commit"), data.get("context"))
 
 
 def _detail(answer: httpx.Response) -> str:

@@ -13,6 +13,7 @@ serializes the claims.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +22,7 @@ from sqlalchemy import Connection, select, update
 
 from headgate.state.database import Database
 from headgate.state.sqltypes import now
-from headgate.state.tables import task_output, task_queue
+from headgate.state.tables import runs, task_output, task_queue
 
 CANDIDATES = 64  # ready rows offered to the lock per claim
 SCANNED = 20_000  # queued rows read per claim, oldest first
@@ -67,14 +68,22 @@ def enqueue(
         _promote(conn, run_id)  # upstream tasks a previous attempt finished count
 
 
-def claim(db: Database, agent: str, labels: dict[str, str], lease: timedelta) -> Lease | None:
+def claim(
+    db: Database,
+    agent: str,
+    labels: dict[str, str],
+    lease: timedelta,
+    *,
+    may_work_in: Callable[[str], bool] | None = None,
+) -> Lease | None:
     """The oldest queued task this agent's labels cover, leased to it; None when there is none.
 
     Queued tasks are ready (their upstream tasks are done). On PostgreSQL rows another
-    agent is taking are skipped (``SKIP LOCKED``) rather than waited for.
+    agent is taking are skipped (``SKIP LOCKED``) rather than waited for. ``may_work_in``:
+    only tasks of runs in environments it allows (what the agent's token may work in).
     """
     with db.write("claiming a task") as conn:
-        fitting = _fitting_ids(conn, labels)
+        fitting = _fitting_ids(conn, labels, may_work_in)
         if not fitting:
             return None
         query = (
@@ -292,12 +301,17 @@ def _promote(conn: Connection, run_id: int) -> None:
         )
 
 
-def _fitting_ids(conn: Connection, labels: dict[str, str]) -> list[int]:
-    """Queued tasks, oldest first, that this agent's labels cover."""
-    queued = conn.execute(
-        select(task_queue.c.id, task_queue.c.labels)
-        .where(task_queue.c.state == "queued")
-        .order_by(task_queue.c.id)
-        .limit(SCANNED)
-    ).all()
-    return [int(row.id) for row in queued if _covers(labels, row.labels)]
+def _fitting_ids(
+    conn: Connection, labels: dict[str, str], may_work_in: Callable[[str], bool] | None
+) -> list[int]:
+    """Queued tasks, oldest first, that this agent's labels cover (in environments it may
+    work in)."""
+    query = select(task_queue.c.id, task_queue.c.labels).where(task_queue.c.state == "queued")
+    if may_work_in is not None:
+        query = query.add_columns(runs.c.environment).join(runs, runs.c.id == task_queue.c.run_id)
+    queued = conn.execute(query.order_by(task_queue.c.id).limit(SCANNED)).all()
+    return [
+        int(row.id)
+        for row in queued
+        if _covers(labels, row.labels) and (may_work_in is None or may_work_in(row.environment))
+    ]

@@ -16,6 +16,7 @@ import contextlib
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -23,6 +24,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from headgate.errors import HeadgateError
+from headgate.server.api import agent_store
 from headgate.server.api.common import NAME_PATTERN, accepted, jsonable
 from headgate.server.app import get_hub
 from headgate.server.hub import Hub
@@ -31,6 +33,7 @@ from headgate.state import agents as registry
 from headgate.state import queue
 
 router = APIRouter(tags=["agents"])
+router.include_router(agent_store.router)  # the store, as agents reach it
 LeaseId = Annotated[int, Path(ge=1, le=2**62)]
 RunId = Annotated[int, Path(ge=1, le=2**62)]
 AgentName = Annotated[str, Path(max_length=200, pattern=NAME_PATTERN)]
@@ -58,6 +61,9 @@ class ClaimRequest(BaseModel):
 
     lease_seconds: float = Field(30.0, ge=1, le=3600)
     wait_seconds: float = Field(20.0, ge=0, le=120, description="how long to wait for a task")
+    plans: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=list, max_length=100, description="runs whose plan the agent holds"
+    )
 
 
 class Beat(BaseModel):
@@ -73,6 +79,9 @@ class OutputLines(BaseModel):
     fence: int = Field(ge=1, le=2**62)
     agent: str | None = Field(None, max_length=200)
     lines: list[Annotated[str, Field(max_length=4000)]] = Field(max_length=1000)
+    writes: agent_store.WriteList = Field(
+        default_factory=list, max_length=100_000, description="the task's store writes so far"
+    )
 
 
 class Result(BaseModel):
@@ -87,6 +96,14 @@ class Result(BaseModel):
     )
     next_lease_seconds: float | None = Field(
         None, ge=1, le=3600, description="take the agent's next task at once, under this lease"
+    )
+    writes: agent_store.WriteList = Field(
+        default_factory=list,
+        max_length=100_000,
+        description="the task's store writes, applied with its result (none if it is stale)",
+    )
+    plans: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=list, max_length=100, description="runs whose plan the agent holds"
     )
 
 
@@ -147,10 +164,11 @@ async def claim(
     labels = await asyncio.to_thread(_labels_of, hub, name)
     until = time.monotonic() + body.wait_seconds
     lease = timedelta(seconds=body.lease_seconds)
+    allowed = _may_work_in(request)
     while True:
-        taken = await asyncio.to_thread(_try_claim, hub, name, labels, lease)
+        taken = await asyncio.to_thread(_try_claim, hub, name, labels, lease, allowed)
         if taken is not None:
-            work = await asyncio.to_thread(_work_of, hub, taken)
+            work = await asyncio.to_thread(_work_of, hub, taken, body.plans)
             return Response(_json(work), media_type="application/json")
         if time.monotonic() >= until or await request.is_disconnected():
             await asyncio.to_thread(registry.seen, db, name)
@@ -182,6 +200,7 @@ def heartbeat(lease_id: LeaseId, body: Beat, hub: Hub = Depends(get_hub)) -> dic
 def output(lease_id: LeaseId, body: OutputLines, hub: Hub = Depends(get_hub)) -> Response:
     db = registry.database(hub.store)
     task = _held(db, lease_id, body.fence)
+    agent_store.apply_writes(hub, lease_id, body.fence, body.writes)
     registry.add_output(db, task.run_id, task.task, task.attempts, body.agent, body.lines)
     return Response(status_code=204)
 
@@ -191,8 +210,12 @@ def output(lease_id: LeaseId, body: OutputLines, hub: Hub = Depends(get_hub)) ->
     summary="Report a task's result with its fencing token (409: stale, the result is refused)",
     dependencies=[Depends(requires(Permission.AGENTS_WORK))],
 )
-def complete(lease_id: LeaseId, body: Result, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+def complete(
+    lease_id: LeaseId, body: Result, request: Request, hub: Hub = Depends(get_hub)
+) -> dict[str, Any]:
     db = registry.database(hub.store)
+    # the writes first, while the lease is held: a stale token applies none of them
+    agent_store.apply_writes(hub, lease_id, body.fence, body.writes)
     if not queue.complete(
         db,
         lease_id,
@@ -202,13 +225,14 @@ def complete(lease_id: LeaseId, body: Result, hub: Hub = Depends(get_hub)) -> di
         output=body.lines,
         source=body.agent,
     ):
-        raise _stale(lease_id, body.fence)
+        raise stale(lease_id, body.fence)
     answer: dict[str, Any] = {"accepted": True, "next": None}
     if body.next_lease_seconds is not None and body.agent:  # one round trip fewer per task
         lease = timedelta(seconds=body.next_lease_seconds)
         with contextlib.suppress(HeadgateError):  # an unknown agent just takes nothing
-            taken = _try_claim(hub, body.agent, _labels_of(hub, body.agent), lease)
-            answer["next"] = None if taken is None else _work_of(hub, taken)
+            labels, allowed = _labels_of(hub, body.agent), _may_work_in(request)
+            taken = _try_claim(hub, body.agent, labels, lease, allowed)
+            answer["next"] = None if taken is None else _work_of(hub, taken, body.plans)
     return answer
 
 
@@ -221,7 +245,7 @@ def complete(lease_id: LeaseId, body: Result, hub: Hub = Depends(get_hub)) -> di
 )
 def release(lease_id: LeaseId, body: Release, hub: Hub = Depends(get_hub)) -> Response:
     if not queue.release(registry.database(hub.store), lease_id, body.fence):
-        raise _stale(lease_id, body.fence)
+        raise stale(lease_id, body.fence)
     return Response(status_code=204)
 
 
@@ -315,7 +339,21 @@ def _labels_of(hub: Hub, name: str) -> dict[str, str]:
     return labels
 
 
-def _try_claim(hub: Hub, name: str, labels: dict[str, str], lease: timedelta) -> Any:
+def _may_work_in(request: Request) -> Callable[[str], bool] | None:
+    """The environments the caller's token holds agents:work in (None: no sign-in)."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        return None
+    return lambda environment: bool(principal.allows(Permission.AGENTS_WORK, environment))
+
+
+def _try_claim(
+    hub: Hub,
+    name: str,
+    labels: dict[str, str],
+    lease: timedelta,
+    may_work_in: Callable[[str], bool] | None = None,
+) -> Any:
     db = registry.database(hub.store)
     with _sweep_guard:
         due = time.monotonic() - _sweeps.get(hub, 0.0) >= SWEEP_SECONDS
@@ -325,10 +363,10 @@ def _try_claim(hub: Hub, name: str, labels: dict[str, str], lease: timedelta) ->
         hub.store.expire_leases()
     if not queue.has_queued(db):
         return None
-    return hub.store.claim_task(name, labels, lease)
+    return queue.claim(db, name, labels, lease, may_work_in=may_work_in)
 
 
-def _work_of(hub: Hub, lease: queue.Lease) -> dict[str, Any]:
+def _work_of(hub: Hub, lease: queue.Lease, plans: list[int]) -> dict[str, Any]:
     from headgate.runtime.agent import environment_secrets
 
     environment, commit = registry.run_brief(registry.database(hub.store), lease.run_id)
@@ -337,6 +375,7 @@ def _work_of(hub: Hub, lease: queue.Lease) -> dict[str, Any]:
         "environment": environment,
         "git_commit": commit,
         "secrets": environment_secrets(hub.store, hub.root, environment),
+        "context": agent_store.task_context(hub, lease, plans),
     }
 
 
@@ -347,7 +386,7 @@ def _held(db: Any, lease_id: int, fence: int) -> registry.QueuedTask:
             f"no task with lease {lease_id} in the queue", hint="see GET /api/v1/queue"
         )
     if registry.current_fence(db, lease_id) != fence:
-        raise _stale(lease_id, fence)
+        raise stale(lease_id, fence)
     return task
 
 
@@ -357,7 +396,7 @@ class StaleLease(HeadgateError):
     status = 409
 
 
-def _stale(lease_id: int, fence: int) -> StaleLease:
+def stale(lease_id: int, fence: int) -> StaleLease:
     return StaleLease(
         f"the lease {lease_id} with token {fence} is no longer held",
         hint="the lease ended and the task went back to the queue or to another agent; "

@@ -1,0 +1,206 @@
+"""The metadata store for agents outside the hub's network: fenced reads and writes.
+
+An agent never opens the project's store: what its task needs comes with the task (see
+:func:`task_context`: the run's plan once per run, the specs its upstream tasks ended
+with, the records of its tables), it asks the rest of ``/store/read``, and it sends what
+it wrote with its result (``complete``), its output, or ``/store/write`` for a write that
+must not wait. Each call carries the lease's fencing token: a stale one is refused with
+409 and nothing of it is applied. A write is applied only for the run the lease belongs
+to and, for task, physical-table and metric records, only for the task it holds. Only
+the methods of :data:`headgate.runtime.hub_store.READS` and ``WRITES`` are served.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from headgate.errors import HeadgateError
+from headgate.runtime.hub_store import (
+    READS,
+    WRITES,
+    decode_call,
+    encode,
+    ended_node,
+    plan_from_parts,
+)
+from headgate.runtime.hub_store import task_tables as tables_of_task
+from headgate.server.app import get_hub
+from headgate.server.hub import Hub
+from headgate.server.permissions import Permission, requires
+from headgate.state import agents as registry
+from headgate.state import queue
+
+router = APIRouter(tags=["agents"])
+LeaseId = Annotated[int, Path(ge=1, le=2**62)]
+WriteList = list[tuple[Annotated[str, Field(max_length=100)], list[Any]]]
+HOLD_SECONDS = 60.0  # a lease is held at least this long while its writes are applied
+KEPT_PLANS = 8  # runs whose plan the hub keeps parsed
+
+
+class Read(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fence: int = Field(ge=1, le=2**62)
+    method: str = Field(max_length=100)
+    args: list[Any] = Field(default_factory=list, max_length=10)
+
+
+class Writes(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fence: int = Field(ge=1, le=2**62)
+    writes: WriteList = Field(max_length=100_000)
+
+
+class Refused(HeadgateError):
+    """A write for another run or task than the lease's."""
+
+    status = 403
+
+
+@router.post(
+    "/agents/tasks/{lease_id}/store/read",
+    summary="Read the metadata store for a leased task (whitelisted methods; 409: not held)",
+    dependencies=[Depends(requires(Permission.AGENTS_WORK))],
+)
+def read(lease_id: LeaseId, body: Read, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+    task = held(hub, lease_id, body.fence)
+    args = decode_call(body.method, body.args, READS)
+    return {"value": encode(answer(hub, task, body.method, args))}
+
+
+@router.post(
+    "/agents/tasks/{lease_id}/store/write",
+    status_code=204,
+    summary="Writes of a leased task, applied while its lease is held (409: stale, none applied)",
+    dependencies=[Depends(requires(Permission.AGENTS_WORK))],
+)
+def write(lease_id: LeaseId, body: Writes, hub: Hub = Depends(get_hub)) -> Response:
+    apply_writes(hub, lease_id, body.fence, body.writes)
+    return Response(status_code=204)
+
+
+def held(hub: Hub, lease_id: int, fence: int) -> registry.QueuedTask:
+    """The leased task, if ``fence`` is its current token; else 409."""
+    from headgate.server.api.agents import stale
+
+    db = registry.database(hub.store)
+    task = registry.lease_of(db, lease_id)
+    if task is None or registry.current_fence(db, lease_id) != fence:
+        raise stale(lease_id, fence)
+    return task
+
+
+def answer(hub: Hub, task: registry.QueuedTask, method: str, args: list[Any]) -> Any:
+    db = registry.database(hub.store)
+    if method == "physical_named":
+        names, model = [*args, None, None][:2]
+        return registry.physical_named(db, [str(n) for n in names or []], model)
+    if method == "run_plan_parts":
+        return registry.plan_parts(db, task.run_id)
+    if method == "env_models":
+        environment, _ = registry.run_brief(db, task.run_id)
+        if args[:1] != [environment]:
+            raise Refused(
+                f"the task of run {task.run_id} reads only its own environment, {environment}"
+            )
+    return getattr(hub.store, method)(*args)
+
+
+def apply_writes(hub: Hub, lease_id: int, fence: int, writes: WriteList) -> None:
+    """Check every write, hold the lease while they are applied, apply them in order.
+
+    The lease is extended first (with the fence): it cannot end and go to another agent
+    while the writes are applied, and a stale token applies nothing.
+    """
+    if not writes:
+        return
+    from headgate.server.api.agents import stale
+
+    task = held(hub, lease_id, fence)
+    calls = [(method, decode_call(method, args, WRITES)) for method, args in writes]
+    for method, args in calls:
+        _owned(task, method, args)
+    kept, _ = hub.store.heartbeat_task(lease_id, fence, timedelta(seconds=HOLD_SECONDS))
+    if not kept:
+        raise stale(lease_id, fence)
+    for method, args in calls:
+        getattr(hub.store, method)(*args)
+
+
+def _owned(task: registry.QueuedTask, method: str, args: list[Any]) -> None:
+    """Refuse a write for another run, or a record of another task."""
+    run, name = task.run_id, task.task
+    pairs: list[tuple[Any, Any]] = []
+    if method == "record_tasks":
+        pairs = [(r.run_id, r.name) for r in args[0]]
+    elif method == "register_physical":
+        pairs = [(r.run_id, r.model) for r in args[0]]
+    elif method == "record_model_versions":
+        pairs = [(run, r.model) for r in args[0]]
+    elif method == "record_many_metrics":
+        pairs = [(batch[0], batch[1]) for batch in args[0]]
+    elif method == "record_metrics":
+        pairs = [(args[0], args[1])]
+    elif method == "record_check_results":
+        pairs = [(args[0], name)] + [(r.run_id or run, name) for r in args[1]]
+    for run_id, owner in pairs:
+        if run_id != run or owner != name:
+            raise Refused(
+                f"lease {task.id} holds {name} of run {run}: it cannot write {method} for "
+                f"{owner} of run {run_id}",
+                hint="an agent writes only the records of the task it holds",
+            )
+
+
+# --- what comes with a task ---------------------------------------------------------------
+
+_plans: dict[tuple[int, int], tuple[Any, Any]] = {}  # (hub, run) -> (parts, plan)
+_plans_guard = threading.Lock()
+
+
+def task_context(hub: Hub, lease: queue.Lease, plans: list[int]) -> dict[str, Any]:
+    """What the task needs from the store, sent with it: the run's plan (unless the agent
+    holds it), what its upstream tasks ended with, the records of its tables, and its
+    model's previous row count."""
+    db = registry.database(hub.store)
+    parts, plan = _plan_of(hub, lease.run_id)
+    node = plan.nodes.get(lease.task)
+    upstream = registry.task_specs(db, lease.run_id, list(node.upstream) if node else [])
+    context: dict[str, Any] = {
+        "plan": None if lease.run_id in plans else parts,
+        "upstream": upstream,
+        "physical": {},
+        "reads": [],
+    }
+    if node is None:
+        return context
+    ended = {name: ended_node(status, spec) for name, (status, spec) in upstream.items()}
+    names = tables_of_task(plan, lease.task, ended)
+    context["physical"] = encode(registry.physical_named(db, names, lease.task))
+    if node.kind == "model":
+        rows = hub.store.previous_row_count(lease.task)
+        context["reads"] = [["previous_row_count", encode([lease.task]), encode(rows)]]
+    return context
+
+
+def _plan_of(hub: Hub, run_id: int) -> tuple[Any, Any]:
+    key = (id(hub), run_id)
+    with _plans_guard:
+        kept = _plans.get(key)
+    if kept is not None:
+        return kept
+    parts = registry.plan_parts(registry.database(hub.store), run_id)
+    if parts is None:
+        raise HeadgateError(f"run {run_id} has no plan in the metadata store")
+    found = (parts, plan_from_parts(*parts))
+    with _plans_guard:
+        while len(_plans) >= KEPT_PLANS:
+            _plans.pop(next(iter(_plans)))
+        _plans[key] = found
+    return found
