@@ -9,7 +9,7 @@ profiles, per-run metrics). Records go in and out as plain dataclasses
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -139,6 +139,12 @@ class StateStore:
         """The run with its tasks in start order, or None if there is no such run
         (without ``specs``, the tasks' specs are left unread)."""
         return runs.get_run(self._db, run_id, specs=specs)
+
+    def recent_tasks(self, names: Collection[str], environment: str) -> list[TaskRecord]:
+        """The tasks of ``names`` (steps) in the environment's recent runs, newest first."""
+        from headgate.state.steptasks import recent_tasks
+
+        return recent_tasks(self._db, names, environment)
 
     def last_run(self, environment: str | None = None) -> RunRecord | None:
         """The newest run (of ``environment`` if given), with its tasks."""

@@ -23,6 +23,7 @@ def routers() -> list[APIRouter]:
         queries,
         runs,
         schedules,
+        steps,
     )
 
     return [
@@ -30,6 +31,7 @@ def routers() -> list[APIRouter]:
         models.router,
         lineage.router,
         runs.router,
+        steps.router,
         schedules.router,
         agents.router,
         quality.router,

@@ -11,11 +11,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from headgate.facade.reading import data_status
+from headgate.project.steps import graph_with_steps
 from headgate.server.api.common import EnvQuery, etagged, published_answer
 from headgate.server.api.quality import latest_results
 from headgate.server.app import get_hub
 from headgate.server.hub import Hub
 from headgate.server.permissions import Permission, requires
+from headgate.server.stepinfo import step_nodes
 
 router = APIRouter(tags=["lineage"])
 
@@ -25,7 +27,9 @@ router = APIRouter(tags=["lineage"])
     summary="The DAG as nodes and edges, each node with its state and its data's status",
     description="`status` is the data's: `failed` (a check of the published table failed or "
     "errored), `warn`, `stale` (the model changed since it was published), `not published`, "
-    "or `ok`. `select` narrows the graph with the CLI's selection syntax. "
+    "or `ok`. An external step is a node of kind `step` (`step_kind` shell, python or dbt) "
+    "whose status is its last run's (`built`, `failed`, ... or null: never run). "
+    "`select` narrows the graph with the CLI's selection syntax. "
     "With `nodeId` (`dataset:<namespace>:<name>` or `job:<namespace>:<name>`) the answer is "
     "Marquez's: the OpenLineage graph around that node, `depth` jobs away at most, "
     "as `{graph: [{id, type, data, inEdges, outEdges}]}`.",
@@ -75,10 +79,12 @@ def lineage_graph(
                     "rows": model.rows,
                 }
             )
+        nodes += step_nodes(project, status.environment, chosen)
         shown = {n["id"] for n in nodes}
+        graph = graph_with_steps(project.loaded.dag.upstream, project.loaded.steps)
         edges = [
             {"from": parent, "to": name}
-            for name, parents in project.loaded.dag.upstream.items()
+            for name, parents in graph.items()
             if name in shown
             for parent in sorted(parents)
             if parent in shown

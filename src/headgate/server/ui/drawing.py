@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 from urllib.parse import quote
 
 from headgate.deliveries.svg import format_tick, format_value, nice_ticks
@@ -26,6 +27,14 @@ STATUS_MARKS: dict[str, tuple[str, str]] = {
     "missing": ("○", "not built in this environment"),
 }
 LABEL_CHARS = 31  # what fits in a node at the graph's font size
+# an external step's node: its last run, not data
+STEP_WORDS: dict[str, str] = {
+    "ok": "its last run succeeded",
+    "failed": "its last run failed",
+    "running": "running now",
+    "missing": "has not run in this environment",
+}
+STEP_LABEL_CHARS = 22  # beside the step's kind ("shell", "python", "dbt")
 
 
 def lineage_svg(
@@ -36,8 +45,13 @@ def lineage_svg(
     link: str = "/models/",
     suffix: str = "",
     focus: str | None = None,
+    steps: Mapping[str, str] | None = None,
 ) -> str:
-    """The DAG as SVG: a node per model or source, linked to its page, coloured by status."""
+    """The DAG as SVG: a node per model or source, linked to its page, coloured by status.
+
+    ``steps`` names the external steps among the nodes, each with its kind (shell, python,
+    dbt): drawn rounded, labelled with that kind, linked to the step's page.
+    """
     parts = [
         f'<svg class="dag" id="dag" viewBox="0 0 {layout.width:.0f} {layout.height:.0f}" '
         f'width="{layout.width:.0f}" height="{layout.height:.0f}" role="img" '
@@ -57,6 +71,9 @@ def lineage_svg(
         )
     parts.append('</g><g class="nodes">')
     for name, node in layout.nodes.items():
+        if steps is not None and name in steps:
+            parts.append(_step_node(name, node, statuses.get(name, "missing"), steps[name], suffix))
+            continue
         status = statuses.get(name, "missing")
         mark, words = STATUS_MARKS.get(status, ("?", status))
         kind = kinds.get(name, "model")
@@ -72,6 +89,27 @@ def lineage_svg(
         )
     parts.append("</g></svg>")
     return "".join(parts)
+
+
+def _step_node(name: str, node: Any, status: str, kind: str, suffix: str) -> str:
+    """An external step: a rounded node labelled with its kind, linked to its page."""
+    half = NODE_HEIGHT / 2
+    mark = STATUS_MARKS.get(status, ("?", status))[0]
+    words = STEP_WORDS.get(status, status)
+    short = name.removeprefix("steps.")
+    label = f"steps.{short}"
+    label = label if len(label) <= STEP_LABEL_CHARS else label[: STEP_LABEL_CHARS - 1] + "…"
+    return (
+        f'<a href="/steps/{quote(short)}{escape(suffix)}" class="node s-{status} k-step" '
+        f'data-name="{escape(name)}"><title>{escape(name)} (step: {escape(kind)}): '
+        f"{escape(words)}</title>"
+        f'<rect x="{node.x:.1f}" y="{node.y:.1f}" width="{NODE_WIDTH}" height="{NODE_HEIGHT}" '
+        f'rx="{half:.0f}"/>'
+        f'<text class="mark" x="{node.x + 12:.1f}" y="{node.y + half + 4:.1f}">{mark}</text>'
+        f'<text x="{node.x + 28:.1f}" y="{node.y + half + 4:.1f}">{escape(label)}</text>'
+        f'<text class="kind" x="{node.x + NODE_WIDTH - 12:.1f}" y="{node.y + half + 4:.1f}" '
+        f'text-anchor="end" font-size="10">step: {escape(kind)}</text></a>'
+    )
 
 
 @dataclass(frozen=True)

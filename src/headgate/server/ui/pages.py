@@ -13,10 +13,12 @@ from fastapi.responses import HTMLResponse
 
 from headgate.errors import HeadgateError
 from headgate.server.permissions import Permission, requires
+from headgate.server.stepinfo import lineage_statuses
 from headgate.server.ui import agents as agents_pages
 from headgate.server.ui import changes, deliveries, environments, review, runs, schedules
 from headgate.server.ui import dashboard as dashboard_page
 from headgate.server.ui import journeys as journey_pages
+from headgate.server.ui import steps as step_pages
 from headgate.server.ui.drawing import STATUS_MARKS, lineage_svg
 from headgate.server.ui.health import environment_health
 from headgate.server.ui.modelpage import model_page_context
@@ -60,7 +62,10 @@ def lineage(request: Request, env: str | None = None) -> HTMLResponse:
     layout = cached_layout(project)
     kinds = {name: kind for name, (kind, _) in project.outline.kinds.items()}
     counts = {status: health.count(status) for status in STATUS_MARKS}
-    svg = lineage_svg(layout, statuses, kinds=kinds, suffix=f"?env={environment}")
+    steps = {name: step.config.kind for name, step in project.loaded.steps.items()}
+    if steps:  # each step coloured by its last run here
+        statuses.update(lineage_statuses(project, environment))
+    svg = lineage_svg(layout, statuses, kinds=kinds, suffix=f"?env={environment}", steps=steps)
     return render(
         request,
         "lineage.html",
@@ -71,7 +76,8 @@ def lineage(request: Request, env: str | None = None) -> HTMLResponse:
         environments=environment_names(project),
         svg=svg,
         counts=counts,
-        total=len(layout.nodes),
+        total=len(layout.nodes) - len(steps),
+        steps=len(steps),
     )
 
 
@@ -111,3 +117,4 @@ router.include_router(schedules.router)
 router.include_router(journey_pages.router)
 router.include_router(agents_pages.router)
 router.include_router(dashboard_page.router)
+router.include_router(step_pages.router)

@@ -38,8 +38,10 @@ def chosen_environment(project: Project, asked: str | None) -> str:
 
 
 def graph_of(project: Project) -> dict[str, list[str]]:
-    """Every model and source with its direct upstream names."""
-    return {name: list(parents) for name, parents in project.loaded.dag.upstream.items()}
+    """Every model, source and external step with its direct upstream names."""
+    from headgate.project.steps import graph_with_steps
+
+    return graph_with_steps(project.loaded.dag.upstream, project.loaded.steps)
 
 
 def cached_layout(project: Project, upstream: dict[str, list[str]] | None = None) -> Layout:
