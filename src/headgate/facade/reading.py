@@ -200,18 +200,15 @@ class Reading(ProjectBase):
 def _published_state(
     environment: str,
 ) -> Callable[[StateStore], tuple[dict[str, EnvModel], dict[str, int | None], RunRecord | None]]:
-    """What status reads from the store: the pointers, their tables' rows, the last run."""
+    """What status reads from the store: the pointers, their tables' rows, the last run
+    (with its tasks' counts by status; its tasks themselves are the run's detail)."""
 
     def read(
         store: StateStore,
     ) -> tuple[dict[str, EnvModel], dict[str, int | None], RunRecord | None]:
         pointers = store.env_models(environment)
-        registry = store.physical_tables()
-        rows = {
-            p.physical_table: record.rows
-            for p in pointers.values()
-            if (record := registry.get(p.physical_table)) is not None
-        }
-        return pointers, rows, store.last_run(environment)
+        rows = store.published_rows(environment)  # not the whole registry of physical tables
+        last = store.list_runs(limit=1, environment=environment)  # its counts, not its tasks
+        return pointers, rows, last[0] if last else None
 
     return read

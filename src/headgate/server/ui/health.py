@@ -31,7 +31,6 @@ if TYPE_CHECKING:
         CheckResultRecord,
         DeploymentRecord,
         EnvModel,
-        PhysicalRecord,
         RunRecord,
     )
     from headgate.state.store import StateStore
@@ -109,7 +108,7 @@ def environment_health(
 def _read_health(project: Project, environment: str, deployments: int) -> EnvironmentHealth:
     store = project.state
     pointers = store.env_models(environment)
-    registry = store.physical_tables()
+    rows = store.published_rows(environment)  # not the whole registry: only what is shown
     published = {p.physical_table: name for name, p in pointers.items()}
     problems = current_problems(store, published)
     runs = store.list_runs(limit=20, environment=environment)
@@ -126,7 +125,7 @@ def _read_health(project: Project, environment: str, deployments: int) -> Enviro
             if task.status in FAILED_TASKS:
                 failed_builds[task.name] = task.error or task.status.replace("_", " ")
     models: dict[str, ModelHealth] = {}
-    for model in _statuses(project, pointers, registry):
+    for model in _statuses(project, pointers, rows):
         found = problems.get(model.name, [])
         error = failed_builds.get(model.name) if model.state != "up to date" else None
         data = data_status(
@@ -141,7 +140,7 @@ def _read_health(project: Project, environment: str, deployments: int) -> Enviro
 
 
 def _statuses(
-    project: Project, pointers: dict[str, EnvModel], registry: dict[str, PhysicalRecord]
+    project: Project, pointers: dict[str, EnvModel], rows: dict[str, int | None]
 ) -> list[ModelStatus]:
     """Each model's state as :meth:`headgate.Project.status` gives it (up to date, changed,
     not published), without reading its last run's every task."""
@@ -153,7 +152,6 @@ def _statuses(
         pointer = pointers.get(name)
         current = project.fingerprints[name]
         state = model_state(pointer.fingerprint if pointer else None, current)
-        record = registry.get(pointer.physical_table) if pointer else None
         found.append(
             ModelStatus(
                 name=name,
@@ -162,7 +160,7 @@ def _statuses(
                 state=state,
                 fingerprint=current,
                 published_fingerprint=pointer.fingerprint if pointer else None,
-                rows=record.rows if record else None,
+                rows=rows.get(pointer.physical_table) if pointer else None,
                 published_at=pointer.published_at if pointer else None,
             )
         )
