@@ -11,7 +11,7 @@ import pytest
 
 from headgate.facade import Project
 from tests.server.hubs import FILES, auth, running_hub
-from tests.support import write_project
+from tests.support import cli, write_project
 
 pytestmark = pytest.mark.fast
 
@@ -162,3 +162,16 @@ def test_the_lineage_api_has_steps_with_their_edges(web: httpx.Client) -> None:
         "marts.revenue",
         "steps.notify",
     }
+
+
+def test_the_cli_against_the_hub_prints_a_steps_output(
+    web: httpx.Client, project: tuple[Path, int]
+) -> None:
+    root, run_id = project
+    token = web.headers["Authorization"].split()[1]
+    hub = ["--hub", str(web.base_url), "--token", token]
+    table = cli(root, *hub, "runs", str(run_id), check=True).stdout
+    assert "cannot reach the chat server" in table and "token ***" in table
+    shown = cli(root, *hub, "runs", str(run_id), "--task", "steps.load_crm", check=True).stdout
+    assert "fetched 3 rows\ntoken ***" in shown and SECRET not in shown
+    assert "the whole output is in .headgate/steps/run-" in shown

@@ -248,18 +248,27 @@ def runs(
     env: EnvOption = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
     as_json: JsonOption = False,
+    task: Annotated[
+        str | None,
+        typer.Option("--task", "-t", help="With a run's id: one task in full (a step's output)."),
+    ] = None,
 ) -> None:
     """List recent runs, or one run's tasks."""
-    from headgate.cli.render import render_run_detail, render_runs
+    from headgate.cli.render import render_run_detail, render_runs, render_task_output
 
+    if task is not None and run_id is None:
+        raise HeadgateError("--task needs a run's id", hint="headgate runs <id> --task steps.x")
     if OPTIONS.hub:
         from headgate.cli.remote import hub_runs
 
-        hub_runs(run_id, env, limit, as_json=as_json)
+        hub_runs(run_id, env, limit, as_json=as_json, task=task)
         return
     with common.project() as project:
         if run_id is not None:
             record = project.run_detail(run_id)
+            if task is not None and not as_json:
+                render_task_output(out, record, task, project.root)
+                return
             print_json(jsonable(record)) if as_json else render_run_detail(out, record)
             return
         records = project.runs(limit=limit, environment=env)

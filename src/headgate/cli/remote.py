@@ -129,14 +129,19 @@ def hub_status(env: str | None, *, as_json: bool) -> None:
     render_status(out, EnvironmentStatus(data["environment"], models, last, data["counts"]))
 
 
-def hub_runs(run_id: int | None, env: str | None, limit: int, *, as_json: bool) -> None:
+def hub_runs(
+    run_id: int | None, env: str | None, limit: int, *, as_json: bool, task: str | None = None
+) -> None:
     from headgate.cli.common import jsonable
-    from headgate.cli.render import render_run_detail, render_runs
+    from headgate.cli.render import render_run_detail, render_runs, render_task_output
 
     if run_id is not None:
         data = _json("GET", f"/runs/{run_id}", query={"specs": "true"} if as_json else None)
         data.pop("job", None)
         record = _run_record(data)
+        if task is not None and not as_json:
+            render_task_output(out, record, task, None)
+            return
         print_json(jsonable(record)) if as_json else render_run_detail(out, record)
         return
     page = _json("GET", "/runs", query={"env": env, "limit": limit})

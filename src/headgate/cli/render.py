@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from headgate.facade import EnvironmentStatus
     from headgate.plan.planner import Plan
     from headgate.runtime.results import RunResult, TaskResult
-    from headgate.state.records import RunRecord
+    from headgate.state.records import RunRecord, TaskRecord
 
 STATUS_STYLE = {
     "built": "green",
@@ -272,21 +272,78 @@ def render_run_detail(out: RichTerminal, run: RunRecord) -> None:
         f"{_duration(run.started_at, run.ended_at)} s, published: {'yes' if run.published else 'no'}"
     )
     table = Table()
-    table.add_column("model", **identifier((t.name for t in run.tasks), others=5, width=out.width))
+    steps = any(t.kind == "step" for t in run.tasks)
+    others = 6 if steps else 5
+    table.add_column(
+        "model", **identifier((t.name for t in run.tasks), others=others, width=out.width)
+    )
     for column in ("kind", "status", "rows", "seconds", "error"):
         table.add_column(column)
+    if steps:
+        table.add_column("output", overflow="fold")
     for task in run.tasks:
-        table.add_row(
+        row = [
             task.name,
             task.kind,
             styled(task.status),
             f"{task.rows:,}" if task.rows is not None else "",
             f"{task.seconds:.2f}" if task.seconds is not None else "",
-            (task.error or "")[:120],
-        )
+            escape((task.error or "")[:120]),
+        ]
+        if steps:
+            row.append(_step_output(run.id, task) if task.kind == "step" else "")
+        table.add_row(*row)
     out.print(table)
     if run.error:
         out.print(f"[red]{escape(run.error)}[/]")
+
+
+STEP_OUTPUT_LINES = 3  # a step's last lines in a run's table; --task prints them all
+
+
+def _step_output(run_id: int, task: TaskRecord) -> str:
+    """A step's last lines of output, and how to see the rest."""
+    detail = task.detail or {}
+    lines = [line for line in str(detail.get("output") or "").splitlines() if line.strip()]
+    shown = [escape(line[:100]) for line in lines[-STEP_OUTPUT_LINES:]]
+    if detail.get("attempts", 1) > 1:
+        shown.append(f"[dim]{detail['attempts']} attempts[/]")
+    shown.append(f"[dim]all of it: headgate runs {run_id} --task {task.name}[/]")
+    return "\n".join(shown)
+
+
+def render_task_output(out: RichTerminal, run: RunRecord, name: str, root: Any) -> None:
+    """A task of the run in full: a step's whole output, from its log file when it is here.
+
+    ``root`` is the project's folder (None when the run is read from a hub, whose files
+    are not here: the output's last lines kept with the task are shown instead).
+    """
+    from pathlib import Path
+
+    from headgate.errors import HeadgateError
+
+    task = next((t for t in run.tasks if t.name == name.strip().lower()), None)
+    if task is None:
+        names = ", ".join(t.name for t in run.tasks) or "none"
+        raise HeadgateError(f"run {run.id} has no task named '{name}'", hint=f"its tasks: {names}")
+    detail = task.detail or {}
+    out.print(f"{task.name} ({task.kind}) in run {run.id}: {styled(task.status)}")
+    if task.kind != "step":
+        for key, value in detail.items():
+            out.print(f"{key}: {escape(str(value))}", soft_wrap=True)
+    else:
+        log = Path(root) / str(detail["log"]) if root is not None and detail.get("log") else None
+        if log is not None and log.is_file():
+            out.print(f"[dim]--- {escape(str(detail['log']))}[/]")
+            out.print(escape(log.read_text(encoding="utf-8", errors="replace")), end="")
+        else:
+            where = (
+                f" (the whole output is in {detail['log']} on the hub)" if detail.get("log") else ""
+            )
+            out.print(f"[dim]--- its last lines{escape(where)}[/]")
+            out.print(escape(str(detail.get("output") or "")), soft_wrap=True)
+    if task.error:
+        out.print(f"[red]{escape(task.error)}[/]", soft_wrap=True)
 
 
 def render_status(out: RichTerminal, status: EnvironmentStatus) -> None:
