@@ -80,3 +80,16 @@ def test_the_arrow_stream_reads_back_whole_with_enum_columns_too(engine: DuckDBE
         table = pa.ipc.open_stream(data).read_all()
         assert table.num_rows == rows
         assert table.schema.names == schema.names
+
+
+def test_a_short_timeout_is_kept_while_a_long_one_is_watched(engine: DuckDBEngine) -> None:
+    _, batches, _ = record_batches(engine, "select 1", timeout=600)  # watched, then done
+    list(batches)
+    _, waiting, handle = record_batches(engine, f"select range from range({ROWS})", timeout=600)
+    next(waiting)  # still open: its timeout is still watched
+    sql = "select count(*) from range(100000000) a, range(100) b"
+    with pytest.raises(QueryTimeout, match="longer than its timeout"):
+        _, batches, _ = record_batches(engine, sql, timeout=0.3)
+        list(batches)
+    assert handle is not None
+    handle.close()

@@ -13,8 +13,11 @@ that query.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -85,21 +88,78 @@ class QueryCursor:
 
     def __init__(self, cursor: Any, timeout: float | None) -> None:
         self.cursor = cursor
-        self._timer: threading.Timer | None = None
+        self._watched = timeout is not None
         if timeout is not None:
-            self._timer = threading.Timer(timeout, self.interrupt)
-            self._timer.daemon = True
-            self._timer.start()
+            WATCHDOG.watch(self, timeout)
 
     def interrupt(self) -> None:
         with contextlib.suppress(Exception):
             self.cursor.interrupt()
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        if self._watched:
+            WATCHDOG.forget(self)
         with contextlib.suppress(Exception):
             self.cursor.close()
+
+
+class Watchdog:
+    """One thread that interrupts every query past its timeout.
+
+    A thread per query (``threading.Timer``) cost each query a thread's start, which waits
+    for the new thread to take the GIL: milliseconds when the writer lane's Python work
+    holds it, paid by every reader.
+    """
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, QueryCursor]] = []  # a heap, soonest first
+        self._watched: set[int] = set()  # ids of the cursors still watched
+        self._ticket = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, cursor: QueryCursor, timeout: float) -> None:
+        with self._changed:
+            heapq.heappush(self._due, (time.monotonic() + timeout, next(self._ticket), cursor))
+            self._watched.add(id(cursor))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._interrupt_late, name="headgate-query-timeouts", daemon=True
+                )
+                self._thread.start()
+            elif self._due[0][2] is cursor:  # sooner than what the thread sleeps until
+                self._changed.notify()
+
+    def forget(self, cursor: QueryCursor) -> None:
+        with self._changed:
+            self._watched.discard(id(cursor))
+            if len(self._due) > 2 * len(self._watched) + 64:  # mostly closed: keep the heap small
+                self._due = [entry for entry in self._due if id(entry[2]) in self._watched]
+                heapq.heapify(self._due)
+
+    def _interrupt_late(self) -> None:
+        while True:
+            with self._changed:
+                late = self._take_late()
+                if not late:
+                    wait = self._due[0][0] - time.monotonic() if self._due else 60.0
+                    self._changed.wait(max(wait, 0.0))
+                    continue
+            for cursor in late:
+                cursor.interrupt()
+
+    def _take_late(self) -> list[QueryCursor]:
+        """The watched cursors whose time is up; closed ones are dropped on the way."""
+        now, late = time.monotonic(), []
+        while self._due and (self._due[0][0] <= now or id(self._due[0][2]) not in self._watched):
+            _, _, cursor = heapq.heappop(self._due)
+            if id(cursor) in self._watched:
+                self._watched.discard(id(cursor))
+                late.append(cursor)
+        return late
+
+
+WATCHDOG = Watchdog()
 
 
 def query_cursor(engine: Engine, timeout: float | None) -> QueryCursor | None:
