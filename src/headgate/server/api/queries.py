@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -131,12 +134,27 @@ def answer(hub: Hub, request: Request, body: QueryRequest) -> Response:
 
 def prepare(hub: Hub, sql: str, env: str | None, limit: int | None) -> tuple[str, list[str], str]:
     """The SQL to run (read-only, model names -> the environment's views), what the
-    environment publishes, and its name."""
+    environment publishes, and its name.
+
+    Kept until the next write starts or ends: parsing and rewriting a query is Python
+    work (milliseconds under the GIL), and dashboards send the same queries again and again.
+    """
+    environment = hub.project._environment(env)
+    key = (hub.generation, environment, sql, limit)
+    kept = PREPARED.get(hub, key)
+    if kept is None:
+        kept = _prepared(hub, sql, environment, limit)
+        PREPARED.put(hub, key, kept)
+    return kept
+
+
+def _prepared(
+    hub: Hub, sql: str, environment: str, limit: int | None
+) -> tuple[str, list[str], str]:
     from headgate.plan.naming import view_name
     from headgate.runtime.query import environment_query
 
     project = hub.project
-    environment = project._environment(env)
     published: list[str] = hub.cached(
         ("published", environment), lambda: project._published(environment)
     )
@@ -150,6 +168,35 @@ def prepare(hub: Hub, sql: str, env: str | None, limit: int | None) -> tuple[str
         columns=engine.session().columns_of,
     )
     return rewritten, published, environment
+
+
+class PreparedQueries:
+    """The latest prepared queries of each hub, the least recently used forgotten first."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._kept: weakref.WeakKeyDictionary[Hub, OrderedDict[Any, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._guard = threading.Lock()
+
+    def get(self, hub: Hub, key: Any) -> Any:
+        with self._guard:
+            kept = self._kept.get(hub)
+            if kept is None or key not in kept:
+                return None
+            kept.move_to_end(key)
+            return kept[key]
+
+    def put(self, hub: Hub, key: Any, value: Any) -> None:
+        with self._guard:
+            kept = self._kept.setdefault(hub, OrderedDict())
+            kept[key] = value
+            while len(kept) > self.size:
+                kept.popitem(last=False)
+
+
+PREPARED = PreparedQueries()
 
 
 def _from_accept(accept: str) -> str:
