@@ -81,6 +81,14 @@ def test_the_lineage_draws_steps_as_their_own_nodes_coloured_by_their_last_run(
     assert edges == 4  # load_crm -> shop.orders -> staging.orders -> marts.revenue -> notify
 
 
+def test_a_models_neighbourhood_shows_the_steps_next_to_it(web: httpx.Client) -> None:
+    text = page(web, "/models/marts.revenue")
+    notify = _node(text, "steps.notify")
+    assert 'href="/steps/notify?env=prod"' in notify and "s-failed" in notify
+    assert 'href="/steps/load_crm?env=prod"' not in text  # three levels up: out of view
+    assert 'href="/steps/load_crm?env=prod"' in page(web, "/models/staging.orders")
+
+
 def test_a_steps_page_says_what_it_runs_and_how_its_latest_run_went(
     web: httpx.Client, project: tuple[Path, int]
 ) -> None:

@@ -236,8 +236,12 @@ def _builds(project: Project, name: str, published_table: str | None) -> list[Bu
 
 
 def _neighbourhood(project: Project, name: str, environment: str, health: Any) -> str:
-    """The model's lineage two levels up and down, the model itself outlined."""
-    dag = project.loaded.dag
+    """The model's lineage two levels up and down (steps among it), the model outlined."""
+    from headgate.project.steps import dag_with_steps
+    from headgate.server.stepinfo import lineage_statuses
+
+    loaded = project.loaded
+    dag = dag_with_steps(loaded.dag, loaded.steps)
     keep = {name}
     frontier = {name}
     for _ in range(NEIGHBOURHOOD):
@@ -250,8 +254,13 @@ def _neighbourhood(project: Project, name: str, environment: str, health: Any) -
     graph = {n: [p for p in dag.upstream.get(n, []) if p in keep] for n in sorted(keep)}
     layout = cached_layout(project, graph)
     statuses = {n: health.models[n].data for n in keep if n in health.models}
-    kinds = {n: project.outline.kinds[n][0] for n in keep}
-    return lineage_svg(layout, statuses, kinds=kinds, suffix=f"?env={environment}", focus=name)
+    kinds = {n: project.outline.kinds[n][0] for n in keep if n in project.outline.kinds}
+    steps = {n: loaded.steps[n].config.kind for n in keep if n in loaded.steps}
+    if steps:
+        statuses.update(lineage_statuses(project, environment))
+    return lineage_svg(
+        layout, statuses, kinds=kinds, suffix=f"?env={environment}", focus=name, steps=steps
+    )
 
 
 def _deliveries(project: Project, name: str) -> list[tuple[str, str, str]]:
