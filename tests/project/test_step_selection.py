@@ -104,3 +104,12 @@ def test_the_cli_refuses_an_unknown_step_and_names_the_known_ones(tmp_path: Path
     assert "no step named 'steps.nope'" in result.stderr + result.stdout
     assert "steps.load_crm, steps.notify" in result.stderr + result.stdout
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_the_plan_of_a_selected_step_says_the_run_carries_it_out(tmp_path: Path) -> None:
+    root = write_project(tmp_path, FILES)
+    assert cli(root, "run").returncode == 0
+    shown = cli(root, "plan", "--select", "steps.notify", check=True).stdout
+    assert "nothing to review" in shown  # no model changed
+    assert "also in this run: steps.notify (build: runs echo mailing list ready)" in shown
+    assert "steps.load_crm" not in shown

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from headgate.cli import common
@@ -54,6 +55,14 @@ def plan(
         raise typer.Exit(3)
 
 
+def _also_built(review: dict[str, Any]) -> None:
+    for node in review["also_built"]:
+        out.print(
+            f"also in this run: [bold]{escape(node['name'])}[/] "
+            f"({node['action']}: {escape(node['reason'])})"
+        )
+
+
 def render_review(review: dict[str, Any]) -> None:
     """The review in the terminal, from its JSON (``Review.to_json()``, as a hub answers it)."""
     where = f" at {review['revision']}" if review["revision"] else ""
@@ -62,6 +71,7 @@ def render_review(review: dict[str, Any]) -> None:
         out.print(
             f"{review['environment']} is up to date with the project{where}: nothing to review"
         )
+        _also_built(review)  # the external steps a run would carry out all the same
         _warn(review["warnings"])
         return
     table = Table(title=f"plan for {review['environment']}{where}", title_justify="left")
@@ -100,8 +110,7 @@ def render_review(review: dict[str, Any]) -> None:
             out.print(
                 Syntax(impact["sql_diff"], "diff", theme="ansi_dark", background_color="default")
             )
-    for node in review["also_built"]:
-        out.print(f"also in this run: [bold]{node['name']}[/] ({node['action']}: {node['reason']})")
+    _also_built(review)
     breaking = [
         i for i in impacts if i["breaking"] and i["change"] in ("direct", "indirect", "removed")
     ]
