@@ -7,6 +7,7 @@ build only the sources load.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -169,7 +170,22 @@ def test_a_schedules_run_does_what_its_includes_say(shop: Path) -> None:
         while project.run_detail(run_id).status == "running":
             assert time.monotonic() < deadline, "the schedule's run did not finish"
             time.sleep(0.1)
+        for thread in threading.enumerate():  # its warehouse connection closes as it ends
+            if thread.name == f"headgate-run-{run_id}":
+                thread.join(timeout=60)
         record = project.run_detail(run_id)
         assert record.status == "success" and not record.published, record
         assert record.command == "run --only ingest,build,checks"
         assert totals(project) == {"orders": 2, "amount": 30}
+
+
+def test_a_schedule_for_agents_run_without_a_hub_ends_failed_saying_why(shop: Path) -> None:
+    (shop / "headgate.yml").write_text(
+        HEADGATE_YML
+        + 'schedules:\n  - {name: far, cron: "0 2 * * *", agents: {labels: {site: eu}}}\n'
+    )
+    with Project.load(shop) as project:
+        run_id = project.trigger_schedule("far", project._run_in_thread, user="t")
+        record = project.run_detail(run_id)
+    assert record.status == "failed"
+    assert "only the hub hands runs to agents" in (record.error or ""), record.error

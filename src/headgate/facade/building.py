@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from headgate.errors import HeadgateError
 from headgate.facade.base import ProjectBase, _git_commit, _user
-from headgate.project.schedules import ALL_STEPS, STEPS, includes_text, run_includes
+from headgate.facade.partial_runs import leave_models_unbuilt, refuse_unloaded_sources
+from headgate.project.schedules import ALL_STEPS, STEPS, checked_includes, includes_text
 
 if TYPE_CHECKING:  # the plan machinery (sqlglot) loads when a command plans, not for every one
     from headgate.engines.base import Engine
@@ -83,9 +84,9 @@ class Building(ProjectBase):
         plan = make_plan(self.loaded, inputs, request)
         plan.registry = registry
         if not ingest:
-            _refuse_unloaded_sources(plan)
+            refuse_unloaded_sources(plan)
         if "build" not in includes:
-            _leave_models_unbuilt(plan)
+            leave_models_unbuilt(plan)
         return plan
 
     def _held_sources(self, environment: str) -> dict[str, str]:
@@ -453,41 +454,6 @@ class Building(ProjectBase):
         return self.loaded.config.threads or max(4, os.cpu_count() or 1)
 
     # --- reading ------------------------------------------------------------------------
-
-
-def checked_includes(includes: Collection[str] | None) -> frozenset[str]:
-    """The steps a run does, or a user's error saying which are allowed together."""
-    try:
-        return run_includes(includes)
-    except ValueError as exc:
-        raise HeadgateError(
-            f"includes: {exc}", hint=f"steps: {', '.join(STEPS)} (default: all of them)"
-        ) from None
-
-
-def _refuse_unloaded_sources(plan: Plan) -> None:
-    """A run without ingest whose models read a source never loaded: said before it starts."""
-    unloaded = {
-        n.name for n in plan.nodes.values() if n.kind == "source" and n.action == "excluded"
-    }
-    for node in plan.work:
-        missing = [u for u in node.upstream if u in unloaded]
-        if missing:
-            raise HeadgateError(
-                f"{node.name} reads {missing[0]}, which was never loaded in {plan.environment}, "
-                "and this run does not include ingest",
-                hint="run it once with ingest (headgate run), or add ingest to the "
-                "schedule's includes",
-            )
-
-
-def _leave_models_unbuilt(plan: Plan) -> None:
-    """A run without build: only sources load (and the steps that feed them run)."""
-    feeding = {step for n in plan.nodes.values() if n.kind == "source" for step in n.after}
-    for node in plan.nodes.values():
-        if node.kind == "source" or node.action == "excluded" or node.name in feeding:
-            continue
-        node.action, node.reason = "excluded", "not built: the run does not include build"
 
 
 def _run_message(result: RunResult) -> str:

@@ -38,7 +38,7 @@ start one run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Literal
@@ -46,7 +46,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from headgate.errors import ProjectError
+from headgate.errors import HeadgateError, ProjectError
 from headgate.project.strict import StrictModel
 
 STEPS = ("ingest", "build", "checks", "publish", "deliveries")
@@ -85,6 +85,16 @@ def run_includes(values: Iterable[str] | None) -> frozenset[str]:
     if not {"ingest", "build"} & found:
         raise ValueError("a run that neither ingests nor builds does nothing: add ingest or build")
     return found
+
+
+def checked_includes(includes: Collection[str] | None) -> frozenset[str]:
+    """The steps a run does, or a user's error saying which are allowed together."""
+    try:
+        return run_includes(includes)
+    except ValueError as exc:
+        raise HeadgateError(
+            f"includes: {exc}", hint=f"steps: {', '.join(STEPS)} (default: all of them)"
+        ) from None
 
 
 def includes_text(includes: Iterable[str]) -> str:

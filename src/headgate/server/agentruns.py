@@ -297,7 +297,7 @@ def scheduled_run(
     Its tries per task are the schedule's retries plus one; ``slot`` is recorded by the
     scheduler with the run's id, as for the hub's own runs.
     """
-    from headgate.facade.building import checked_includes
+    from headgate.project.schedules import checked_includes
 
     placement = Placement(
         labels=dict(agents.labels),

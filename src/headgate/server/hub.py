@@ -297,8 +297,7 @@ class Hub:
     ) -> Job:
         """Record a run now (so its id is known at once) and queue it."""
         from headgate.facade.base import _git_commit, _user
-        from headgate.facade.building import checked_includes
-        from headgate.project.schedules import includes_text
+        from headgate.project.schedules import checked_includes, includes_text
         from headgate.security.principal import authorize_job
 
         env = self.project._environment(environment)
