@@ -16,7 +16,7 @@ import pytest
 from headgate import Project
 from headgate.errors import HeadgateError
 from headgate.runtime.results import RunResult
-from tests.support import HEADGATE_YML, write_project
+from tests.support import HEADGATE_YML, cli, write_project
 
 pytestmark = pytest.mark.fast
 
@@ -189,3 +189,15 @@ def test_a_schedule_for_agents_run_without_a_hub_ends_failed_saying_why(shop: Pa
         record = project.run_detail(run_id)
     assert record.status == "failed"
     assert "only the hub hands runs to agents" in (record.error or ""), record.error
+
+
+def test_headgate_run_only_does_the_steps_it_names(shop: Path) -> None:
+    (shop / "data/orders_2.csv").write_text("id,amount\n3,30\n")
+    refused = cli(shop, "run", "--env", "prod", "--only", "build,publish")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "a run that publishes must check what it publishes" in refused.stderr
+    done = cli(shop, "run", "--env", "prod", "--only", "ingest,build,checks", check=True)
+    assert "published" not in done.stdout, done.stdout
+    with Project.load(shop) as project:
+        assert totals(project) == {"orders": 2, "amount": 30}
+        assert project.runs(limit=1)[0].command == "run --only ingest,build,checks"

@@ -133,11 +133,25 @@ def run(
             help="Publish models whose whole upstream succeeded, even if others failed.",
         ),
     ] = False,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            "--only",
+            help="The steps to do, of ingest,build,checks,publish,deliveries (default: all); "
+            "publish needs checks.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Build what changed, in parallel, and publish the environment in one swap."""
     from headgate.cli.render import QuietConsole
 
+    includes = [step for step in only.split(",") if step.strip()] if only is not None else None
+    if OPTIONS.hub and includes is not None:
+        raise HeadgateError(
+            "--only runs here, not through a hub",
+            hint="drop --hub, or give the steps to a schedule's includes in headgate.yml",
+        )
     if OPTIONS.hub:
         from headgate.cli.remote import hub_run
 
@@ -157,6 +171,7 @@ def run(
             start=start,
             end=end,
             publish_partial=publish_partial,
+            includes=includes,
         )
     if as_json:
         print_json(result.to_json())
