@@ -168,7 +168,7 @@ def _statuses(
 
 
 _kept: dict[tuple[Any, ...], EnvironmentHealth] = {}
-_finished: OrderedDict[int, RunRecord] = OrderedDict()
+_finished: OrderedDict[tuple[str, str | None, int], RunRecord] = OrderedDict()
 _guard = threading.Lock()
 KEPT = 16
 KEPT_RUNS = 64
@@ -184,15 +184,19 @@ def _cache_key(project: Project, environment: str, deployments: int) -> tuple[An
 
 
 def finished_run(store: StateStore, run_id: int) -> RunRecord | None:
-    """A run with its tasks; a finished run is read once (it no longer changes)."""
+    """A run with its tasks; a finished run is read once (it no longer changes).
+
+    Kept by store and id: two projects served by one process (tests do) number their
+    runs alike."""
+    key = (store.url_for_display, store.schema, run_id)
     with _guard:
-        if run_id in _finished:
-            _finished.move_to_end(run_id)
-            return _finished[run_id]
+        if key in _finished:
+            _finished.move_to_end(key)
+            return _finished[key]
     run = store.get_run(run_id, specs=False)
     if run is not None and run.status != "running":
         with _guard:
-            _finished[run_id] = run
+            _finished[key] = run
             while len(_finished) > KEPT_RUNS:
                 _finished.popitem(last=False)
     return run
