@@ -93,6 +93,10 @@ class TaskView:
     log: list[str] = field(default_factory=list)
     checks: list[CheckResultRecord] = field(default_factory=list)
 
+    @property
+    def not_passing(self) -> list[CheckResultRecord]:
+        return [c for c in self.checks if c.status != "pass"] if self.checks else []
+
 
 def _run_context(hub: Hub, run_id: int) -> dict[str, Any]:
     project = hub.project
