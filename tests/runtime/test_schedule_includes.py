@@ -122,6 +122,10 @@ def test_a_run_without_checks_never_lets_an_unaudited_table_through(shop: Path) 
         assert not checked.published and checked.status == "failed"
         assert totals(project) == {"orders": 2, "amount": 30}
         assert {t.name: t.status for t in checked.tasks}["totals"] == "failed"
+        unchecked = project.run("prod", includes=["ingest", "build"])  # audits nothing
+        assert unchecked.status == "nothing_to_do", unchecked.tasks
+        assert project.run("prod").status == "failed"  # still refused at its publish
+        assert totals(project) == {"orders": 2, "amount": 30}
 
 
 def test_a_run_without_ingest_reads_the_sources_current_tables(shop: Path) -> None:

@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from headgate.errors import HeadgateError
 from headgate.facade.base import ProjectBase, _git_commit, _user
-from headgate.facade.partial_runs import leave_models_unbuilt, refuse_unloaded_sources
+from headgate.facade.partial_runs import (
+    leave_models_unbuilt,
+    leave_unaudited,
+    refuse_unloaded_sources,
+)
 from headgate.project.schedules import ALL_STEPS, STEPS, checked_includes, includes_text
 
 if TYPE_CHECKING:  # the plan machinery (sqlglot) loads when a command plans, not for every one
@@ -87,6 +91,8 @@ class Building(ProjectBase):
             refuse_unloaded_sources(plan)
         if "build" not in includes:
             leave_models_unbuilt(plan)
+        if "checks" not in includes:
+            leave_unaudited(plan)
         return plan
 
     def _held_sources(self, environment: str) -> dict[str, str]:

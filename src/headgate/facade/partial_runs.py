@@ -37,3 +37,11 @@ def leave_models_unbuilt(plan: Plan) -> None:
         if node.kind == "source" or node.action == "excluded" or node.name in feeding:
             continue
         node.action, node.reason = "excluded", "not built: the run does not include build"
+
+
+def leave_unaudited(plan: Plan) -> None:
+    """A run without checks audits nothing: tables planned only to be audited are left as
+    they are (a run that publishes audits them first)."""
+    for node in plan.nodes.values():
+        if node.action == "audit":
+            node.action, node.reason = "excluded", "not audited: the run does not include checks"
