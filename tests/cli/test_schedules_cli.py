@@ -26,3 +26,17 @@ def test_an_unknown_schedule_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "no schedule named weekly" in done.stderr and "nightly" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_listing_says_what_each_schedules_runs_do_and_where(tmp_path: Path) -> None:
+    config = CONFIG + (
+        "  - {name: review, cron: '0 3 * * *', includes: [ingest, build, checks],"
+        " agents: {labels: {site: eu}}}\n"
+    )
+    root = write_project(tmp_path, {"models/a.sql": "select 1 as x"}, config=config)
+    table = cli(root, "schedules", check=True).stdout
+    assert "all steps" in table.split("nightly")[1].split("\n")[0]
+    assert "ingest, build, checks on agents site=eu" in table.split("review")[1].split("\n")[0]
+    listed = {s["name"]: s for s in cli_json(root, "schedules")["schedules"]}
+    assert listed["review"]["includes"] == ["ingest", "build", "checks"]
+    assert listed["review"]["agents"] == {"labels": {"site": "eu"}, "sites": []}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from headgate.cli.common import JsonOption, jsonable, out, print_json, project
+from headgate.project.schedules import STEPS
 
 schedules_app = typer.Typer(
     help="Schedules from headgate.yml: what runs by itself, and when.", invoke_without_command=True
@@ -30,19 +31,29 @@ def schedules_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
         out.print("no schedules: declare them under `schedules:` (or `triggers:`) in headgate.yml")
         return
     table = Table(title="schedules", title_justify="left")
-    for column in ("name", "when", "environment", "state", "next", "last slot", "run"):
+    for column in ("name", "when", "environment", "does", "state", "next", "last slot", "run"):
         table.add_column(column, no_wrap=column == "name")
     for s in found:
         table.add_row(
             s.name,
             f"new file in {s.files}" if s.kind == "files" else f"{s.cron} ({s.timezone})",
             s.environment,
+            _does(s.includes, s.agents),
             "[yellow]paused[/]" if s.paused else "[green]active[/]",
             s.next_slots[0].astimezone().strftime("%Y-%m-%d %H:%M") if s.next_slots else "",
             s.last_slot.astimezone().strftime("%Y-%m-%d %H:%M") if s.last_slot else "",
             f"{s.last_run_id} ({s.last_state})" if s.last_run_id else (s.last_state or ""),
         )
     out.print(table)
+
+
+def _does(includes: list[str], agents: dict[str, Any] | None) -> str:
+    """What a run of the schedule does, and where: 'all steps', 'ingest, build on agents'."""
+    steps = "all steps" if len(includes) == len(STEPS) else ", ".join(includes)
+    if agents is None:
+        return steps
+    labels = " ".join(f"{k}={v}" for k, v in agents.get("labels", {}).items())
+    return f"{steps} on agents {labels}".rstrip()
 
 
 @schedules_app.command("pause")
