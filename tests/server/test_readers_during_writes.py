@@ -3,6 +3,7 @@ and rolls back: each sees the old data or the new, never an error, never a wait 
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from pathlib import Path
@@ -79,3 +80,16 @@ def _wait_until(condition: object, seconds: float = 30.0) -> None:
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, "readers never saw the change"
         time.sleep(0.05)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="threads have their own niceness on Linux")
+def test_the_writer_lane_yields_the_cores_to_readers(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "shop")
+    with running_hub(project):
+        (writer,) = [t for t in threading.enumerate() if t.name == "hub-writer"]
+        assert niceness(writer.native_id) > niceness(threading.get_native_id())
+
+
+def niceness(thread: int | None) -> int:
+    fields = Path(f"/proc/self/task/{thread}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[16])  # the 19th field of stat; the first two come before ")"

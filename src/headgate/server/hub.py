@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from headgate.errors import HeadgateError
 from headgate.server.jobs import CANCELLED, DONE, FAILED, RUNNING, HubConsole, Job, JobCancelled
-from headgate.server.warehouse import SessionKeeper
+from headgate.server.warehouse import SessionKeeper, yield_to_readers
 
 if TYPE_CHECKING:
     from headgate.engines.base import Engine
@@ -163,6 +163,7 @@ class Hub:
                 RUNNING.stop_run(job.run_id)
 
     def _work(self) -> None:
+        yield_to_readers()  # readers' queries go first when both want the cores
         while True:
             try:
                 job = self._queue.get(timeout=IDLE_SECONDS)
