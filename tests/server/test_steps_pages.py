@@ -104,6 +104,12 @@ def test_a_steps_page_says_what_it_runs_and_how_its_latest_run_went(
     assert output and output.group(1) == "fetched 3 rows\ntoken ***"
     assert SECRET not in text
     assert f"headgate runs {run_id} --task steps.load_crm" in text
+    link = f'href="/steps/load_crm/runs/{run_id}/output" id="whole-output"'
+    assert link in text
+    whole = web.get(f"/steps/load_crm/runs/{run_id}/output")
+    assert whole.status_code == 200 and whole.headers["content-type"].startswith("text/plain")
+    assert whole.text.startswith("--- attempt 1 at ")
+    assert whole.text.endswith("fetched 3 rows\ntoken ***\n") and SECRET not in whole.text
     assert "steps.load_crm" in page(web, "/steps/steps.load_crm")  # its node name works too
 
 
@@ -151,6 +157,11 @@ def test_the_steps_api_lists_steps_and_one_steps_runs(
     assert SECRET not in web.get("/api/v1/steps/load_crm").text
     missing = web.get("/api/v1/steps/nope")
     assert missing.status_code == 404 and "steps.load_crm" in missing.json()["detail"]
+    whole = web.get(f"/api/v1/steps/notify/runs/{project[1]}/output")
+    assert whole.status_code == 200 and "cannot reach the chat server" in whole.text
+    absent = web.get(f"/api/v1/steps/notify/runs/{project[1] + 7}/output")
+    assert absent.status_code == 404
+    assert f"no output of steps.notify in run {project[1] + 7}" in absent.json()["detail"]
 
 
 def test_the_lineage_api_has_steps_with_their_edges(web: httpx.Client) -> None:
@@ -182,4 +193,5 @@ def test_the_cli_against_the_hub_prints_a_steps_output(
     assert "cannot reach the chat server" in table and "token ***" in table
     shown = cli(root, *hub, "runs", str(run_id), "--task", "steps.load_crm", check=True).stdout
     assert "fetched 3 rows\ntoken ***" in shown and SECRET not in shown
-    assert "the whole output is in .headgate/steps/run-" in shown
+    assert f".headgate/steps/run-{run_id}/steps.load_crm.log on the hub" in shown
+    assert "--- attempt 1 at " in shown  # the whole file, not the lines kept with the task

@@ -312,11 +312,14 @@ def _step_output(run_id: int, task: TaskRecord) -> str:
     return "\n".join(shown)
 
 
-def render_task_output(out: RichTerminal, run: RunRecord, name: str, root: Any) -> None:
+def render_task_output(
+    out: RichTerminal, run: RunRecord, name: str, root: Any, *, whole: str | None = None
+) -> None:
     """A task of the run in full: a step's whole output, from its log file when it is here.
 
     ``root`` is the project's folder (None when the run is read from a hub, whose files
-    are not here: the output's last lines kept with the task are shown instead).
+    are not here); ``whole`` the output a hub sent. Without either, the output's last
+    lines kept with the task are shown.
     """
     from pathlib import Path
 
@@ -336,6 +339,9 @@ def render_task_output(out: RichTerminal, run: RunRecord, name: str, root: Any) 
         if log is not None and log.is_file():
             out.print(f"[dim]--- {escape(str(detail['log']))}[/]")
             out.print(escape(log.read_text(encoding="utf-8", errors="replace")), end="")
+        elif whole is not None:
+            out.print(f"[dim]--- {escape(str(detail.get('log') or ''))} on the hub[/]")
+            out.print(escape(whole), end="")
         else:
             where = (
                 f" (the whole output is in {detail['log']} on the hub)" if detail.get("log") else ""

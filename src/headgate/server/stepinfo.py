@@ -10,11 +10,13 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from headgate.errors import HeadgateError
 from headgate.project.steps import PREFIX, Step
+from headgate.runtime.steps import LOG_FOLDER
 
 if TYPE_CHECKING:
     from headgate.facade import Project
@@ -194,6 +196,22 @@ def step_nodes(project: Project, environment: str, chosen: set[str] | None) -> l
             }
         )
     return nodes
+
+
+def output_file(project: Project, step: Step, run_id: int) -> Path:
+    """The file holding the step's whole output in run ``run_id``, here on the hub.
+
+    Named from the run and the step, never from a path a record carries; masked as it
+    was written. A step an agent carried out left its file on the agent's machine.
+    """
+    path = project.root / LOG_FOLDER / f"run-{run_id}" / f"{step.name}.log"
+    if not path.is_file():
+        raise HeadgateError(
+            f"no output of {step.name} in run {run_id} on the hub",
+            hint="it did not run in that run, or ran on an agent (its last lines are "
+            "kept with the run's task)",
+        )
+    return path
 
 
 def _run_of(task: TaskRecord) -> StepRun:

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import FileResponse
 
 from headgate.server.api.common import NAME_PATTERN, EnvQuery, etagged
 from headgate.server.app import get_hub
 from headgate.server.hub import Hub
 from headgate.server.permissions import Permission, requires
-from headgate.server.stepinfo import every_step, find_step, step_info
+from headgate.server.stepinfo import every_step, find_step, output_file, step_info
 
 router = APIRouter(tags=["steps"])
+RunId = Annotated[int, Path(ge=1, le=2**62)]
 StepName = Annotated[
     str,
     Path(max_length=300, pattern=NAME_PATTERN, description="load_crm or steps.load_crm"),
@@ -50,3 +52,18 @@ def get_step(
     environment = project._environment(env)
     info = step_info(project, find_step(project, name), environment)
     return etagged(request, {"environment": environment, **info.to_json()})
+
+
+@router.get(
+    "/steps/{name}/runs/{run_id}/output",
+    summary="A step's whole output in one run, as text",
+    description="Its stdout and stderr as the hub wrote them (secrets masked), each attempt "
+    "after a `--- attempt N` line. 404 when the step did not run in that run on the hub "
+    "(a step an agent ran keeps its last lines with the run's task).",
+    dependencies=[Depends(requires(Permission.RUNS_READ))],
+    response_class=FileResponse,
+)
+def step_output(name: StepName, run_id: RunId, hub: Hub = Depends(get_hub)) -> FileResponse:
+    project = hub.project
+    path = output_file(project, find_step(project, name), run_id)
+    return FileResponse(path, media_type="text/plain; charset=utf-8")

@@ -6,13 +6,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from typing import TYPE_CHECKING
 
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, HTMLResponse
+
+from headgate.errors import HeadgateError
+from headgate.project.steps import Step
 from headgate.server.permissions import Permission, requires
-from headgate.server.stepinfo import every_step, find_step, step_info, step_url
+from headgate.server.stepinfo import every_step, find_step, output_file, step_info, step_url
 from headgate.server.ui.templating import PageRoute, hub_of, render
 from headgate.server.ui.views import chosen_environment, environment_names
+
+if TYPE_CHECKING:
+    from headgate.facade import Project
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 READ = [Depends(requires(Permission.RUNS_READ))]
@@ -42,6 +49,8 @@ def step_page(request: Request, name: str, env: str | None = None) -> HTMLRespon
     environment = chosen_environment(project, env)
     info = step_info(project, find_step(project, name), environment)
     steps = set(project.loaded.steps)
+    latest = info.last
+    whole = latest is not None and _has_output(project, info.step, latest.run_id)
     return render(
         request,
         "step.html",
@@ -56,4 +65,21 @@ def step_page(request: Request, name: str, env: str | None = None) -> HTMLRespon
             "Downstream": [(n, n in steps) for n in info.step.downstream],
         },
         step_url=step_url,
+        whole_output=whole,
     )
+
+
+@router.get("/steps/{name}/runs/{run_id}/output", dependencies=READ)
+def step_output(request: Request, name: str, run_id: int) -> FileResponse:
+    """The step's whole output in that run, as plain text (masked as it was written)."""
+    project = hub_of(request).project
+    path = output_file(project, find_step(project, name), run_id)
+    return FileResponse(path, media_type="text/plain; charset=utf-8")
+
+
+def _has_output(project: Project, step: Step, run_id: int) -> bool:
+    try:
+        output_file(project, step, run_id)
+    except HeadgateError:
+        return False
+    return True
