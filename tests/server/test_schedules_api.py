@@ -209,3 +209,34 @@ def test_a_schedules_run_for_agents_that_cannot_be_planned_fails_saying_why(
     assert run["status"] == "failed", run
     assert run["command"] == "run (agents) --only build,checks,publish"
     assert "totals reads shop.orders, which was never loaded in dev" in run["error"], run
+
+
+def test_a_schedules_runs_for_agents_keep_to_its_concurrency_limit(tmp_path: Path) -> None:
+    config = CONFIG.replace(
+        "{name: nightly, cron: '0 2 * * *', timezone: Europe/Paris, environment: dev}",
+        "{name: every_second, cron: '* * * * * *', environment: dev, max_concurrent: 1,"
+        " catch_up: all, agents: {labels: {site: nowhere}}}",
+    )
+    root = write_project(tmp_path / "shop", FILES, config=config)
+    from headgate import Project
+
+    with Project.load(root) as project:
+        assert project.run("dev").ok
+    (root / "models/more.sql").write_text("select 1 as x")  # each slot's run has work
+    with (
+        running_hub(root) as url,
+        httpx.Client(base_url=f"{url}/api/v1", headers=auth(url), timeout=60) as api,
+    ):
+        # no agent carries site=nowhere: the first slot's run waits with its tasks queued
+        first = _until(
+            lambda: api.get("/schedules/every_second").json()["last_run_id"], 30, "a run"
+        )
+        time.sleep(3.0)  # three more slots come due meanwhile
+        runs = api.get("/runs").json()["items"]
+        api.post("/schedules/every_second/pause")
+    started = [r for r in runs if r.get("user") == "schedule every_second"]
+    assert [r["id"] for r in started] == [first], started  # the later slots wait, queued
+    assert started[0]["status"] == "running" and started[0]["command"] == "run (agents)"
+    with Project.load(root) as project:
+        waiting = project.state.schedule_slots("every_second", state="queued")
+    assert len(waiting) >= 2
