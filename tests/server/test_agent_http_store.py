@@ -136,7 +136,9 @@ def test_a_stale_lease_writes_nothing_and_a_lease_writes_only_its_own_task(
             f"/agents/tasks/{lease['id']}/store/read",
             json={"fence": lease["fence"], "method": "stored_secrets", "args": []},
         )
-        time.sleep(2.5)  # the lease ends: the token is stale
+        time.sleep(2.5)  # the lease ends and the task goes to another agent: the token is stale
+        assert client.post("/agents", json={"name": "next", "labels": {}}).status_code == 200
+        again = client.post("/agents/next/claim", json={"lease_seconds": 30, "wait_seconds": 30})
         late = client.post(
             f"/agents/tasks/{lease['id']}/complete",
             json={
@@ -152,6 +154,7 @@ def test_a_stale_lease_writes_nothing_and_a_lease_writes_only_its_own_task(
     assert other_run.status_code == 403
     assert not_allowed.status_code >= 400 and "'drop_physical'" in not_allowed.text
     assert read.status_code >= 400 and "'stored_secrets'" in read.text
+    assert again.json()["lease"]["task"] == lease["task"]
     assert late.status_code == 409
     assert tasks["raw.numbers"]["status"] != "built"  # nothing of the stale result applied
 

@@ -145,7 +145,8 @@ class HttpTransport:
         )
         with self._guard:
             self._stores[lease.id] = store
-        registry = PhysicalRegistry(decode(context.get("physical") or {}), store.physical_named)
+        held = decode(context.get("physical") or {})
+        registry = PhysicalRegistry(held, store.physical_named, context.get("asked") or ())
         return Prepared(task_plan(plan, lease.task, ended), store, registry)
 
     def heartbeat(self, lease: Lease, extend: timedelta) -> tuple[bool, bool]:

@@ -134,7 +134,8 @@ class PhysicalRegistry(dict[str, records.PhysicalRecord]):
     """Physical records by name, fetched when first asked for instead of all at once.
 
     Holds what was handed in (the records a task needs, fetched with it); a name it does
-    not hold is fetched with ``fetch`` once (a miss is remembered). Iterating it walks only
+    not hold is fetched with ``fetch`` once (a miss is remembered; ``absent``: names known
+    to have none). Iterating it walks only
     the records it holds: those of the task's model and of its upstream tables.
     """
 
@@ -142,10 +143,11 @@ class PhysicalRegistry(dict[str, records.PhysicalRecord]):
         self,
         held: dict[str, records.PhysicalRecord],
         fetch: Callable[[list[str]], dict[str, records.PhysicalRecord]],
+        absent: Iterable[str] = (),
     ) -> None:
         super().__init__(held)
         self._fetch = fetch
-        self._missing: set[str] = set()
+        self._missing: set[str] = set(absent) - set(held)  # asked for already: none
 
     def _load(self, name: str) -> bool:
         if dict.__contains__(self, name):

@@ -242,8 +242,9 @@ def task_registry(store: StateStore, plan: Plan, name: str) -> dict[str, Physica
     from headgate.state.agents import database, physical_named
 
     db = database(store)
-    held = physical_named(db, task_tables(plan, name), name)
-    return PhysicalRegistry(held, lambda names: physical_named(db, names, None))
+    names = task_tables(plan, name)
+    held = physical_named(db, names, name)
+    return PhysicalRegistry(held, lambda more: physical_named(db, more, None), names)
 
 
 def publish_run(

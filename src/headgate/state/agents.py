@@ -7,6 +7,9 @@ to call (``every_seconds``): healthy within two periods, late within four, then 
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -18,6 +21,8 @@ from headgate.state.sqltypes import now
 from headgate.state.tables import agents, physical_tables, runs, task_output, task_queue, tasks
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from headgate.state.database import Database
     from headgate.state.store import StateStore
 
@@ -65,6 +70,33 @@ def database(store: StateStore) -> Database:
     """The store's database, for the queries of this module."""
     db: Database = store._db
     return db
+
+
+class OneConnection:
+    """A database whose every read and write is one connection's (the caller's
+    transaction): several store calls applied together, or read with one checkout."""
+
+    def __init__(self, db: Database, conn: Connection) -> None:
+        self._db = db
+        self._conn = conn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        yield self._conn
+
+    @contextmanager
+    def write(self, action: str = "writing") -> Iterator[Connection]:
+        yield self._conn
+
+
+def store_in(store: StateStore, conn: Connection) -> StateStore:
+    """``store`` whose calls all run in ``conn``'s transaction."""
+    bound = copy.copy(store)
+    bound._db = OneConnection(database(store), conn)  # type: ignore[assignment]
+    return bound
 
 
 def register(
@@ -167,6 +199,23 @@ def tasks_of_run(db: Database, run_id: int) -> list[QueuedTask]:
 def lease_of(db: Database, lease_id: int) -> QueuedTask | None:
     with db.read() as conn:
         row = conn.execute(select(task_queue).where(task_queue.c.id == lease_id)).mappings().first()
+    return None if row is None else _queued(row)
+
+
+def leased(db: Database, lease_id: int, fence: int) -> QueuedTask | None:
+    """The task under lease ``lease_id`` if ``fence`` is its current token."""
+    with db.read() as conn:
+        row = (
+            conn.execute(
+                select(task_queue).where(
+                    task_queue.c.id == lease_id,
+                    task_queue.c.fence == fence,
+                    task_queue.c.state == "leased",
+                )
+            )
+            .mappings()
+            .first()
+        )
     return None if row is None else _queued(row)
 
 

@@ -149,35 +149,75 @@ def complete(
     ``output``: the task's last lines, kept with it in the same transaction (a refused
     result keeps none)."""
     with db.write("completing a task") as conn:
-        done = conn.execute(
-            update(task_queue)
-            .where(
-                task_queue.c.id == lease_id,
-                task_queue.c.fence == fence,
-                task_queue.c.state == "leased",
-            )
-            .values(state="done" if ok else "failed", error=error, lease_until=None)
-            .returning(task_queue.c.run_id, task_queue.c.task, task_queue.c.attempts)
-        ).first()
-        if done is not None and ok:
-            _promote(conn, int(done.run_id))
-        if done is not None and output:
-            stamp = now()
-            conn.execute(
-                task_output.insert(),
-                [
-                    {
-                        "run_id": done.run_id,
-                        "task": done.task,
-                        "attempt": done.attempts,
-                        "source": source,
-                        "at": stamp,
-                        "line": line,
-                    }
-                    for line in output
-                ],
-            )
+        return complete_in(conn, lease_id, fence, ok=ok, error=error, output=output, source=source)
+
+
+def complete_in(
+    conn: Connection,
+    lease_id: int,
+    fence: int,
+    *,
+    ok: bool,
+    error: str | None = None,
+    output: list[str] | None = None,
+    source: str | None = None,
+) -> bool:
+    """:func:`complete` in the caller's transaction (with the task's writes)."""
+    done = conn.execute(
+        update(task_queue)
+        .where(
+            task_queue.c.id == lease_id,
+            task_queue.c.fence == fence,
+            task_queue.c.state == "leased",
+        )
+        .values(state="done" if ok else "failed", error=error, lease_until=None)
+        .returning(task_queue.c.run_id, task_queue.c.task, task_queue.c.attempts)
+    ).first()
+    if done is not None and ok:
+        _promote(conn, int(done.run_id))
+    if done is not None and output:
+        stamp = now()
+        conn.execute(
+            task_output.insert(),
+            [
+                {
+                    "run_id": done.run_id,
+                    "task": done.task,
+                    "attempt": done.attempts,
+                    "source": source,
+                    "at": stamp,
+                    "line": line,
+                }
+                for line in output
+            ],
+        )
     return done is not None
+
+
+@dataclass(frozen=True)
+class Held:
+    id: int
+    run_id: int
+    task: str
+    attempt: int
+
+
+def hold(conn: Connection, lease_id: int, fence: int, lease: timedelta) -> Held | None:
+    """Extend a lease whose token is current, in the caller's transaction (its row locked
+    until the transaction ends: it cannot expire meanwhile); None when it is not held."""
+    row = conn.execute(
+        update(task_queue)
+        .where(
+            task_queue.c.id == lease_id,
+            task_queue.c.fence == fence,
+            task_queue.c.state == "leased",
+        )
+        .values(lease_until=now() + lease)
+        .returning(task_queue.c.run_id, task_queue.c.task, task_queue.c.attempts)
+    ).first()
+    if row is None:
+        return None
+    return Held(lease_id, int(row.run_id), str(row.task), int(row.attempts))
 
 
 def release(db: Database, lease_id: int, fence: int) -> bool:

@@ -13,8 +13,9 @@ the methods of :data:`headgate.runtime.hub_store.READS` and ``WRITES`` are serve
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +36,10 @@ from headgate.server.permissions import Permission, requires
 from headgate.state import agents as registry
 from headgate.state import queue
 
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+T = TypeVar("T")
 router = APIRouter(tags=["agents"])
 LeaseId = Annotated[int, Path(ge=1, le=2**62)]
 WriteList = list[tuple[Annotated[str, Field(max_length=100)], list[Any]]]
@@ -89,9 +94,8 @@ def held(hub: Hub, lease_id: int, fence: int) -> registry.QueuedTask:
     """The leased task, if ``fence`` is its current token; else 409."""
     from headgate.server.api.agents import stale
 
-    db = registry.database(hub.store)
-    task = registry.lease_of(db, lease_id)
-    if task is None or registry.current_fence(db, lease_id) != fence:
+    task = registry.leased(registry.database(hub.store), lease_id, fence)
+    if task is None:
         raise stale(lease_id, fence)
     return task
 
@@ -104,7 +108,7 @@ def answer(hub: Hub, task: registry.QueuedTask, method: str, args: list[Any]) ->
     if method == "run_plan_parts":
         return registry.plan_parts(db, task.run_id)
     if method == "env_models":
-        environment, _ = registry.run_brief(db, task.run_id)
+        environment, _ = brief_of(hub, task.run_id)
         if args[:1] != [environment]:
             raise Refused(
                 f"the task of run {task.run_id} reads only its own environment, {environment}"
@@ -112,28 +116,37 @@ def answer(hub: Hub, task: registry.QueuedTask, method: str, args: list[Any]) ->
     return getattr(hub.store, method)(*args)
 
 
-def apply_writes(hub: Hub, lease_id: int, fence: int, writes: WriteList) -> None:
-    """Check every write, hold the lease while they are applied, apply them in order.
+def apply_writes(
+    hub: Hub,
+    lease_id: int,
+    fence: int,
+    writes: WriteList,
+    *,
+    then: Callable[[Connection], T] | None = None,
+) -> T | None:
+    """Apply a leased task's writes, and ``then`` (its completion), in one transaction.
 
-    The lease is extended first (with the fence): it cannot end and go to another agent
-    while the writes are applied, and a stale token applies nothing.
+    The lease is extended first, with the fence, and its row stays locked until the
+    transaction ends: it cannot expire and go to another agent meanwhile. A stale token,
+    or any write refused, applies nothing.
     """
-    if not writes:
-        return
     from headgate.server.api.agents import stale
 
-    task = held(hub, lease_id, fence)
     calls = [(method, decode_call(method, args, WRITES)) for method, args in writes]
-    for method, args in calls:
-        _owned(task, method, args)
-    kept, _ = hub.store.heartbeat_task(lease_id, fence, timedelta(seconds=HOLD_SECONDS))
-    if not kept:
-        raise stale(lease_id, fence)
-    for method, args in calls:
-        getattr(hub.store, method)(*args)
+    db = registry.database(hub.store)
+    with db.write("applying an agent's writes") as conn:
+        task = queue.hold(conn, lease_id, fence, timedelta(seconds=HOLD_SECONDS))
+        if task is None:
+            raise stale(lease_id, fence)
+        for method, args in calls:
+            _owned(task, method, args)
+        store = registry.store_in(hub.store, conn)
+        for method, args in calls:
+            getattr(store, method)(*args)
+        return then(conn) if then is not None else None
 
 
-def _owned(task: registry.QueuedTask, method: str, args: list[Any]) -> None:
+def _owned(task: queue.Held, method: str, args: list[Any]) -> None:
     """Refuse a write for another run, or a record of another task."""
     run, name = task.run_id, task.task
     pairs: list[tuple[Any, Any]] = []
@@ -161,35 +174,56 @@ def _owned(task: registry.QueuedTask, method: str, args: list[Any]) -> None:
 # --- what comes with a task ---------------------------------------------------------------
 
 _plans: dict[tuple[int, int], tuple[Any, Any]] = {}  # (hub, run) -> (parts, plan)
+_briefs: dict[tuple[int, int], tuple[str, str | None]] = {}  # (hub, run) -> env, commit
 _plans_guard = threading.Lock()
 
 
 def task_context(hub: Hub, lease: queue.Lease, plans: list[int]) -> dict[str, Any]:
     """What the task needs from the store, sent with it: the run's plan (unless the agent
-    holds it), what its upstream tasks ended with, the records of its tables, and its
-    model's previous row count."""
-    db = registry.database(hub.store)
+    holds it), what its upstream tasks ended with, the records of its tables (and which
+    of them have none yet), and its model's previous row count."""
     parts, plan = _plan_of(hub, lease.run_id)
-    node = plan.nodes.get(lease.task)
-    upstream = registry.task_specs(db, lease.run_id, list(node.upstream) if node else [])
+    node = plan.nodes.get(lease.task) if plan is not None else None
     context: dict[str, Any] = {
         "plan": None if lease.run_id in plans else parts,
-        "upstream": upstream,
+        "upstream": {},
         "physical": {},
+        "asked": [],
         "reads": [],
     }
     if node is None:
         return context
-    ended = {name: ended_node(status, spec) for name, (status, spec) in upstream.items()}
-    names = tables_of_task(plan, lease.task, ended)
-    context["physical"] = encode(registry.physical_named(db, names, lease.task))
-    if node.kind == "model":
-        rows = hub.store.previous_row_count(lease.task)
-        context["reads"] = [["previous_row_count", encode([lease.task]), encode(rows)]]
+    with registry.database(hub.store).read() as conn:  # one connection for these reads
+        db: Any = registry.OneConnection(registry.database(hub.store), conn)
+        upstream = registry.task_specs(db, lease.run_id, list(node.upstream))
+        ended = {name: ended_node(status, spec) for name, (status, spec) in upstream.items()}
+        names = tables_of_task(plan, lease.task, ended)
+        context["upstream"] = upstream
+        context["asked"] = names
+        context["physical"] = encode(registry.physical_named(db, names, lease.task))
+        if node.kind == "model":
+            rows = registry.store_in(hub.store, conn).previous_row_count(lease.task)
+            context["reads"] = [["previous_row_count", encode([lease.task]), encode(rows)]]
     return context
 
 
+def brief_of(hub: Hub, run_id: int) -> tuple[str, str | None]:
+    """A run's environment and commit (they never change: kept per run)."""
+    key = (id(hub), run_id)
+    with _plans_guard:
+        kept = _briefs.get(key)
+    if kept is None:
+        kept = registry.run_brief(registry.database(hub.store), run_id)
+        with _plans_guard:
+            while len(_briefs) >= 100:
+                _briefs.pop(next(iter(_briefs)))
+            _briefs[key] = kept
+    return kept
+
+
 def _plan_of(hub: Hub, run_id: int) -> tuple[Any, Any]:
+    """The run's plan as stored and parsed, kept for the newest runs; (None, None) when
+    the run has none (its tasks fail on the agent, saying so)."""
     key = (id(hub), run_id)
     with _plans_guard:
         kept = _plans.get(key)
@@ -197,7 +231,7 @@ def _plan_of(hub: Hub, run_id: int) -> tuple[Any, Any]:
         return kept
     parts = registry.plan_parts(registry.database(hub.store), run_id)
     if parts is None:
-        raise HeadgateError(f"run {run_id} has no plan in the metadata store")
+        return None, None
     found = (parts, plan_from_parts(*parts))
     with _plans_guard:
         while len(_plans) >= KEPT_PLANS:

@@ -200,7 +200,8 @@ def heartbeat(lease_id: LeaseId, body: Beat, hub: Hub = Depends(get_hub)) -> dic
 def output(lease_id: LeaseId, body: OutputLines, hub: Hub = Depends(get_hub)) -> Response:
     db = registry.database(hub.store)
     task = _held(db, lease_id, body.fence)
-    agent_store.apply_writes(hub, lease_id, body.fence, body.writes)
+    if body.writes:
+        agent_store.apply_writes(hub, lease_id, body.fence, body.writes)
     registry.add_output(db, task.run_id, task.task, task.attempts, body.agent, body.lines)
     return Response(status_code=204)
 
@@ -213,19 +214,22 @@ def output(lease_id: LeaseId, body: OutputLines, hub: Hub = Depends(get_hub)) ->
 def complete(
     lease_id: LeaseId, body: Result, request: Request, hub: Hub = Depends(get_hub)
 ) -> dict[str, Any]:
-    db = registry.database(hub.store)
-    # the writes first, while the lease is held: a stale token applies none of them
-    agent_store.apply_writes(hub, lease_id, body.fence, body.writes)
-    if not queue.complete(
-        db,
+    # the writes and the result in one transaction: a stale token applies none of them
+    agent_store.apply_writes(
+        hub,
         lease_id,
         body.fence,
-        ok=body.ok,
-        error=body.error,
-        output=body.lines,
-        source=body.agent,
-    ):
-        raise stale(lease_id, body.fence)
+        body.writes,
+        then=lambda conn: queue.complete_in(
+            conn,
+            lease_id,
+            body.fence,
+            ok=body.ok,
+            error=body.error,
+            output=body.lines,
+            source=body.agent,
+        ),
+    )
     answer: dict[str, Any] = {"accepted": True, "next": None}
     if body.next_lease_seconds is not None and body.agent:  # one round trip fewer per task
         lease = timedelta(seconds=body.next_lease_seconds)
@@ -369,7 +373,7 @@ def _try_claim(
 def _work_of(hub: Hub, lease: queue.Lease, plans: list[int]) -> dict[str, Any]:
     from headgate.runtime.agent import environment_secrets
 
-    environment, commit = registry.run_brief(registry.database(hub.store), lease.run_id)
+    environment, commit = agent_store.brief_of(hub, lease.run_id)
     return {
         "lease": jsonable(lease),
         "environment": environment,
