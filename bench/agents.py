@@ -5,7 +5,8 @@ in the test PostgreSQL (the set-up where a hub and a site's agents share an engi
 
 - local: ``headgate run`` in one process, with as many threads as the agents have slots;
 - hub + N agents (N = 1, 2, 4; capacity 1 each): a real ``headgate serve`` and N real
-  ``headgate agent`` processes; from the request (POST /api/v1/queue/runs) to the run
+  ``headgate agent`` processes, the agents in a checkout of their own whose ``state:``
+  they cannot reach (they read and write the store through the hub only); from the request (POST /api/v1/queue/runs) to the run
   published, against the local run of the same project from the same empty state;
 - tasks dispatched per second: tasks queued without work (no dependencies), taken and
   completed by 8 HTTP clients as fast as the hub hands them out;
@@ -48,6 +49,7 @@ PREFIX = "bench_ag_"
 STATE = "bench_ag_state"
 ENV = "bench"
 API = "/api/v1"
+UNREACHABLE = "postgresql://headgate@127.0.0.1:1/test"  # the agents' checkout: no store
 
 
 def main() -> None:
@@ -65,13 +67,15 @@ def main() -> None:
 
     project = args.work / f"project-{args.models}"
     write(project, args.models, args.rows, args.postgres_url)
+    site = args.work / f"site-{args.models}"
+    write(site, args.models, args.rows, args.postgres_url, state=UNREACHABLE)
     counts = [int(n) for n in args.agents.split(",") if n.strip()]
     results: dict[str, Any] = {"models": args.models, "rows": args.rows, "runs": {}}
     for n in counts:
         reset(args.postgres_url)
         local = local_run(project, n)
         reset(args.postgres_url)
-        through = hub_run(project, n, args.work)
+        through = hub_run(project, site, n, args.work)
         results["runs"][str(n)] = {
             "local_seconds": local,
             "hub_seconds": through,
@@ -79,10 +83,10 @@ def main() -> None:
         }
         print(f"{n} agent(s): hub {through:.2f} s vs local {local:.2f} s ({through / local:.2f}x)")
     reset(args.postgres_url)
-    results["dispatch"] = dispatch_rate(project, args.dispatch_tasks, args.work)
+    results["dispatch"] = dispatch_rate(project, site, args.dispatch_tasks, args.work)
     print(f"dispatch: {results['dispatch']['tasks_per_second']:.0f} tasks/s")
     reset(args.postgres_url)
-    results["delay"] = dispatch_delay(project, args.delays, args.work)
+    results["delay"] = dispatch_delay(project, site, args.delays, args.work)
     print(f"delay: p50 {results['delay']['p50']:.3f} s, p99 {results['delay']['p99']:.3f} s")
     results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
     results["at"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -94,11 +98,11 @@ def main() -> None:
 # --- set-up ----------------------------------------------------------------------------------
 
 
-def write(project: Path, models: int, rows: int, url: str) -> None:
+def write(project: Path, models: int, rows: int, url: str, *, state: str | None = None) -> None:
     write_headgate(build_dag(models, rows), project)
     (project / "headgate.yml").write_text(
         f"name: bench\nengine:\n  type: postgres\n  url: {url}\n  schema_prefix: {PREFIX}\n"
-        f"state_url: {url}\nstate_schema: {STATE}\n"
+        f"state_url: {state or url}\nstate_schema: {STATE}\n"
     )
 
 
@@ -133,7 +137,9 @@ def free_port() -> int:
 class Hub:
     """``headgate serve`` and N ``headgate agent`` processes for one measurement."""
 
-    def __init__(self, project: Path, agents: int, work: Path, *, wait: float = 20) -> None:
+    def __init__(
+        self, project: Path, site: Path, agents: int, work: Path, *, wait: float = 20
+    ) -> None:
         self.project = project
         self.secret = token(project)
         self.port = free_port()
@@ -152,7 +158,8 @@ class Hub:
         self.wait_until(lambda: self.answers(), 120, "the hub")
         env = {**os.environ, "HEADGATE_TOKEN": self.secret}
         for i in range(agents):
-            command = [*base, "agent", "--hub", self.url, "--name", f"bench-{i}"]
+            command = [sys.executable, "-m", "headgate.cli.main", "-p", str(site), "agent"]
+            command += ["--hub", self.url, "--name", f"bench-{i}"]
             command += ["--capacity", "1", "--wait", str(wait), "--lease", "60"]
             self.processes.append(
                 subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -220,8 +227,8 @@ def local_run(project: Path, threads: int) -> float:
     return took
 
 
-def hub_run(project: Path, agents: int, work: Path) -> float:
-    hub = Hub(project, agents, work)
+def hub_run(project: Path, site: Path, agents: int, work: Path) -> float:
+    hub = Hub(project, site, agents, work)
     try:
         started = time.perf_counter()
         run_id = hub.run()
@@ -236,11 +243,11 @@ def hub_run(project: Path, agents: int, work: Path) -> float:
     return took
 
 
-def dispatch_rate(project: Path, tasks: int, work: Path) -> dict[str, Any]:
+def dispatch_rate(project: Path, site: Path, tasks: int, work: Path) -> dict[str, Any]:
     """Tasks without work, queued at once, taken and completed by 8 HTTP clients."""
     from headgate.facade import Project
 
-    hub = Hub(project, 0, work)
+    hub = Hub(project, site, 0, work)
     try:
         with Project.load(project) as loaded:
             loaded.state.enqueue_tasks(10**6, [(f"t{i}", {}, []) for i in range(tasks)])
@@ -273,10 +280,10 @@ def dispatch_rate(project: Path, tasks: int, work: Path) -> dict[str, Any]:
     return {"tasks": sum(done), "seconds": round(took, 3), "tasks_per_second": sum(done) / took}
 
 
-def dispatch_delay(project: Path, runs: int, work: Path) -> dict[str, Any]:
+def dispatch_delay(project: Path, site: Path, runs: int, work: Path) -> dict[str, Any]:
     """From a one-model run's recorded start to its task starting on an idle agent (the
     model rebuilt from scratch each time, so each run has a task)."""
-    hub = Hub(project, 2, work)
+    hub = Hub(project, site, 2, work)
     delays: list[float] = []
     seed = sorted((project / "models" / "layer_00").glob("*.sql"))[0]
     try:
