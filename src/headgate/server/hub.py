@@ -11,6 +11,7 @@ for a write: on DuckDB they are cursors of the writer's own connection.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import queue
@@ -80,6 +81,7 @@ class Hub:
         resume(self)  # runs a previous hub process handed to agents are followed again
         # schedules and file triggers: this replica schedules while it holds the leadership
         self.scheduling = self.project.start_scheduling(self.start_scheduled_run)
+        settle_memory()
 
     # --- the writer lane ---------------------------------------------------------------
 
@@ -256,6 +258,7 @@ class Hub:
                 self.project.reload()
                 self._stamp = stamp
                 self.generation += 1
+                settle_memory()  # the project read before is freed, the new one set aside
                 log.info("project files changed: reloaded")
         except HeadgateError as exc:
             log.warning("project files changed but do not load: %s", exc.render())
@@ -365,6 +368,20 @@ class Hub:
 
     def _waiting(self, text: str) -> None:
         log.warning(text)
+
+
+def settle_memory() -> None:
+    """Set what the hub keeps for its lifetime (the loaded project: ~135,000 objects at
+    1,000 models) aside from Python's cyclic garbage collector.
+
+    A full collection otherwise walks all of it: ~95 ms of CPU, paid by whichever request
+    happened to trigger it (most often the first page after a write, which allocates the
+    most). Set aside again after a reload (and by a second hub in one process): whatever
+    was set aside before and is garbage now is collected first, never kept for good.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def problem_status(exc: HeadgateError) -> int:
