@@ -102,6 +102,8 @@ def test_a_run_without_publish_builds_and_waits_unpublished(shop: Path) -> None:
         record = project.run_detail(run_of(result))
         assert record.command == "run --only ingest,build,checks"
         assert not record.published
+        [entry] = [e for e in project.audit_log(action="run.start") if e.target == str(record.id)]
+        assert entry.detail["includes"] == ["ingest", "build", "checks"]
         assert {t.name: t.status for t in record.tasks} == {
             "shop.orders": "built",
             "totals": "built",

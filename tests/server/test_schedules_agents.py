@@ -131,6 +131,10 @@ def test_a_schedules_slot_run_is_carried_out_by_an_agent_and_published_once(
         planned = project.state.run_plan(run_id)
         assert planned is not None
         assert datetime.fromisoformat(str(planned["end"])) == ran[0].slot_at  # the slot's end
+        [entry] = [e for e in project.audit_log(action="run.start") if e.target == str(run_id)]
+        assert entry.detail["schedule"] == "minutely"
+        assert entry.detail["agents"] == {"labels": {"site": "eu"}, "sites": []}
+        assert entry.detail["includes"] == ["ingest", "build", "checks", "publish"]
         published = [d for d in project.deployments(ENV) if d.run_id in (run_id, again)]
         assert sorted(int(d.run_id or 0) for d in published) == [
             run_id,
