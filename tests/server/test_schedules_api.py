@@ -240,3 +240,22 @@ def test_a_schedules_runs_for_agents_keep_to_its_concurrency_limit(tmp_path: Pat
     with Project.load(root) as project:
         waiting = project.state.schedule_slots("every_second", state="queued")
     assert len(waiting) >= 2
+
+
+def test_a_schedules_run_for_a_site_whose_selection_names_nothing_fails_saying_why(
+    tmp_path: Path,
+) -> None:
+    config = CONFIG.replace(
+        "environment: dev}",
+        "environment: dev, agents: {sites: [{select: 'nowhere.at_all', labels: {site: x}}]}}",
+    )
+    root = write_project(tmp_path / "shop", FILES, config=config)
+    with (
+        running_hub(root) as url,
+        httpx.Client(base_url=f"{url}/api/v1", headers=auth(url), timeout=60) as api,
+    ):
+        started = api.post("/schedules/nightly/trigger")
+        assert started.status_code == 202, started.text
+        run = _finished_run(api, started.json()["run_id"])
+    assert run["status"] == "failed" and run["command"] == "run (agents)", run
+    assert "nowhere.at_all" in run["error"], run

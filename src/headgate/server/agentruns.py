@@ -305,7 +305,10 @@ def scheduled_run(
         max_attempts=policy.attempts if policy is not None else 3,
         includes=checked_includes(includes),
     )
-    job = start(hub, environment, placement, selection=selection, user=user, end=end)
+    try:
+        job = start(hub, environment, placement, selection=selection, user=user, end=end)
+    except HeadgateError as exc:  # e.g. a site's selection names nothing: the slot's run says so
+        return _refused_run(hub, environment, placement, selection, user, exc)
     assert job.run_id is not None
     hub.project._audit(
         "run.start",
@@ -319,6 +322,32 @@ def scheduled_run(
         },
     )
     return job.run_id
+
+
+def _refused_run(
+    hub: Hub,
+    environment: str,
+    placement: Placement,
+    selection: str | None,
+    user: str,
+    error: HeadgateError,
+) -> int:
+    """A scheduled run for agents that could not start, recorded as failed with the reason
+    (a slot needs a run: one without would hold the schedule's limit)."""
+    from headgate.facade.base import _git_commit
+
+    run_id = hub.store.start_run(
+        environment=environment,
+        command="run (agents)" + includes_text(placement.includes),
+        selection=selection,
+        user=user,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        git_commit=_git_commit(hub.root),
+    )
+    hub.store.finish_run(run_id, "failed", error=error.render()[:4000])
+    log.warning("%s: run %s for agents did not start: %s", user, run_id, error.render())
+    return run_id
 
 
 def _includes_of(hub: Hub, run_id: int) -> frozenset[str]:
