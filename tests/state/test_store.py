@@ -487,6 +487,27 @@ def test_published_rows_are_those_of_the_tables_the_environment_points_at(
     assert store.published_rows("nowhere") == {}
 
 
+def test_a_models_builds_newest_first_and_its_tasks_seconds_in_their_runs(
+    store: StateStore,
+) -> None:
+    first, second = start(store), start(store)
+    store.register_physical([PhysicalRecord("hp.a__1", "a", "1", "table", run_id=first)])
+    store.register_physical([PhysicalRecord("hp.b__1", "b", "1", "table", run_id=first)])
+    store.register_physical([PhysicalRecord("hp.a__2", "a", "2", "table", run_id=second)])
+    store.record_tasks(
+        [
+            TaskRecord(first, "a", "model", "built", "1", seconds=1.5),
+            TaskRecord(first, "b", "model", "built", "1", seconds=9.0),
+            TaskRecord(second, "a", "model", "built", "2", seconds=2.5),
+        ]
+    )
+    assert [r.name for r in store.builds_of("a")] == ["hp.a__2", "hp.a__1"]
+    assert [r.name for r in store.builds_of("a", limit=1)] == ["hp.a__2"]
+    assert store.builds_of("nothing") == []
+    assert store.task_seconds("a", [first, second, 999]) == {first: 1.5, second: 2.5}
+    assert store.task_seconds("b", [second]) == {} and store.task_seconds("a", []) == {}
+
+
 def test_failed_publish_changes_nothing(store: StateStore) -> None:
     store.publish("prod", [pointer("a", "1"), pointer("b", "1"), pointer("c", "1")], [], None)
     before = store.env_models("prod")

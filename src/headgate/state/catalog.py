@@ -51,6 +51,18 @@ def physical_tables_by_name(db: Database) -> dict[str, PhysicalRecord]:
     return {row.name: _physical(row) for row in rows}
 
 
+def builds_of(db: Database, model: str, limit: int) -> list[PhysicalRecord]:
+    """The physical tables of one model, newest first (its builds, for its page)."""
+    query = (
+        select(physical_tables)
+        .where(physical_tables.c.model == model)
+        .order_by(physical_tables.c.created_at.desc(), physical_tables.c.name)
+        .limit(limit)
+    )
+    with db.read() as conn:
+        return [_physical(row) for row in conn.execute(query)]
+
+
 def published_rows(db: Database, environment: str) -> dict[str, int | None]:
     """The row counts of the physical tables ``environment`` points at, keyed by table name:
     one join, without reading (and decoding) the rest of the registry."""

@@ -149,6 +149,17 @@ def get_run(db: Database, run_id: int, *, specs: bool = True) -> RunRecord | Non
     return run
 
 
+def task_seconds(db: Database, name: str, run_ids: Sequence[int]) -> dict[int, float | None]:
+    """How long the task ``name`` took in each of these runs (a run without it is absent)."""
+    if not run_ids:
+        return {}
+    query = select(tasks.c.run_id, tasks.c.seconds).where(
+        tasks.c.name == name, tasks.c.run_id.in_(sorted(set(run_ids)))
+    )
+    with db.read() as conn:
+        return {run_id: seconds for run_id, seconds in conn.execute(query)}
+
+
 def last_run_id(db: Database, environment: str | None) -> int | None:
     query = select(func.max(runs.c.id))
     if environment is not None:

@@ -165,6 +165,14 @@ class StateStore:
         """Every physical table, keyed by name, read in one query."""
         return catalog.physical_tables_by_name(self._db)
 
+    def builds_of(self, model: str, *, limit: int = 10) -> list[PhysicalRecord]:
+        """The physical tables of ``model``, newest first (not the whole registry)."""
+        return catalog.builds_of(self._db, model, limit)
+
+    def task_seconds(self, name: str, run_ids: list[int]) -> dict[int, float | None]:
+        """Run id -> how long the task ``name`` took in it (not the runs' other tasks)."""
+        return runs.task_seconds(self._db, name, run_ids)
+
     def published_rows(self, environment: str) -> dict[str, int | None]:
         """The row counts of the physical tables ``environment`` points at, by table name
         (what a status shows, without reading the whole registry)."""

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from headgate.server.ui.drawing import control_chart_svg, lineage_svg
-from headgate.server.ui.health import environment_health, finished_run
+from headgate.server.ui.health import environment_health
 from headgate.server.ui.views import cached_layout
 
 if TYPE_CHECKING:
     from headgate.checks.spec import Check
     from headgate.facade import Project
-    from headgate.state.records import CheckResultRecord, PhysicalRecord
+    from headgate.state.records import CheckResultRecord
 
 NEIGHBOURHOOD = 2  # levels up and down drawn on a model's page
 RECENT_BUILDS = 10
@@ -209,17 +209,9 @@ def _charts(project: Project, name: str, declared: list[Check]) -> list[str]:
 
 def _builds(project: Project, name: str, published_table: str | None) -> list[BuildRow]:
     """The model's latest builds: rows from the table registry, seconds from the run's task."""
-    registry: dict[str, PhysicalRecord] = project.state.physical_tables()
-    records = sorted(
-        (r for r in registry.values() if r.model == name and r.created_at is not None),
-        key=lambda r: r.created_at,  # type: ignore[arg-type, return-value]
-        reverse=True,
-    )[:RECENT_BUILDS]
-    seconds: dict[int, float | None] = {}
-    for run_id in {r.run_id for r in records if r.run_id is not None}:
-        run = finished_run(project.state, run_id)
-        task = next((t for t in run.tasks if t.name == name), None) if run else None
-        seconds[run_id] = task.seconds if task else None
+    store = project.state  # this model's rows and tasks only: not every table, every task
+    records = store.builds_of(name, limit=RECENT_BUILDS)
+    seconds = store.task_seconds(name, [r.run_id for r in records if r.run_id is not None])
     return [
         BuildRow(
             r.name,
