@@ -298,6 +298,7 @@ def scheduled_run(
     scheduler with the run's id, as for the hub's own runs.
     """
     from headgate.project.schedules import checked_includes
+    from headgate.security.principal import Refused, authorize_job
 
     placement = Placement(
         labels=dict(agents.labels),
@@ -305,8 +306,11 @@ def scheduled_run(
         max_attempts=policy.attempts if policy is not None else 3,
         includes=checked_includes(includes),
     )
+    authorize_job("run", environment)  # a caller refused (403) leaves no run behind
     try:
         job = start(hub, environment, placement, selection=selection, user=user, end=end)
+    except Refused:
+        raise
     except HeadgateError as exc:  # e.g. a site's selection names nothing: the slot's run says so
         return _refused_run(hub, environment, placement, selection, user, exc)
     assert job.run_id is not None
