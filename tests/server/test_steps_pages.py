@@ -195,3 +195,14 @@ def test_the_cli_against_the_hub_prints_a_steps_output(
     assert "fetched 3 rows\ntoken ***" in shown and SECRET not in shown
     assert f".headgate/steps/run-{run_id}/steps.load_crm.log on the hub" in shown
     assert "--- attempt 1 at " in shown  # the whole file, not the lines kept with the task
+
+
+def test_a_long_output_is_answered_with_its_end(tmp_path: Path) -> None:
+    from headgate.server.stepinfo import output_text
+
+    log = tmp_path / "steps.big.log"
+    log.write_text("".join(f"line {i}\n" for i in range(1000)))
+    assert output_text(log) == log.read_text()
+    tail = output_text(log, limit=20)
+    assert tail.startswith("… its first ") and "the last 20 follow\n" in tail
+    assert tail.endswith("line 998\nline 999\n")

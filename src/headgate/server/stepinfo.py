@@ -30,6 +30,7 @@ LINEAGE_STATUS = {
     "running": "running",
 }
 SHOWN_RUNS = 20
+OUTPUT_LIMIT = 16 * 1024 * 1024  # bytes of a step's output the hub answers with, at most
 KNOWN_LISTED = 30  # steps named in the refusal of an unknown one
 
 
@@ -212,6 +213,18 @@ def output_file(project: Project, step: Step, run_id: int) -> Path:
             "kept with the run's task)",
         )
     return path
+
+
+def output_text(path: Path, limit: int = OUTPUT_LIMIT) -> str:
+    """The output file's text; of a longer one, its last ``limit`` bytes after a note."""
+    with open(path, "rb") as handle:
+        size = handle.seek(0, 2)
+        handle.seek(max(size - limit, 0))
+        data = handle.read()
+    text = data.decode("utf-8", errors="replace")
+    if size <= limit:
+        return text
+    return f"… its first {size - limit:,} bytes left out; the last {limit:,} follow\n{text}"
 
 
 def _run_of(task: TaskRecord) -> StepRun:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import PlainTextResponse
 
 from headgate.server.api.common import NAME_PATTERN, EnvQuery, etagged
 from headgate.server.app import get_hub
 from headgate.server.hub import Hub
 from headgate.server.permissions import Permission, requires
-from headgate.server.stepinfo import every_step, find_step, output_file, step_info
+from headgate.server.stepinfo import every_step, find_step, output_file, output_text, step_info
 
 router = APIRouter(tags=["steps"])
 RunId = Annotated[int, Path(ge=1, le=2**62)]
@@ -61,9 +61,9 @@ def get_step(
     "after a `--- attempt N` line. 404 when the step did not run in that run on the hub "
     "(a step an agent ran keeps its last lines with the run's task).",
     dependencies=[Depends(requires(Permission.RUNS_READ))],
-    response_class=FileResponse,
+    response_class=PlainTextResponse,
 )
-def step_output(name: StepName, run_id: RunId, hub: Hub = Depends(get_hub)) -> FileResponse:
+def step_output(name: StepName, run_id: RunId, hub: Hub = Depends(get_hub)) -> PlainTextResponse:
     project = hub.project
     path = output_file(project, find_step(project, name), run_id)
-    return FileResponse(path, media_type="text/plain; charset=utf-8")
+    return PlainTextResponse(output_text(path))

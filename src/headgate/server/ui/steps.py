@@ -9,12 +9,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from headgate.errors import HeadgateError
 from headgate.project.steps import Step
 from headgate.server.permissions import Permission, requires
-from headgate.server.stepinfo import every_step, find_step, output_file, step_info, step_url
+from headgate.server.stepinfo import (
+    every_step,
+    find_step,
+    output_file,
+    output_text,
+    step_info,
+    step_url,
+)
 from headgate.server.ui.templating import PageRoute, hub_of, render
 from headgate.server.ui.views import chosen_environment, environment_names
 
@@ -70,11 +77,11 @@ def step_page(request: Request, name: str, env: str | None = None) -> HTMLRespon
 
 
 @router.get("/steps/{name}/runs/{run_id}/output", dependencies=READ)
-def step_output(request: Request, name: str, run_id: int) -> FileResponse:
+def step_output(request: Request, name: str, run_id: int) -> PlainTextResponse:
     """The step's whole output in that run, as plain text (masked as it was written)."""
     project = hub_of(request).project
     path = output_file(project, find_step(project, name), run_id)
-    return FileResponse(path, media_type="text/plain; charset=utf-8")
+    return PlainTextResponse(output_text(path))
 
 
 def _has_output(project: Project, step: Step, run_id: int) -> bool:
