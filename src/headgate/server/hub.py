@@ -35,6 +35,7 @@ log = logging.getLogger("headgate.hub")
 
 IDLE_SECONDS = 2.0  # how often an idle writer lane looks for changed project files
 KEPT_JOBS = 500  # finished jobs remembered for the API; older ones are forgotten
+RESETTLE_EVERY = 50  # writes between two looks at everything set aside from the collector
 
 
 class Hub:
@@ -66,6 +67,7 @@ class Hub:
         self._current: Job | None = None
         self.delivered: dict[str, dict[str, Any]] = {}  # delivery -> what it last produced
         self.generation = 0  # moves whenever a write starts or ends, or the project reloads
+        self._settled = 0  # writes since the hub started (see settle_memory)
         self._answers: dict[Any, tuple[int, Any]] = {}
         self._revisions: Any = None  # the worktrees of git revisions (server/revisions.py)
         self._worker = threading.Thread(target=self._work, name="hub-writer", daemon=True)
@@ -191,6 +193,8 @@ class Hub:
         try:
             self._refresh()
             result = job.work(self.project)
+            self._settled += 1  # what the write left is set aside before it is said done
+            settle_memory(everything=self._settled % RESETTLE_EVERY == 0)
         except JobCancelled as exc:
             job.error = exc.render()
             self._close_run(job, "cancelled", exc.message)
@@ -370,16 +374,20 @@ class Hub:
         log.warning(text)
 
 
-def settle_memory() -> None:
-    """Set what the hub keeps for its lifetime (the loaded project: ~135,000 objects at
-    1,000 models) aside from Python's cyclic garbage collector.
+def settle_memory(*, everything: bool = True) -> None:
+    """Set what the hub keeps (the loaded project: ~135,000 objects at 1,000 models, and
+    what its reads cache) aside from Python's cyclic garbage collector.
 
     A full collection otherwise walks all of it: ~95 ms of CPU, paid by whichever request
     happened to trigger it (most often the first page after a write, which allocates the
-    most). Set aside again after a reload (and by a second hub in one process): whatever
-    was set aside before and is garbage now is collected first, never kept for good.
+    most). Done when the hub starts and after each write, in the writer lane: what was
+    made since is collected, what survives set aside. ``everything`` (at the start, after
+    a reload, and every ``RESETTLE_EVERY`` writes) looks again at what was set aside
+    before, so what it held and dropped since (a project read again) is freed, never kept
+    for good.
     """
-    gc.unfreeze()
+    if everything:
+        gc.unfreeze()
     gc.collect()
     gc.freeze()
 
