@@ -51,6 +51,7 @@ class HttpTransport:
         token: str | None = None,
         capacity: int = 1,
         wait: float = 20.0,
+        ahead: bool = True,
         timeout: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -67,15 +68,25 @@ class HttpTransport:
         self._registered: tuple[str, dict[str, str]] | None = None
         self._lease_end: dict[int, datetime] = {}  # as the last heartbeat extended it
         self._lease = timedelta(seconds=30)  # asked for at the last claim
-        self._next: dict[int, Work] = {}  # per thread: the task taken with the last result
+        self._next: dict[int, list[Work]] = {}  # per thread: tasks taken, not begun
         self._guard = threading.Lock()
+        self.ahead = ahead  # take the next task while one runs, report in the background
+        self._taking: dict[int, threading.Thread] = {}  # per thread: a task being taken ahead
+        self._worker_of: dict[int, int] = {}  # lease -> the thread carrying it out
+        self._reporting: list[threading.Thread] = []  # results on their way to the hub
         self._plans = PlanCache()  # runs' plans, sent by the hub once per run
         self._stores: dict[int, HubStore] = {}  # per lease: the store its task writes through
 
     def close(self) -> None:
-        """Give back the tasks taken ahead and not begun, then close the connections."""
+        """Send the results on their way, give back the tasks taken ahead and not begun,
+        then close the connections."""
         with self._guard:
-            ahead, self._next = list(self._next.values()), {}
+            pending = [*self._reporting, *self._taking.values()]
+        for thread in pending:
+            thread.join()
+        with self._guard:
+            ahead = [work for held in self._next.values() for work in held]
+            self._next = {}
         for work in ahead:
             try:
                 self._call(
@@ -103,8 +114,7 @@ class HttpTransport:
         self._registered = (agent, dict(labels))
 
     def claim(self, agent: str, labels: dict[str, str], lease: timedelta) -> Work | None:
-        with self._guard:
-            ahead = self._next.pop(threading.get_ident(), None)
+        ahead = self._taken_ahead()
         if ahead is not None:
             return ahead
         self._lease = lease
@@ -145,6 +155,8 @@ class HttpTransport:
         )
         with self._guard:
             self._stores[lease.id] = store
+            self._worker_of[lease.id] = threading.get_ident()
+        self._take_ahead()
         held = decode(context.get("physical") or {})
         registry = PhysicalRegistry(held, store.physical_named, context.get("asked") or ())
         return Prepared(task_plan(plan, lease.task, ended), store, registry)
@@ -159,6 +171,7 @@ class HttpTransport:
             return False, False  # past the lease's end: another agent has it by now
         data = answer.json()
         held = bool(data.get("held"))
+        self._extend_ahead(lease, extend)
         if held:
             self._lease_end[lease.id] = sent + extend
         else:
@@ -177,9 +190,16 @@ class HttpTransport:
     ) -> bool:
         body: dict[str, Any] = {"fence": lease.fence, "ok": ok, "error": error}
         body |= {"lines": lines or [], "agent": self._name(), "plans": self._plans.held()}
+        me = threading.get_ident()
+        self._wait_ahead(me)
         with self._guard:
             store = self._stores.pop(lease.id, None)
+            self._worker_of.pop(lease.id, None)
+            later = bool(self._next.get(me))
         body["writes"] = store.take_pending() if store is not None else []
+        if later:  # the next task is in hand: it begins now, the result goes meanwhile
+            self._report_in_background(lease, body)
+            return True
         if self._name() is not None:
             body["next_lease_seconds"] = self._lease.total_seconds()  # the next task, at once
         answer = self._call("POST", f"/agents/tasks/{lease.id}/complete", body, give_up=None)
@@ -189,8 +209,90 @@ class HttpTransport:
         ahead = answer.json().get("next")
         if ahead:
             with self._guard:
-                self._next[threading.get_ident()] = _work(ahead)
+                self._next.setdefault(me, []).append(_work(ahead))
         return True
+
+    # --- the next task, taken while one runs -------------------------------------------------
+
+    def _taken_ahead(self) -> Work | None:
+        me = threading.get_ident()
+        self._wait_ahead(me)
+        with self._guard:
+            held = self._next.get(me)
+            return held.pop(0) if held else None
+
+    def _wait_ahead(self, me: int) -> None:
+        with self._guard:
+            taking = self._taking.get(me)
+        if taking is not None:
+            taking.join()
+
+    def _take_ahead(self) -> None:
+        """Ask for this thread's next task now (no waiting), so that it begins as soon as
+        the running one ends; nothing when one is in hand or on its way."""
+        me = threading.get_ident()
+        name = self._name()
+        with self._guard:
+            if not self.ahead or name is None or self._next.get(me) or me in self._taking:
+                return
+            body: dict[str, Any] = {"lease_seconds": self._lease.total_seconds()}
+            body["wait_seconds"] = 0
+            body["plans"] = self._plans.held()
+
+            def take() -> None:
+                try:
+                    answer = self._call("POST", f"/agents/{name}/claim", body, give_up=None)
+                    if answer.status_code == 200:
+                        with self._guard:
+                            self._next.setdefault(me, []).append(_work(answer.json()))
+                except Exception as exc:  # the next task is taken later, the usual way
+                    log.warning("next task not taken ahead: %s", exc)
+                finally:
+                    with self._guard:
+                        self._taking.pop(me, None)
+
+            thread = threading.Thread(target=take, name="headgate-agent-ahead", daemon=True)
+            self._taking[me] = thread
+        thread.start()
+
+    def _extend_ahead(self, running: Lease, extend: timedelta) -> None:
+        """The tasks waiting behind ``running`` keep their leases while it runs; one lost
+        meanwhile is dropped (another agent has it)."""
+        with self._guard:
+            me = self._worker_of.get(running.id)
+            waiting = list(self._next.get(me, [])) if me is not None else []
+        for work in waiting:
+            body = {"fence": work.lease.fence, "lease_seconds": extend.total_seconds()}
+            try:
+                path = f"/agents/tasks/{work.lease.id}/heartbeat"
+                answer = self._call("POST", path, body, give_up=self._until(work.lease))
+                if answer.json().get("held"):
+                    continue
+            except HeadgateError:
+                pass
+            with self._guard:
+                held = self._next.get(me, []) if me is not None else []
+                if work in held:
+                    held.remove(work)
+
+    def _report_in_background(self, lease: Lease, body: dict[str, Any]) -> None:
+        def report() -> None:
+            try:
+                path = f"/agents/tasks/{lease.id}/complete"
+                answer = self._call("POST", path, body, give_up=None)
+                if answer.status_code != 200:
+                    log.warning("result for %s refused (stale token)", lease.task)
+            except Exception as exc:  # the lease ends and the task runs again elsewhere
+                log.warning("result for %s not sent: %s", lease.task, exc)
+            finally:
+                self._lease_end.pop(lease.id, None)
+                with self._guard:
+                    self._reporting.remove(threading.current_thread())
+
+        thread = threading.Thread(target=report, name="headgate-agent-report", daemon=True)
+        with self._guard:
+            self._reporting.append(thread)
+        thread.start()
 
     # --- the store, through the hub --------------------------------------------------------
 
