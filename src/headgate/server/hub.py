@@ -36,6 +36,7 @@ log = logging.getLogger("headgate.hub")
 IDLE_SECONDS = 2.0  # how often an idle writer lane looks for changed project files
 KEPT_JOBS = 500  # finished jobs remembered for the API; older ones are forgotten
 RESETTLE_EVERY = 50  # writes between two looks at everything set aside from the collector
+YOUNG_OBJECTS = 10_000  # allocations between two collections of the youngest objects
 
 
 class Hub:
@@ -390,6 +391,10 @@ def settle_memory(*, everything: bool = True) -> None:
         gc.unfreeze()
     gc.collect()
     gc.freeze()
+    # a page of 1,000 rows makes tens of thousands of short-lived objects: collecting the
+    # young every 700 allocations (Python's default) promoted them, still alive, and
+    # brought full collections every few pages; every 10,000 they are gone by then
+    gc.set_threshold(YOUNG_OBJECTS, *gc.get_threshold()[1:])
 
 
 def problem_status(exc: HeadgateError) -> int:
