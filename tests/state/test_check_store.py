@@ -87,6 +87,24 @@ def test_check_results_newest_first_filtered_by_run_model_and_status(store: Stat
     assert store.latest_check_result("no.such.check") is None
 
 
+def test_the_latest_result_of_each_check_on_each_table_in_one_read(store: StateStore) -> None:
+    a1, a2, b1 = "hp.a__1", "hp.a__2", "hp.b__1"
+    store.record_check_results(1, [result("a", "a.x", "fail", physical_table=a1)])
+    store.record_check_results(2, [result("a", "a.x", "pass", physical_table=a1)])
+    store.record_check_results(3, [result("a", "a.x", "warn", physical_table=a2)])
+    store.record_check_results(4, [result("a", "a.y", "error", physical_table=a1)])
+    store.record_check_results(5, [result("b", "b.x", "fail", physical_table=b1)])
+
+    latest = store.latest_results_on({a1: "a", b1: "b"})
+    assert [(r.check_name, r.physical_table, r.status) for r in latest] == [
+        ("b.x", b1, "fail"),
+        ("a.y", a1, "error"),
+        ("a.x", a1, "pass"),  # its later pass, not its earlier failure
+    ]
+    assert [r.status for r in store.latest_results_on({a2: "a"})] == ["warn"]
+    assert store.latest_results_on({"hp.none": "a"}) == []
+
+
 def test_samples_are_kept_as_json_whatever_their_values(store: StateStore) -> None:
     sample = [
         {

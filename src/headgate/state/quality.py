@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, insert, select
+from sqlalchemy import Row, func, insert, select
 
 from headgate.state.database import Database
 from headgate.state.records import CheckResultRecord
@@ -24,6 +24,9 @@ from headgate.state.sqltypes import now
 from headgate.state.tables import check_results, model_metrics, profiles
 
 # check results
+
+TABLES_PER_QUERY = 400
+"""Tables (and as many models) per ``IN (...)`` list: within every backend's parameters."""
 
 
 def record_check_results(
@@ -57,6 +60,27 @@ def list_check_results(
         query = query.where(check_results.c.status == status)
     with db.read() as conn:
         return [_check_result(row) for row in conn.execute(query)]
+
+
+def latest_on_tables(db: Database, tables: Mapping[str, str]) -> list[CheckResultRecord]:
+    """The newest result of each check on each of ``tables`` (physical table -> its model),
+    newest first: one query for them all, through the (model, id) index."""
+    found: list[CheckResultRecord] = []
+    names = sorted(tables)
+    with db.read() as conn:
+        for start in range(0, len(names), TABLES_PER_QUERY):
+            chunk = names[start : start + TABLES_PER_QUERY]
+            newest = (
+                select(func.max(check_results.c.id))
+                .where(
+                    check_results.c.model.in_(sorted({tables[t] for t in chunk})),
+                    check_results.c.physical_table.in_(chunk),
+                )
+                .group_by(check_results.c.check_name, check_results.c.physical_table)
+            )
+            query = select(check_results).where(check_results.c.id.in_(newest))
+            found += [_check_result(row) for row in conn.execute(query)]
+    return sorted(found, key=lambda r: r.id or 0, reverse=True)
 
 
 def latest_check_result(db: Database, check_name: str) -> CheckResultRecord | None:

@@ -383,6 +383,11 @@ class StateStore:
         """Recorded results, newest first, optionally of one run, one model, one status."""
         return quality.list_check_results(self._db, run_id, model, status, limit)
 
+    def latest_results_on(self, tables: dict[str, str]) -> list[CheckResultRecord]:
+        """The newest result of each check on each of ``tables`` (physical table -> model),
+        newest first, in one query."""
+        return quality.latest_on_tables(self._db, tables)
+
     def latest_check_result(self, check_name: str) -> CheckResultRecord | None:
         """The newest result of the check called ``check_name``, or None."""
         return quality.latest_check_result(self._db, check_name)

@@ -207,23 +207,17 @@ def current_problems(
 ) -> dict[str, list[CheckResultRecord]]:
     """Model -> the checks failing (or warning, or in error) on its published table now.
 
-    The newest non-passing results are read in one query per status; a model among
-    them is then read once more to see whether a later result of the same check on the
-    same table passed.
+    The newest non-passing results are read in one query per status; for the models among
+    them, the latest result of each check on their published tables is read in one more
+    (a later pass of the same check clears an earlier failure).
     """
-    candidates: set[str] = set()
+    tables: dict[str, str] = {}  # published table -> the model its problems are recorded for
     for status in PROBLEM_STATUSES:
         for record in store.check_results(status=status, limit=RECENT_PROBLEMS):
-            if record.physical_table in published:
-                candidates.add(record.model)
+            if record.physical_table is not None and record.physical_table in published:
+                tables[record.physical_table] = record.model
     found: dict[str, list[CheckResultRecord]] = {}
-    for model in sorted(candidates):
-        latest: dict[tuple[str, str | None], CheckResultRecord] = {}
-        for record in store.check_results(model=model, limit=500):
-            key = (record.check_name, record.physical_table)
-            if record.physical_table in published and key not in latest:
-                latest[key] = record
-        bad = [r for r in latest.values() if r.status in PROBLEM_STATUSES]
-        if bad:
-            found[model] = bad
+    for record in store.latest_results_on(tables) if tables else []:
+        if record.status in PROBLEM_STATUSES:
+            found.setdefault(record.model, []).append(record)
     return found
