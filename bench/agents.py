@@ -63,6 +63,9 @@ def main() -> None:
         "--postgres-url", default=os.environ.get("HEADGATE_TEST_POSTGRES", DEFAULT_URL)
     )
     parser.add_argument("--work", type=Path, default=ROOT / ".work-agents")
+    parser.add_argument(
+        "--ahead", action="store_true", help="agents take their next task while one runs"
+    )
     args = parser.parse_args()
 
     project = args.work / f"project-{args.models}"
@@ -71,11 +74,12 @@ def main() -> None:
     write(site, args.models, args.rows, args.postgres_url, state=UNREACHABLE)
     counts = [int(n) for n in args.agents.split(",") if n.strip()]
     results: dict[str, Any] = {"models": args.models, "rows": args.rows, "runs": {}}
+    results["ahead"] = args.ahead
     for n in counts:
         reset(args.postgres_url)
         local = local_run(project, n)
         reset(args.postgres_url)
-        through = hub_run(project, site, n, args.work)
+        through = hub_run(project, site, n, args.work, ahead=args.ahead)
         results["runs"][str(n)] = {
             "local_seconds": local,
             "hub_seconds": through,
@@ -138,7 +142,14 @@ class Hub:
     """``headgate serve`` and N ``headgate agent`` processes for one measurement."""
 
     def __init__(
-        self, project: Path, site: Path, agents: int, work: Path, *, wait: float = 20
+        self,
+        project: Path,
+        site: Path,
+        agents: int,
+        work: Path,
+        *,
+        wait: float = 20,
+        ahead: bool = False,
     ) -> None:
         self.project = project
         self.secret = token(project)
@@ -161,6 +172,7 @@ class Hub:
             command = [sys.executable, "-m", "headgate.cli.main", "-p", str(site), "agent"]
             command += ["--hub", self.url, "--name", f"bench-{i}"]
             command += ["--capacity", "1", "--wait", str(wait), "--lease", "60"]
+            command += ["--ahead"] if ahead else []
             self.processes.append(
                 subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
             )
@@ -227,8 +239,8 @@ def local_run(project: Path, threads: int) -> float:
     return took
 
 
-def hub_run(project: Path, site: Path, agents: int, work: Path) -> float:
-    hub = Hub(project, site, agents, work)
+def hub_run(project: Path, site: Path, agents: int, work: Path, *, ahead: bool = False) -> float:
+    hub = Hub(project, site, agents, work, ahead=ahead)
     try:
         started = time.perf_counter()
         run_id = hub.run()
@@ -249,8 +261,17 @@ def dispatch_rate(project: Path, site: Path, tasks: int, work: Path) -> dict[str
 
     hub = Hub(project, site, 0, work)
     try:
-        with Project.load(project) as loaded:
-            loaded.state.enqueue_tasks(10**6, [(f"t{i}", {}, []) for i in range(tasks)])
+        with Project.load(project) as loaded:  # a run of its own: a claim takes a run's tasks
+            run_id = loaded.state.start_run(
+                environment=ENV,
+                command="dispatch",
+                selection=None,
+                user=None,
+                host=None,
+                pid=None,
+                git_commit=None,
+            )
+            loaded.state.enqueue_tasks(run_id, [(f"t{i}", {}, []) for i in range(tasks)])
         done = [0] * 8
 
         def client(i: int) -> None:

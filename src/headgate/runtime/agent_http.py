@@ -51,7 +51,7 @@ class HttpTransport:
         token: str | None = None,
         capacity: int = 1,
         wait: float = 20.0,
-        ahead: bool = True,
+        ahead: bool = False,
         timeout: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -70,10 +70,14 @@ class HttpTransport:
         self._lease = timedelta(seconds=30)  # asked for at the last claim
         self._next: dict[int, list[Work]] = {}  # per thread: tasks taken, not begun
         self._guard = threading.Lock()
-        self.ahead = ahead  # take the next task while one runs, report in the background
+        # take the next task while one runs and report in the background: no pause between
+        # tasks, but a task held ahead waits for the running one (other agents cannot
+        # take it meanwhile, and it runs later than its plan was made): off by default
+        self.ahead = ahead
         self._taking: dict[int, threading.Thread] = {}  # per thread: a task being taken ahead
         self._worker_of: dict[int, int] = {}  # lease -> the thread carrying it out
-        self._reporting: list[threading.Thread] = []  # results on their way to the hub
+        # per thread: results on their way, and whether each asks for the next task
+        self._reporting: dict[int, list[tuple[threading.Thread, bool]]] = {}
         self._plans = PlanCache()  # runs' plans, sent by the hub once per run
         self._stores: dict[int, HubStore] = {}  # per lease: the store its task writes through
 
@@ -81,7 +85,8 @@ class HttpTransport:
         """Send the results on their way, give back the tasks taken ahead and not begun,
         then close the connections."""
         with self._guard:
-            pending = [*self._reporting, *self._taking.values()]
+            pending = [t for sent in self._reporting.values() for t, _ in sent]
+            pending += self._taking.values()
         for thread in pending:
             thread.join()
         with self._guard:
@@ -188,35 +193,49 @@ class HttpTransport:
     def complete(
         self, lease: Lease, *, ok: bool, error: str | None, lines: list[str] | None = None
     ) -> bool:
+        """Report the result; when the next task is in hand or on its way, the report goes
+        in the background (bringing the task after it) and the next task begins now."""
         body: dict[str, Any] = {"fence": lease.fence, "ok": ok, "error": error}
         body |= {"lines": lines or [], "agent": self._name(), "plans": self._plans.held()}
         me = threading.get_ident()
-        self._wait_ahead(me)
         with self._guard:
             store = self._stores.pop(lease.id, None)
             self._worker_of.pop(lease.id, None)
-            later = bool(self._next.get(me))
+            coming = self._coming(me)
         body["writes"] = store.take_pending() if store is not None else []
-        if later:  # the next task is in hand: it begins now, the result goes meanwhile
+        if self._name() is not None and coming <= 1:
+            body["next_lease_seconds"] = self._lease.total_seconds()  # the next task, at once
+        if self.ahead and coming > 0:
             self._report_in_background(lease, body)
             return True
-        if self._name() is not None:
-            body["next_lease_seconds"] = self._lease.total_seconds()  # the next task, at once
         answer = self._call("POST", f"/agents/tasks/{lease.id}/complete", body, give_up=None)
         self._lease_end.pop(lease.id, None)
         if answer.status_code != 200:
             return False
-        ahead = answer.json().get("next")
-        if ahead:
-            with self._guard:
-                self._next.setdefault(me, []).append(_work(ahead))
+        self._keep_next(me, answer.json().get("next"))
         return True
 
     # --- the next task, taken while one runs -------------------------------------------------
 
+    def _coming(self, me: int) -> int:
+        """Tasks this thread holds or will hold: in hand, being taken, asked of a report."""
+        asking = sum(1 for _, asks in self._reporting.get(me, []) if asks)
+        return len(self._next.get(me, [])) + (me in self._taking) + asking
+
+    def _keep_next(self, me: int, data: dict[str, Any] | None) -> None:
+        if data:
+            with self._guard:
+                self._next.setdefault(me, []).append(_work(data))
+
     def _taken_ahead(self) -> Work | None:
+        """A task in hand (waiting for one on its way); None when none comes."""
         me = threading.get_ident()
         self._wait_ahead(me)
+        with self._guard:
+            held = self._next.get(me)
+            if held:
+                return held.pop(0)
+        self._wait_reports()  # they may bring one, and the tasks waiting for them get ready
         with self._guard:
             held = self._next.get(me)
             return held.pop(0) if held else None
@@ -233,7 +252,7 @@ class HttpTransport:
         me = threading.get_ident()
         name = self._name()
         with self._guard:
-            if not self.ahead or name is None or self._next.get(me) or me in self._taking:
+            if not self.ahead or name is None or self._coming(me):
                 return
             body: dict[str, Any] = {"lease_seconds": self._lease.total_seconds()}
             body["wait_seconds"] = 0
@@ -243,8 +262,7 @@ class HttpTransport:
                 try:
                     answer = self._call("POST", f"/agents/{name}/claim", body, give_up=None)
                     if answer.status_code == 200:
-                        with self._guard:
-                            self._next.setdefault(me, []).append(_work(answer.json()))
+                        self._keep_next(me, answer.json())
                 except Exception as exc:  # the next task is taken later, the usual way
                     log.warning("next task not taken ahead: %s", exc)
                 finally:
@@ -276,23 +294,34 @@ class HttpTransport:
                     held.remove(work)
 
     def _report_in_background(self, lease: Lease, body: dict[str, Any]) -> None:
+        me = threading.get_ident()
+
         def report() -> None:
             try:
                 path = f"/agents/tasks/{lease.id}/complete"
                 answer = self._call("POST", path, body, give_up=None)
                 if answer.status_code != 200:
                     log.warning("result for %s refused (stale token)", lease.task)
+                else:
+                    self._keep_next(me, answer.json().get("next"))
             except Exception as exc:  # the lease ends and the task runs again elsewhere
                 log.warning("result for %s not sent: %s", lease.task, exc)
             finally:
                 self._lease_end.pop(lease.id, None)
                 with self._guard:
-                    self._reporting.remove(threading.current_thread())
+                    self._reporting[me].remove(sending)
 
         thread = threading.Thread(target=report, name="headgate-agent-report", daemon=True)
+        sending = (thread, "next_lease_seconds" in body)
         with self._guard:
-            self._reporting.append(thread)
+            self._reporting.setdefault(me, []).append(sending)
         thread.start()
+
+    def _wait_reports(self) -> None:
+        with self._guard:
+            sent = list(self._reporting.get(threading.get_ident(), []))
+        for thread, _ in sent:
+            thread.join()
 
     # --- the store, through the hub --------------------------------------------------------
 

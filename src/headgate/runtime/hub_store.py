@@ -39,7 +39,6 @@ RECORDS: dict[str, type[Any]] = {
 # what a task may read, and how many positional arguments each takes at most
 READS: dict[str, int] = {
     "physical_named": 2,
-    "physical_tables": 0,
     "env_models": 1,
     "metric_history": 3,
     "previous_row_count": 1,

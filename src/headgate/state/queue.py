@@ -174,7 +174,7 @@ def complete_in(
         .returning(task_queue.c.run_id, task_queue.c.task, task_queue.c.attempts)
     ).first()
     if done is not None and ok:
-        _promote(conn, int(done.run_id))
+        _promote(conn, int(done.run_id), finished=str(done.task))
     if done is not None and output:
         stamp = now()
         conn.execute(
@@ -316,22 +316,31 @@ def promote(db: Database, run_id: int) -> None:
         _promote(conn, run_id)
 
 
-def _promote(conn: Connection, run_id: int) -> None:
+def _promote(conn: Connection, run_id: int, *, finished: str | None = None) -> None:
+    """Queue the run's waiting tasks whose upstream tasks are all done; with ``finished``
+    (the task just done), only those waiting for it are looked at, and only the states
+    of their upstream tasks are read (not every task of the run)."""
     waiting = select(task_queue.c.id, task_queue.c.depends_on).where(
         task_queue.c.run_id == run_id, task_queue.c.state == "waiting"
     )
+    if finished is not None:
+        rows = conn.execute(waiting).all()
+        ids = [int(r.id) for r in rows if finished in (r.depends_on or [])]
+        if not ids:
+            return
+        waiting = waiting.where(task_queue.c.id.in_(ids))
     if conn.dialect.name == "postgresql":  # two results at once: the second sees the first
         waiting = waiting.with_for_update()
     rows = conn.execute(waiting).all()
     if not rows:
         return
-    done = set(
-        conn.execute(
-            select(task_queue.c.task).where(
-                task_queue.c.run_id == run_id, task_queue.c.state == "done"
-            )
-        ).scalars()
+    needed = {name for r in rows for name in r.depends_on or []}
+    done_query = select(task_queue.c.task).where(
+        task_queue.c.run_id == run_id, task_queue.c.state == "done"
     )
+    if finished is not None:
+        done_query = done_query.where(task_queue.c.task.in_(sorted(needed)))
+    done = set(conn.execute(done_query).scalars())
     ready = [int(r.id) for r in rows if all(name in done for name in r.depends_on or [])]
     if ready:
         conn.execute(
