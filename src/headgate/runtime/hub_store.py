@@ -276,9 +276,10 @@ class HubStore:
             return lambda *args: self.ask(name, list(args))
         if name in WRITES:
             return lambda *args: self.write_now(name, list(args))
+        what = "its database connection" if name.startswith("_") else f"'{name}'"
         raise HeadgateError(
-            f"an agent's task asked the metadata store for '{name}', which agents cannot "
-            "reach through the hub",
+            f"an agent's task asked the metadata store for {what} ('{name}'), which agents "
+            "cannot reach through the hub",
             hint="agents read and write the store only through the hub's agent API; "
             f"what they may read: {', '.join(sorted(READS))}",
         )
