@@ -282,3 +282,27 @@ def test_an_agent_that_takes_its_next_task_ahead_keeps_dag_order_and_reports_eve
     assert tasks["marts.report"]["started_at"] >= tasks["marts.slow"]["ended_at"]
     assert tasks["marts.total"]["started_at"] >= tasks["raw.numbers"]["ended_at"]
     assert deployments(hub_project, run_id) == 1
+
+
+def test_a_step_on_an_agent_records_its_end_through_the_hub_at_once(
+    tmp_path: Path, postgres_url: str, pg_schema: str, pg_prefix: str
+) -> None:
+    files = {
+        **FILES,
+        "steps/mark.yml": 'shell: "echo marked"\nupstream: [raw.numbers]\ndownstream: [marts.total]\n',
+    }
+    hub_root = write_project(
+        tmp_path / "hub", files, config=config(postgres_url, pg_prefix, postgres_url, pg_schema)
+    )
+    site_root = write_project(
+        tmp_path / "site", files, config=config(postgres_url, pg_prefix, UNREACHABLE, pg_schema)
+    )
+    with running_hub(hub_root) as url:
+        run_id = start_run(url, environment=ENV, select="raw.numbers steps.mark marts.total")
+        with agent_in_thread(url, site_root, "stepper"):
+            until(lambda: finished(url, run_id), 120, f"run {run_id} to finish")
+        run = run_of(url, run_id)
+    tasks = {t["name"]: t for t in run["tasks"]}
+    assert run["status"] == "success" and run["published"], run
+    assert tasks["steps.mark"]["status"] == "built"
+    assert tasks["marts.total"]["started_at"] >= tasks["steps.mark"]["ended_at"]
