@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import logging
 import os
 import queue
@@ -37,6 +38,7 @@ IDLE_SECONDS = 2.0  # how often an idle writer lane looks for changed project fi
 KEPT_JOBS = 500  # finished jobs remembered for the API; older ones are forgotten
 RESETTLE_EVERY = 50  # writes between two looks at everything set aside from the collector
 YOUNG_OBJECTS = 10_000  # allocations between two collections of the youngest objects
+_WRITES = itertools.count(1)  # writes carried out in this process, by any hub
 
 
 class Hub:
@@ -68,7 +70,6 @@ class Hub:
         self._current: Job | None = None
         self.delivered: dict[str, dict[str, Any]] = {}  # delivery -> what it last produced
         self.generation = 0  # moves whenever a write starts or ends, or the project reloads
-        self._settled = 0  # writes since the hub started (see settle_memory)
         self._answers: dict[Any, tuple[int, Any]] = {}
         self._revisions: Any = None  # the worktrees of git revisions (server/revisions.py)
         self._worker = threading.Thread(target=self._work, name="hub-writer", daemon=True)
@@ -84,7 +85,7 @@ class Hub:
         resume(self)  # runs a previous hub process handed to agents are followed again
         # schedules and file triggers: this replica schedules while it holds the leadership
         self.scheduling = self.project.start_scheduling(self.start_scheduled_run)
-        settle_memory()
+        settle_memory(everything=False)  # a second hub in one process: see settle_memory
 
     # --- the writer lane ---------------------------------------------------------------
 
@@ -194,8 +195,8 @@ class Hub:
         try:
             self._refresh()
             result = job.work(self.project)
-            self._settled += 1  # what the write left is set aside before it is said done
-            settle_memory(everything=self._settled % RESETTLE_EVERY == 0)
+            # what the write left is set aside before it is said done
+            settle_memory(everything=next(_WRITES) % RESETTLE_EVERY == 0)
         except JobCancelled as exc:
             job.error = exc.render()
             self._close_run(job, "cancelled", exc.message)
@@ -382,10 +383,11 @@ def settle_memory(*, everything: bool = True) -> None:
     A full collection otherwise walks all of it: ~95 ms of CPU, paid by whichever request
     happened to trigger it (most often the first page after a write, which allocates the
     most). Done when the hub starts and after each write, in the writer lane: what was
-    made since is collected, what survives set aside. ``everything`` (at the start, after
-    a reload, and every ``RESETTLE_EVERY`` writes) looks again at what was set aside
-    before, so what it held and dropped since (a project read again) is freed, never kept
-    for good.
+    made since is collected, what survives set aside. ``everything`` (after a reload, and
+    every ``RESETTLE_EVERY`` writes of the process) looks again at what was set aside
+    before, so what was dropped since (a project read again, a hub closed) is freed,
+    never kept for good; not at the start, where a second hub in one process (tests
+    start hundreds) would walk everything the process holds.
     """
     if everything:
         gc.unfreeze()
