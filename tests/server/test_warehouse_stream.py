@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import httpx
 import pyarrow as pa
 import pytest
 
@@ -93,3 +94,31 @@ def test_a_short_timeout_is_kept_while_a_long_one_is_watched(engine: DuckDBEngin
         list(batches)
     assert handle is not None
     handle.close()
+
+
+def test_a_large_arrow_result_streams_through_the_hub_whole_or_visibly_cut(
+    tmp_path: Path,
+) -> None:
+    from tests.server.hubs import auth, make_project, running_hub
+
+    sql = f"select range as i, range::varchar as s, 'c' || (range % 13) as c from range({ROWS})"
+    failing = (
+        f"select case when range > 2000000 then error('boom') else range end from range({ROWS})"
+    )
+    project = make_project(tmp_path / "shop")
+    with (
+        running_hub(project) as url,
+        httpx.Client(base_url=f"{url}/api/v1", headers=auth(url), timeout=120) as api,
+    ):
+        with api.stream("POST", "/query", json={"sql": sql, "format": "arrow"}) as answer:
+            assert answer.status_code == 200
+            table = pa.ipc.open_stream(b"".join(answer.iter_raw())).read_all()
+        assert table.num_rows == ROWS
+        assert table.column("i")[-1].as_py() == ROWS - 1
+        assert table.column("c")[14].as_py() == "c1"
+        cut_short = (httpx.HTTPError, pa.ArrowInvalid)  # never read as a complete stream
+        with (
+            pytest.raises(cut_short),
+            api.stream("POST", "/query", json={"sql": failing, "format": "arrow"}) as cut,
+        ):
+            pa.ipc.open_stream(b"".join(cut.iter_raw())).read_all()

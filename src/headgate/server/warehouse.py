@@ -309,6 +309,64 @@ class ReadAhead:
             self._cursor.interrupt()
 
 
+SMALL_PIECE = 65_536  # pieces of a message below this are sent together, copied once
+
+
+class ArrowParts:
+    """An Arrow IPC stream as the pieces Arrow's stream writer hands over: each column's
+    buffers as they are (no copy: the HTTP server's framing is the one copy made), the
+    small pieces between them (message headers, padding, short buffers) joined.
+
+    Dictionaries (DuckDB's ENUM) are written before the batches that use them, as the
+    stream writer does for any sink. It writes to this object as to a file.
+    """
+
+    closed = False
+
+    def __init__(self, schema: pa.Schema) -> None:
+        import pyarrow as pa
+
+        self._pieces: list[Any] = []
+        self._writer = pa.ipc.new_stream(self, schema)
+
+    def batch(self, batch: pa.RecordBatch) -> list[bytes | memoryview]:
+        """The pieces of one batch's message (and of the schema's, first)."""
+        self._writer.write_batch(batch)
+        return self._take()
+
+    def end(self) -> list[bytes | memoryview]:
+        """The last pieces: the schema's when no batch came, then the end-of-stream mark."""
+        self._writer.close()
+        return self._take()
+
+    def write(self, data: Any) -> int:
+        self._pieces.append(data)
+        return memoryview(data).nbytes
+
+    def flush(self) -> None:
+        pass
+
+    def writable(self) -> bool:
+        return True
+
+    def _take(self) -> list[bytes | memoryview]:
+        taken: list[bytes | memoryview] = []
+        small: list[Any] = []
+        for piece in self._pieces:
+            view = memoryview(piece)
+            if view.nbytes < SMALL_PIECE:
+                small.append(view)
+                continue
+            if small:
+                taken.append(b"".join(small))
+                small = []
+            taken.append(view)
+        if small:
+            taken.append(b"".join(small))
+        self._pieces = []
+        return taken
+
+
 def _engine_error(exc: BaseException) -> HeadgateError:
     text = str(exc).strip()
     if "INTERRUPT" in text.upper():

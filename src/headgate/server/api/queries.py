@@ -12,12 +12,13 @@ import io
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from headgate.errors import EngineError, HeadgateError
 from headgate.server.api.common import EnvQuery, jsonable
@@ -25,7 +26,7 @@ from headgate.server.api.environments import ENV_PATTERN
 from headgate.server.app import get_hub
 from headgate.server.hub import Hub
 from headgate.server.permissions import Permission, requires
-from headgate.server.warehouse import record_batches
+from headgate.server.warehouse import ArrowParts, record_batches
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -129,7 +130,7 @@ def answer(hub: Hub, request: Request, body: QueryRequest) -> Response:
     if chosen == "csv":
         return StreamingResponse(_closing(_csv(schema, batches), stop), media_type="text/csv")
     # an Arrow stream cut short must not read as complete: an error aborts the connection
-    return StreamingResponse(_stopping(_arrow(schema, batches), stop), media_type=ARROW)
+    return StreamingResponse(_arrow_sent(schema, batches, stop), media_type=ARROW)
 
 
 def prepare(hub: Hub, sql: str, env: str | None, limit: int | None) -> tuple[str, list[str], str]:
@@ -228,52 +229,35 @@ def _csv(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes
         yield buffer.getvalue().encode()
 
 
-END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # the IPC stream format's last message
-
-
 def _arrow(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes | memoryview]:
-    """One Arrow IPC stream: the schema's message, each batch's as DuckDB hands it over
-    (serialised once, sent without another copy), then the end-of-stream marker.
-
-    Dictionary columns (DuckDB's ENUM) need their dictionaries sent before the batches
-    that use them: those streams go through Arrow's stream writer.
-    """
-    if _has_dictionary(schema):
-        yield from _written(schema, batches)
-        return
-    yield schema.serialize().to_pybytes()
+    """One Arrow IPC stream, piece by piece (``ArrowParts``)."""
+    stream = ArrowParts(schema)
     for batch in batches:
-        yield memoryview(batch.serialize())
-    yield END_OF_STREAM
+        yield from stream.batch(batch)
+    yield from stream.end()
 
 
-def _has_dictionary(schema: pa.Schema) -> bool:
-    import pyarrow as pa
-
-    def nested(kind: pa.DataType) -> bool:
-        if pa.types.is_dictionary(kind):
-            return True
-        return any(nested(kind.field(i).type) for i in range(kind.num_fields))
-
-    return any(nested(field.type) for field in schema)
-
-
-def _written(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
-    import pyarrow as pa
-
-    sink = io.BytesIO()
-    with pa.ipc.new_stream(sink, schema) as writer:
-        for batch in batches:
-            writer.write_batch(batch)
-            yield _drain(sink)
-    yield _drain(sink)
+async def _arrow_sent(
+    schema: pa.Schema, batches: Iterator[pa.RecordBatch], stop: Any
+) -> AsyncIterator[bytes | memoryview]:
+    """The stream as the server sends it: each batch taken in a worker thread (it may wait
+    for DuckDB), its pieces handed to the server from the event loop, one hop per batch."""
+    stream = ArrowParts(schema)
+    try:
+        while (pieces := await run_in_threadpool(_next_pieces, batches, stream)) is not None:
+            for piece in pieces:
+                yield piece
+        for piece in stream.end():
+            yield piece
+    finally:
+        stop()
 
 
-def _drain(sink: io.BytesIO) -> bytes:
-    data = sink.getvalue()
-    sink.seek(0)
-    sink.truncate()
-    return data
+def _next_pieces(
+    batches: Iterator[pa.RecordBatch], stream: ArrowParts
+) -> list[bytes | memoryview] | None:
+    batch = next(batches, None)
+    return None if batch is None else stream.batch(batch)
 
 
 def _closing(stream: Iterator[bytes], stop: Any) -> Iterator[bytes]:
@@ -281,12 +265,5 @@ def _closing(stream: Iterator[bytes], stop: Any) -> Iterator[bytes]:
         yield from stream
     except HeadgateError as exc:  # the status is sent: end the body with the error's text
         yield f"\nerror: {exc.render()}\n".encode()
-    finally:
-        stop()
-
-
-def _stopping(stream: Iterator[bytes | memoryview], stop: Any) -> Iterator[bytes | memoryview]:
-    try:
-        yield from stream
     finally:
         stop()
