@@ -159,7 +159,7 @@ def run_detail(
 def cancel_run(run_id: RunId, hub: Hub = Depends(get_hub)) -> Response:
     job = hub.job_of_run(run_id)
     if job is None:
-        record = hub.project.run_detail(run_id)
+        record = hub.project.run_detail(run_id, specs=False)
         raise HeadgateError(
             f"run {run_id} is {record.status} and is not carried out by this hub",
             hint="only runs started through the hub, and not finished, can be cancelled",
@@ -182,7 +182,7 @@ def cancel_run(run_id: RunId, hub: Hub = Depends(get_hub)) -> Response:
 def run_events(run_id: RunId, request: Request, hub: Hub = Depends(get_hub)) -> StreamingResponse:
     job = hub.job_of_run(run_id)
     if job is None:
-        hub.project.run_detail(run_id)  # an unknown run answers 404 before the stream starts
+        hub.project.run_detail(run_id, specs=False)  # an unknown run: 404 before the stream
         return _stream(_recorded_events(hub, run_id, request))
     return _stream(_job_events(job, request))
 
@@ -263,7 +263,7 @@ async def _recorded_events(hub: Hub, run_id: int, request: Request) -> AsyncIter
     then each task as the store sees it finish, until the run ends."""
     done: set[str] = set()
     while True:
-        record = await asyncio.to_thread(hub.project.run_detail, run_id)
+        record = await asyncio.to_thread(hub.project.run_detail, run_id, specs=False)
         for task in record.tasks:
             if task.name not in done and task.status not in ("pending", "running"):
                 done.add(task.name)

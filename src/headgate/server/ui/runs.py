@@ -102,7 +102,7 @@ def _run_context(hub: Hub, run_id: int) -> dict[str, Any]:
     project = hub.project
     job = hub.job_of_run(run_id)
     run = finished_run(project.state, run_id) if job is None or job.finished else None
-    run = run or project.run_detail(run_id)
+    run = run or project.run_detail(run_id, specs=False)  # the page shows no task specs
     state = _live_state(run, job)
     results = project.state.check_results(run_id=run_id, limit=2000)
     by_model: dict[str, list[CheckResultRecord]] = {}
