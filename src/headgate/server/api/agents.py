@@ -33,7 +33,6 @@ from headgate.state import agents as registry
 from headgate.state import queue
 
 router = APIRouter(tags=["agents"])
-router.include_router(agent_store.router)  # the store, as agents reach it
 LeaseId = Annotated[int, Path(ge=1, le=2**62)]
 RunId = Annotated[int, Path(ge=1, le=2**62)]
 AgentName = Annotated[str, Path(max_length=200, pattern=NAME_PATTERN)]
