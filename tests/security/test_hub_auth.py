@@ -3,6 +3,7 @@ hub's own Origin, work recorded under the name of whoever asked for it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -94,6 +95,7 @@ def test_work_is_done_with_the_asker_s_rights_and_recorded_under_their_name(hub:
         assert refused.status_code == 403 and "prod is protected" in refused.json()["detail"]
         assert api.post("/environments", json={"name": "test", "from": "prod"}).status_code == 403
         assert api.delete("/environments/prod").status_code == 403
+        _until_finished(api, run["run_id"])  # its start is audited once it leaves the queue
     with Project.load(hub.hub.root) as project:
         mine = project.audit_log(person="dora")
         assert {e.action for e in mine} >= {"env.create", "run.start"}
@@ -102,6 +104,13 @@ def test_work_is_done_with_the_asker_s_rights_and_recorded_under_their_name(hub:
             r.environment != "prod" or not (r.user or "").startswith("dora")
             for r in project.runs(limit=50)
         )
+
+
+def _until_finished(api: httpx.Client, run_id: int) -> None:
+    deadline = time.monotonic() + 120  # only stops a hang
+    while api.get(f"/runs/{run_id}").json()["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, f"run {run_id} did not finish"
+        time.sleep(0.1)
 
 
 def test_a_schedule_is_triggered_with_the_rights_in_its_own_environment(
