@@ -46,6 +46,7 @@ READS: dict[str, int] = {
     "source_cursor": 1,
     "model_versions": 1,
     "run_plan_parts": 1,
+    "kept_chart": 2,
 }
 WRITES: dict[str, int] = {
     "register_physical": 1,
@@ -57,6 +58,7 @@ WRITES: dict[str, int] = {
     "record_loaded_files": 2,
     "add_interval": 3,
     "set_source_cursor": 2,
+    "keep_chart": 4,
 }
 Write = tuple[str, list[Any]]
 
@@ -124,6 +126,25 @@ def decode_call(method: str, args: list[Any], allowed: dict[str, int]) -> list[A
         raise HeadgateError(f"the store method '{method}' takes {allowed[method]} argument(s)")
     decoded: list[Any] = decode(args)
     return decoded
+
+
+def positional(method: str, args: tuple[Any, ...], named: dict[str, Any]) -> list[Any]:
+    """A store call's arguments, those passed by name put in their place (the wire
+    carries positions only)."""
+    if not named:
+        return list(args)
+    import inspect
+
+    from headgate.state.store import StateStore
+
+    bound = inspect.signature(getattr(StateStore, method)).bind(None, *args, **named)
+    bound.apply_defaults()
+    if bound.kwargs:
+        raise HeadgateError(
+            f"the store method '{method}' takes {', '.join(bound.kwargs)} by name, which "
+            "cannot be sent to the hub"
+        )
+    return list(bound.args[1:])
 
 
 # --- the registry of physical tables ----------------------------------------------------
@@ -273,9 +294,9 @@ class HubStore:
         if name.startswith("__"):
             raise AttributeError(name)
         if name in READS:
-            return lambda *args: self.ask(name, list(args))
+            return lambda *args, **named: self.ask(name, positional(name, args, named))
         if name in WRITES:
-            return lambda *args: self.write_now(name, list(args))
+            return lambda *args, **named: self.write_now(name, positional(name, args, named))
         what = "its database connection" if name.startswith("_") else f"'{name}'"
         raise HeadgateError(
             f"an agent's task asked the metadata store for {what} ('{name}'), which agents "
@@ -296,7 +317,7 @@ class BatchedWrites:
 
     def __getattr__(self, name: str) -> Any:
         if name in WRITES:
-            return lambda *args: self._store.queue(name, list(args))
+            return lambda *args, **named: self._store.queue(name, positional(name, args, named))
         return getattr(self._store, name)
 
 

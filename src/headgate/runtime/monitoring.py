@@ -166,34 +166,17 @@ def chart_of(
 ) -> str:
     """The chart a monitor whose config names none judges by: picked from the metric's
     history once there is enough of it (twice ``min_history`` runs), then kept in the store
-    so that the chart does not change from one run to the next."""
-    from headgate.observe.openlineage import database
-    from headgate.state.tables import monitor_charts
-
+    so that the chart does not change from one run to the next (an agent's pick goes to the
+    hub with its task's result)."""
     kept = kept_chart(store, model, spec)
     if kept is not None:
         return kept
-    db = database(store)
     earlier = times[:-1] if times is not None else None
     kind, reason = pick_chart(
         history, earlier, min_history=spec.min_history, direction=spec.direction
     )
     if len(history) >= 2 * spec.min_history:
-        with db.write("remembering a monitor's chart") as conn:
-            db.upsert(
-                conn,
-                monitor_charts,
-                ["model", "metric"],
-                [
-                    {
-                        "model": model,
-                        "metric": _chart_key(spec),
-                        "chart": kind,
-                        "reason": reason,
-                        "chosen_at": sqlnow(),
-                    }
-                ],
-            )
+        store.keep_chart(model, _chart_key(spec), kind, reason)
     return kind
 
 
@@ -216,15 +199,7 @@ def recorded_chart(
 
 def kept_chart(store: StateStore, model: str, spec: MonitorSpec) -> str | None:
     """The chart picked for the monitor from its history and kept, if one was."""
-    from sqlalchemy import select
-
-    from headgate.observe.openlineage import database
-    from headgate.state.tables import monitor_charts
-
-    key = (monitor_charts.c.model == model) & (monitor_charts.c.metric == _chart_key(spec))
-    with database(store).read() as conn:
-        kept = conn.execute(select(monitor_charts.c.chart).where(key)).scalar_one_or_none()
-    return None if kept is None else str(kept)
+    return store.kept_chart(model, _chart_key(spec))
 
 
 def _chart_key(spec: MonitorSpec) -> str:

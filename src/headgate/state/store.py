@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from headgate.state import catalog, guarded, history, quality, queue, runs, slots
+from headgate.state import catalog, charts, guarded, history, quality, queue, runs, slots
 from headgate.state import intervals as interval_math
 from headgate.state.database import Database, resolve_url
 from headgate.state.guarded import AuditEntry, StoredSecret
@@ -428,6 +428,15 @@ class StateStore:
         when read before this run records its own), or None if there is none.
         """
         return quality.latest_metric(self._db, model, "row_count")
+
+    def kept_chart(self, model: str, key: str) -> str | None:
+        """The chart picked for a monitor of ``model`` (``key``: its metric and direction)
+        from its history and kept, if one was."""
+        return charts.kept_chart(self._db, model, key)
+
+    def keep_chart(self, model: str, key: str, chart: str, reason: str) -> None:
+        """Keep the chart picked for a monitor, so that it judges by it from now on."""
+        charts.keep_chart(self._db, model, key, chart, reason)
 
     # deployments
 

@@ -160,6 +160,8 @@ def _owned(task: queue.Held, method: str, args: list[Any]) -> None:
         pairs = [(batch[0], batch[1]) for batch in args[0]]
     elif method == "record_metrics":
         pairs = [(args[0], args[1])]
+    elif method == "keep_chart":
+        pairs = [(run, args[0])]
     elif method == "record_check_results":
         pairs = [(args[0], name)] + [(r.run_id or run, name) for r in args[1]]
     for run_id, owner in pairs:
