@@ -24,6 +24,7 @@ from headgate.runtime.recorder import Recorder
 from headgate.runtime.results import FAILED, UPSTREAM_FAILED, RunResult, TaskResult
 from headgate.runtime.steps import RUNNING, refresh_fed_source, run_step, step_key
 from headgate.runtime.tasks import BuildContext, failed_result, run_node, skipped_result
+from headgate.runtime.waits import task_waits
 from headgate.sources.files import rejects_table
 from headgate.state.records import PhysicalRecord
 
@@ -125,24 +126,9 @@ def _task(ctx: BuildContext, node: PlannedNode) -> Task:
 
 
 def _waits_for(ctx: BuildContext, node: PlannedNode) -> list[str]:
-    """Its upstream, and the models its checks read that this run builds too.
-
-    A relationships or custom SQL check reads other models: it must read the tables this
-    run will publish with it, so it waits for them (never for what reads this node, which
-    would be a cycle; such a check reads the other model's published version).
-    """
-    waits = [*node.upstream, *node.after]
-    if ctx.checks is None or node.kind != "model":
-        return waits
-    downstream = ctx.project.dag.descendants({node.name})
-    order = ctx.project.dag.order
-    for other in ctx.checks.reads(node.name):
-        planned = ctx.plan.nodes.get(other)
-        if planned is None or not planned.is_work or other in downstream:
-            continue
-        mutual = node.name in ctx.checks.reads(other)
-        if not mutual or order.index(other) < order.index(node.name):
-            waits.append(other)
+    """Its upstream, its steps, and the models its checks read that this run builds too
+    (:func:`headgate.runtime.waits.task_waits`)."""
+    waits = task_waits(ctx.project, ctx.plan, ctx.checks, node)
     ctx.waits[node.name] = set(waits)
     return waits
 
@@ -222,6 +208,7 @@ def execute_task(
     if registry is None:
         registry = task_registry(store, plan, name)
     ctx = BuildContext(project, plan, engine, recorder, run_id, registry, checks)
+    ctx.waits[name] = set(task_waits(project, plan, checks, plan.nodes[name]))
     node = plan.nodes[name]
     try:
         try:

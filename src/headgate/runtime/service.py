@@ -21,6 +21,7 @@ from headgate.observe.own import observe_run
 from headgate.plan.planner import Plan
 from headgate.runtime.results import BUILT, SKIPPED
 from headgate.runtime.specs import node_from_spec, node_to_spec, plan_from_spec, plan_to_spec
+from headgate.runtime.waits import task_waits
 from headgate.state.records import TaskRecord
 
 if TYPE_CHECKING:
@@ -122,8 +123,9 @@ class RunService:
         """Queue the run's pending tasks for agents carrying ``labels``, in DAG order."""
         plan = self.load(run_id)
         work = {node.name for node in plan.work}
+        waits = {n.name: task_waits(self.project, plan, self.checks, n) for n in plan.work}
         tasks = [
-            (node.name, labels, [u for u in [*node.upstream, *node.after] if u in work])
+            (node.name, labels, [u for u in dict.fromkeys(waits[node.name]) if u in work])
             for node in plan.work
         ]
         self.store.enqueue_tasks(run_id, tasks, max_attempts=max_attempts)

@@ -121,8 +121,11 @@ def queue_run(
     *,
     end: datetime | None = None,
 ) -> list[str]:
-    """Plan the run, write its task specs down, and queue each task for its site's agents."""
+    """Plan the run, write its task specs down, and queue each task for its site's agents;
+    each waits for what it would wait for in a local run (its upstream, the steps feeding
+    it, the models its checks read)."""
     from headgate.runtime.service import RunService
+    from headgate.runtime.waits import task_waits
 
     with project._engine(read_only=True) as engine:
         plan = project._plan(
@@ -144,7 +147,8 @@ def queue_run(
             if node.name in names:
                 labels.update(extra)
                 break
-        tasks.append((node.name, labels, [u for u in node.upstream if u in work]))
+        waits = task_waits(project.loaded, plan, project.checks, node)
+        tasks.append((node.name, labels, [u for u in dict.fromkeys(waits) if u in work]))
     project.state.enqueue_tasks(run_id, tasks, max_attempts=placement.max_attempts)
     return [name for name, _, _ in tasks]
 
