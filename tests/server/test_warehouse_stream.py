@@ -17,7 +17,7 @@ from headgate.errors import EngineError
 from headgate.server.api.queries import _arrow
 from headgate.server.warehouse import QueryTimeout, record_batches
 
-ROWS = 3_000_000  # several batches of 262,144 rows
+ROWS = 3_000_000  # many batches (warehouse.BATCH_ROWS)
 
 
 @pytest.fixture
