@@ -30,9 +30,8 @@ if TYPE_CHECKING:
 
     from headgate.engines.base import Engine, EngineSession
 
-BATCH_ROWS = (
-    131_072  # rows per streamed Arrow batch: smaller ones stay in the caches as they are sent
-)
+# rows per streamed Arrow batch: smaller ones stay in the CPU's caches while they are sent
+BATCH_ROWS = 131_072
 WRITER_NICENESS = 10  # how much lower the writer lane's CPU priority is than the readers'
 
 
