@@ -72,6 +72,7 @@ class Hub:
         self.generation = 0  # moves whenever a write starts or ends, or the project reloads
         self._answers: dict[Any, tuple[int, Any]] = {}
         self._revisions: Any = None  # the worktrees of git revisions (server/revisions.py)
+        self.flight: Any = None  # the Arrow Flight server (server/flight.py), when started
         self._worker = threading.Thread(target=self._work, name="hub-writer", daemon=True)
         self._closed = False
         self._worker.start()
@@ -353,12 +354,24 @@ class Hub:
 
     # --- lifetime -----------------------------------------------------------------------
 
+    def start_flight(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Serve query results over Arrow Flight on ``host``:``port`` (0: a free port) until
+        the hub closes; the port it listens on."""
+        from headgate.server.flight import RunningFlight
+
+        if self.flight is None:
+            self.flight = RunningFlight(self, host, port)
+        found: int = self.flight.port
+        return found
+
     def close(self, *, wait: float = 30.0) -> None:
         """Stop taking jobs, let the running one finish (up to ``wait`` seconds), close
         the warehouse and the store."""
         if self._closed:
             return
         self._closed = True
+        if self.flight is not None:  # before the warehouse closes under its streams
+            self.flight.stop()
         self.scheduling.stop()  # a replica takes the schedules over
         for job in self.jobs():
             if job.status == "queued":

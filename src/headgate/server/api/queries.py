@@ -94,14 +94,10 @@ def answer(hub: Hub, request: Request, body: QueryRequest) -> Response:
     chosen = body.format or _from_accept(request.headers.get("accept", ""))
     limit = body.limit if body.limit is not None else (JSON_ROWS if chosen == "json" else None)
     probe = limit + 1 if chosen == "json" and limit is not None else limit  # to tell truncation
-    sql, published, environment = prepare(hub, body.sql, body.environment, probe)
-    try:
-        ahead = 0 if chosen == "json" else READ_AHEAD  # JSON is read whole before it is sent
-        schema, batches, handle = record_batches(hub.engine, sql, timeout=body.timeout, ahead=ahead)
-    except EngineError as exc:
-        from headgate.runtime.query import unknown_table
-
-        raise unknown_table(str(exc), body.sql, published, environment) or exc from None
+    ahead = 0 if chosen == "json" else READ_AHEAD  # JSON is read whole before it is sent
+    schema, batches, handle = started(
+        hub, body.sql, body.environment, probe, timeout=body.timeout, ahead=ahead
+    )
 
     def stop() -> None:
         if handle is not None:
@@ -131,6 +127,21 @@ def answer(hub: Hub, request: Request, body: QueryRequest) -> Response:
         return StreamingResponse(_closing(_csv(schema, batches), stop), media_type="text/csv")
     # an Arrow stream cut short must not read as complete: an error aborts the connection
     return StreamingResponse(_arrow_sent(schema, batches, stop), media_type=ARROW)
+
+
+def started(
+    hub: Hub, sql: str, env: str | None, limit: int | None, *, timeout: float, ahead: int
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch], Any]:
+    """The query started on a cursor of its own: its schema, its batches as they are read,
+    and the handle that stops it (None: nothing to stop). HTTP and Arrow Flight (server/
+    flight.py) read through here; a missing table is named in the environment's terms."""
+    prepared, published, environment = prepare(hub, sql, env, limit)
+    try:
+        return record_batches(hub.engine, prepared, timeout=timeout, ahead=ahead)
+    except EngineError as exc:
+        from headgate.runtime.query import unknown_table
+
+        raise unknown_table(str(exc), sql, published, environment) or exc from None
 
 
 def prepare(hub: Hub, sql: str, env: str | None, limit: int | None) -> tuple[str, list[str], str]:
