@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from headgate.errors import HeadgateError
 from headgate.project.schedules import ALL_STEPS, STEPS, includes_text
 from headgate.server.jobs import CANCELLED, DONE, FAILED, RUNNING, Job, JobCancelled
+from headgate.server.task_ends import TASK_ENDS, Key
 from headgate.state import agents, queue
 
 if TYPE_CHECKING:
@@ -38,12 +39,13 @@ if TYPE_CHECKING:
     from headgate.project.schedules import AgentsConfig
     from headgate.runtime.executor import RetryPolicy
     from headgate.server.hub import Hub
+    from headgate.state.store import StateStore
 
 log = logging.getLogger("headgate.hub")
 
 FOLLOW_SECONDS = 0.1  # how often the hub looks at a followed run's queue
 SWEEP_SECONDS = 1.0  # how often it sends leases past their end back to the queue
-FINISHED = ("done", "failed", "cancelled")
+FINISHED = queue.FINISHED
 
 
 @dataclass
@@ -162,21 +164,44 @@ def wait_for(
     stopping: Callable[[], bool] = lambda: False,
 ) -> dict[str, str] | None:
     """Wait until every task of the run has ended; each task's state (None: the hub stops
-    meanwhile and leaves the run running with its agents, for the next hub process)."""
+    meanwhile and leaves the run running with its agents, for the next hub process).
+
+    The ends this hub records are told at once (server/task_ends.py); every state is
+    read again once a second, and when the count of finished tasks says something ended
+    that was not told."""
     store = project.state
+    key = TASK_ENDS.key(store, run_id)
+    TASK_ENDS.follow(key)
+    try:
+        return _follow(store, run_id, job, key, cancelled=cancelled, stopping=stopping)
+    finally:
+        TASK_ENDS.unfollow(key)
+
+
+def _follow(
+    store: StateStore,
+    run_id: int,
+    job: Job | None,
+    key: Key,
+    *,
+    cancelled: Callable[[], bool],
+    stopping: Callable[[], bool],
+) -> dict[str, str] | None:
+    db = agents.database(store)
     told: set[str] = set()
     swept = 0.0
+    states: dict[str, str] = {}
     while True:
         if stopping():
             return None
         if time.monotonic() - swept >= SWEEP_SECONDS:
             store.expire_leases()
-            queue.promote(agents.database(store), run_id)
-            swept = time.monotonic()
-        states = store.queue_states(run_id)
+            queue.promote(db, run_id)
+            states, swept = store.queue_states(run_id), time.monotonic()
         _tell(job, states, told)
         if "failed" in states.values() and {"queued", "waiting"} & set(states.values()):
             store.cancel_queued(run_id)  # a failed task: the run cannot publish, stop it
+            states = store.queue_states(run_id)
             continue
         if cancelled():
             store.cancel_queued(run_id)
@@ -186,7 +211,14 @@ def wait_for(
             )
         if all(state in FINISHED for state in states.values()):
             return states
-        time.sleep(FOLLOW_SECONDS)
+        ended = TASK_ENDS.take(key, FOLLOW_SECONDS)
+        states.update(ended)
+        if not ended and queue.finished_count(db, run_id) != _finished(states):
+            states = store.queue_states(run_id)  # ended elsewhere: read them all
+
+
+def _finished(states: dict[str, str]) -> int:
+    return sum(1 for state in states.values() if state in FINISHED)
 
 
 def resume(hub: Hub) -> list[int]:

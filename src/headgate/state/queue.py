@@ -25,6 +25,7 @@ from headgate.state.sqltypes import now
 from headgate.state.tables import runs, task_output, task_queue
 
 CANDIDATES = 64  # ready rows offered to the lock per claim
+FINISHED = ("done", "failed", "cancelled")  # a task in one of these never changes again
 SCANNED = 20_000  # queued rows read per claim, oldest first
 
 
@@ -163,6 +164,32 @@ def complete_in(
     source: str | None = None,
 ) -> bool:
     """:func:`complete` in the caller's transaction (with the task's writes)."""
+    ended = end_in(conn, lease_id, fence, ok=ok, error=error, output=output, source=source)
+    return ended is not None
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A task whose result was just recorded."""
+
+    run_id: int
+    task: str
+    state: str
+
+
+def end_in(
+    conn: Connection,
+    lease_id: int,
+    fence: int,
+    *,
+    ok: bool,
+    error: str | None = None,
+    output: list[str] | None = None,
+    source: str | None = None,
+) -> Ended | None:
+    """:func:`complete_in`, saying which task of which run ended and how (None: the
+    token is not current, nothing recorded)."""
+    state = "done" if ok else "failed"
     done = conn.execute(
         update(task_queue)
         .where(
@@ -170,12 +197,14 @@ def complete_in(
             task_queue.c.fence == fence,
             task_queue.c.state == "leased",
         )
-        .values(state="done" if ok else "failed", error=error, lease_until=None)
+        .values(state=state, error=error, lease_until=None)
         .returning(task_queue.c.run_id, task_queue.c.task, task_queue.c.attempts)
     ).first()
-    if done is not None and ok:
+    if done is None:
+        return None
+    if ok:
         _promote(conn, int(done.run_id), finished=str(done.task))
-    if done is not None and output:
+    if output:
         stamp = now()
         conn.execute(
             task_output.insert(),
@@ -191,7 +220,7 @@ def complete_in(
                 for line in output
             ],
         )
-    return done is not None
+    return Ended(int(done.run_id), str(done.task), state)
 
 
 @dataclass(frozen=True)
@@ -295,6 +324,18 @@ def states(db: Database, run_id: int) -> dict[str, str]:
             select(task_queue.c.task, task_queue.c.state).where(task_queue.c.run_id == run_id)
         ).all()
     return {row.task: row.state for row in rows}
+
+
+def finished_count(db: Database, run_id: int) -> int:
+    """How many of the run's tasks have ended (done, failed or cancelled): a cheap look
+    at whether anything changed, before reading every task's state."""
+    from sqlalchemy import func
+
+    query = select(func.count()).where(
+        task_queue.c.run_id == run_id, task_queue.c.state.in_(FINISHED)
+    )
+    with db.read() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def attempts(db: Database, run_id: int) -> dict[str, int]:

@@ -29,6 +29,7 @@ from headgate.server.api.common import NAME_PATTERN, accepted, jsonable
 from headgate.server.app import get_hub
 from headgate.server.hub import Hub
 from headgate.server.permissions import Permission, requires
+from headgate.server.task_ends import TASK_ENDS
 from headgate.state import agents as registry
 from headgate.state import queue
 
@@ -214,12 +215,12 @@ def complete(
     lease_id: LeaseId, body: Result, request: Request, hub: Hub = Depends(get_hub)
 ) -> dict[str, Any]:
     # the writes and the result in one transaction: a stale token applies none of them
-    agent_store.apply_writes(
+    ended = agent_store.apply_writes(
         hub,
         lease_id,
         body.fence,
         body.writes,
-        then=lambda conn: queue.complete_in(
+        then=lambda conn: queue.end_in(
             conn,
             lease_id,
             body.fence,
@@ -229,6 +230,8 @@ def complete(
             source=body.agent,
         ),
     )
+    if ended is not None:  # the run's follower hears of it at once
+        TASK_ENDS.tell(TASK_ENDS.key(hub.store, ended.run_id), ended.task, ended.state)
     answer: dict[str, Any] = {"accepted": True, "next": None}
     if body.next_lease_seconds is not None and body.agent:  # one round trip fewer per task
         lease = timedelta(seconds=body.next_lease_seconds)
