@@ -4,8 +4,12 @@ allowed as POST /api/v1/query is, against a real hub on free loopback ports."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import httpx
@@ -13,7 +17,8 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-from tests.server.hubs import make_project, serving
+from tests.server.hubs import admin_token, free_port, make_project, serving
+from tests.support import cli
 
 pytestmark = pytest.mark.fast
 
@@ -127,3 +132,65 @@ def test_flight_info_gives_the_schema_and_a_ticket_that_reads_the_rows(hub: Flig
         assert info.schema.names == ["id", "doubled", "label"]
         rows = client.do_get(info.endpoints[0].ticket, hub.options()).read_all()
     assert rows.num_rows == 10
+
+
+def test_headgate_serve_with_a_flight_port_answers_query_dash_dash_flight(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "shop")
+    token = admin_token(root, "flight-cli")
+    port, flight_port = free_port(), free_port()
+    url = f"http://127.0.0.1:{port}"
+    options = ["--port", str(port), "--flight-port", str(flight_port), "--log-level", "warning"]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "headgate.cli.main", "-p", str(root), "serve", *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        advertised = _when_up(url, token, server)
+        assert advertised["flight_port"] == flight_port
+        remote = ("--hub", url, "--token", token)
+        sql = "select customer, revenue from marts.revenue order by customer"
+        over_http = cli(root, *remote, "query", sql, "--json")
+        over_flight = cli(root, *remote, "query", sql, "--json", "--flight")
+        assert over_flight.returncode == 0, over_flight.stderr
+        assert over_flight.stdout == over_http.stdout and '"c0"' in over_flight.stdout
+        mistake = cli(root, *remote, "query", "select * from marts.revenu", "--flight")
+        assert mistake.returncode == 1
+        assert mistake.stderr.startswith("error: prod publishes no model or source named")
+        assert (
+            "hint: did you mean marts.revenue?" in mistake.stderr and "gRPC" not in mistake.stderr
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def test_query_dash_dash_flight_says_when_the_hub_serves_no_flight(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "shop")
+    with serving(root) as served:
+        printed = cli(
+            root, "--hub", served.url, "--token", served.token, "query", "select 1", "--flight"
+        )
+    assert printed.returncode == 1
+    assert "serves no Arrow Flight" in printed.stderr and "--flight-port" in printed.stderr
+
+
+def _when_up(url: str, token: str, server: subprocess.Popen[str]) -> dict[str, object]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(
+                f"headgate serve ended: {server.stderr.read() if server.stderr else ''}"
+            )
+        try:
+            answer = httpx.get(
+                f"{url}/api/v1/project", headers={"Authorization": f"Bearer {token}"}, timeout=5
+            )
+            if answer.status_code == 200:
+                found: dict[str, object] = answer.json()
+                return found
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("headgate serve did not start in 60 s")

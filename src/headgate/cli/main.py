@@ -320,12 +320,21 @@ def query(
     ] = None,
     as_json: JsonOption = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+    use_flight: Annotated[
+        bool,
+        typer.Option("--flight", help="With --hub: read over the hub's Arrow Flight port."),
+    ] = False,
 ) -> None:
     """Run a read-only query against an environment and print the rows."""
     if OPTIONS.hub:
         from headgate.cli.remote import hub_query
 
-        data = hub_query(sql, env, limit)
+        data = hub_query(sql, env, limit, flight=use_flight)
+    elif use_flight:
+        raise HeadgateError(
+            "--flight reads through a hub's Arrow Flight port",
+            hint="give --hub URL (or HEADGATE_HUB)",
+        )
     else:
         with common.project() as project:
             data = project.query_rows(sql, env, limit=limit)

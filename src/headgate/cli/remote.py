@@ -178,16 +178,50 @@ def hub_failures(check: str, *, as_json: bool) -> None:
         render_failures(out, _record(CheckResultRecord, record))
 
 
-def hub_query(sql: str, env: str | None, limit: int | None) -> QueryRows:
-    """The rows as Python values (an Arrow stream from the hub), as a local query has them."""
+def hub_query(sql: str, env: str | None, limit: int | None, *, flight: bool = False) -> QueryRows:
+    """The rows as Python values (an Arrow stream from the hub, or its Arrow Flight
+    server's record batches), as a local query has them."""
     import pyarrow as pa
 
-    body = {"sql": sql, "environment": env, "limit": limit, "format": "arrow"}
-    with _open("POST", "/query", body=body, accept="application/vnd.apache.arrow.stream") as a:
-        table = pa.ipc.open_stream(a.read()).read_all()
+    if flight:
+        table = _flight_table(sql, env, limit)
+    else:
+        body = {"sql": sql, "environment": env, "limit": limit, "format": "arrow"}
+        accept = "application/vnd.apache.arrow.stream"
+        with _open("POST", "/query", body=body, accept=accept) as answer:
+            table = pa.ipc.open_stream(answer.read()).read_all()
     columns = table.column_names
     values = [table.column(i).to_pylist() for i in range(table.num_columns)]
     return QueryRows(columns, list(zip(*values, strict=True)) if values else [])
+
+
+def _flight_table(sql: str, env: str | None, limit: int | None) -> Any:
+    """The result read over the Arrow Flight port the hub gives in GET /project."""
+    import pyarrow.flight as flight
+
+    port = _json("GET", "/project").get("flight_port")
+    if not port:
+        raise HeadgateError(
+            f"the hub at {OPTIONS.hub} serves no Arrow Flight",
+            hint="start it with `headgate serve --flight-port 8815`, or leave out --flight",
+        )
+    host = urllib.parse.urlsplit(OPTIONS.hub or "").hostname or "127.0.0.1"
+    where = f"[{host}]" if ":" in host else host
+    ticket = json.dumps({"sql": sql, "environment": env, "limit": limit, "timeout": TIMEOUT})
+    headers = [(b"authorization", f"Bearer {OPTIONS.token}".encode())] if OPTIONS.token else []
+    try:
+        with flight.connect(f"grpc://{where}:{port}") as client:
+            options = flight.FlightCallOptions(headers=headers)
+            return client.do_get(flight.Ticket(ticket.encode()), options).read_all()
+    except flight.FlightError as exc:
+        raise _flight_problem(exc) from None
+
+
+def _flight_problem(exc: Exception) -> HeadgateError:
+    """The hub's text of a Flight error (gRPC's own details after it left out)."""
+    text = str(exc).split(". Detail: ")[0].split(". gRPC client debug context")[0]
+    message, _, hint = text.partition("\n  hint: ")
+    return HeadgateError(message.strip() or "the hub's Arrow Flight call failed", hint=hint or None)
 
 
 def hub_plan(

@@ -30,4 +30,5 @@ def project_info(hub: Hub = Depends(get_hub)) -> dict[str, Any]:
         "models": len(project.loaded.models),
         "sources": len(project.loaded.sources),
         "writing": current.to_json() if current else None,
+        "flight_port": hub.flight.port if hub.flight is not None else None,  # Arrow Flight
     }
