@@ -11,9 +11,10 @@ On the generated 1,000-model project (bench/_projects.py), built into prod, a re
   with range(50): 10,000,000 rows x 7 columns, 70 million cells, about 500 MB of Arrow):
   Arrow IPC streamed through the hub and read by the client with
   ``pyarrow.ipc.open_stream`` as it arrives (over http.client's response, and over httpx's
-  raw stream), vs the same query read as an Arrow table from DuckDB directly in one
-  process, on a copy of the warehouse file (the hub owns the file while it runs); the
-  three alternate, five rounds each; MB/s both ways and CPU seconds of hub and client;
+  raw stream), and read over the hub's Arrow Flight port (``do_get(...).read_all()``),
+  vs the same query read as an Arrow table from DuckDB directly in one process, on a
+  copy of the warehouse file (the hub owns the file while it runs); the four alternate,
+  five rounds each; MB/s every way and CPU seconds of hub and client;
 - 100 concurrent clients for 60 s on a mix of endpoints: requests served, errors.
 
     .venv/bin/python bench/hub.py                     # 1,000 models, 60 s of 100 clients
@@ -74,9 +75,10 @@ def main() -> None:
     big = f"select * from {seed}, range({args.copies}) as r(copy)"  # rows x N, seven columns
     direct = copy_of_warehouse(project, args.work)
     HEADERS.update(admin_headers(project))
-    port = free_port()
+    port, flight_port = free_port(), free_port()
+    serve = ["serve", "--port", str(port), "--flight-port", str(flight_port)]
     hub = subprocess.Popen(
-        [str(HEADGATE), "-p", str(project), "serve", "--port", str(port), "--log-level", "error"],
+        [str(HEADGATE), "-p", str(project), *serve, "--log-level", "error"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -94,7 +96,8 @@ def main() -> None:
         if "readers" in parts:
             report["readers"] = readers_during_writes(url)
         if "throughput" in parts:
-            report["throughput"] = throughput(url, big, direct, hub.pid, args.rounds)
+            flight = f"grpc://127.0.0.1:{flight_port}"
+            report["throughput"] = throughput(url, flight, big, direct, hub.pid, args.rounds)
         if "clients" in parts:
             report["clients"] = many_clients(url, args.clients, args.seconds)
         report["load_average_after"] = list(os.getloadavg())
@@ -259,10 +262,12 @@ def readers_during_writes(url: str) -> dict[str, object]:
     return result
 
 
-def throughput(url: str, sql: str, direct: Path, hub_pid: int, rounds: int) -> dict[str, object]:
-    """The large result read directly, through the hub over http.client, and over httpx,
-    alternately; the best round of each, and every round's ratio to the direct read of
-    the same round."""
+def throughput(
+    url: str, flight: str, sql: str, direct: Path, hub_pid: int, rounds: int
+) -> dict[str, object]:
+    """The large result read directly, through the hub over http.client, over httpx and
+    over Arrow Flight, alternately; the best round of each, and every round's ratio to the
+    direct read of the same round."""
     import duckdb
 
     connection = duckdb.connect(str(direct), read_only=True)
@@ -270,6 +275,7 @@ def throughput(url: str, sql: str, direct: Path, hub_pid: int, rounds: int) -> d
         "direct": lambda: connection.sql(sql).to_arrow_table(),
         "hub_http_client": lambda: arrow_through_hub(url, sql),
         "hub_httpx": lambda: arrow_over_httpx(url, sql),
+        "hub_flight": lambda: arrow_over_flight(flight, sql),
     }
     rounds_seen: dict[str, list[dict[str, float]]] = {name: [] for name in ways}
     rows = size = columns = 0
@@ -352,6 +358,16 @@ def arrow_through_hub(url: str, sql: str) -> pa.Table:
         connection.close()
 
 
+def arrow_over_flight(location: str, sql: str) -> pa.Table:
+    """The same over the hub's Arrow Flight port, as README's snippet reads it."""
+    import pyarrow.flight as flight
+
+    ticket = flight.Ticket(json.dumps({"sql": sql, "timeout": 600}).encode())
+    headers = [(b"authorization", HEADERS["Authorization"].encode())]
+    with flight.connect(location) as client:
+        return client.do_get(ticket, flight.FlightCallOptions(headers=headers)).read_all()
+
+
 def arrow_over_httpx(url: str, sql: str) -> pa.Table:
     """The same with httpx: pyarrow reads the response's raw stream as it arrives."""
     body = {"sql": sql, "format": "arrow", "timeout": 600}
@@ -381,7 +397,8 @@ class ChunkReader:
         if len(self._left) >= size:
             out, self._left = self._left[:size], self._left[size:]
             return out.tobytes()
-        parts, have = [self._left], len(self._left)
+        parts: list[bytes | memoryview] = [self._left]
+        have = len(self._left)
         self._left = memoryview(b"")
         for chunk in self._chunks:
             if have + len(chunk) >= size:
@@ -463,7 +480,8 @@ def print_report(report: dict[str, Any], out: Path) -> None:
             f"  Arrow, {flow['rows']:,} rows, {flow['arrow_mb']} MB: direct "
             f"{flow['direct']['mb_per_s']} MB/s, hub (http.client) "
             f"{flow['hub_http_client']['mb_per_s']} MB/s ({flow['hub_http_client']['ratio']}x), "
-            f"hub (httpx) {flow['hub_httpx']['mb_per_s']} MB/s ({flow['hub_httpx']['ratio']}x)"
+            f"hub (httpx) {flow['hub_httpx']['mb_per_s']} MB/s ({flow['hub_httpx']['ratio']}x), "
+            f"hub (Flight) {flow['hub_flight']['mb_per_s']} MB/s ({flow['hub_flight']['ratio']}x)"
         )
     if "clients" in report:
         many = report["clients"]
