@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, cast, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 from headgate.state.database import Database
 from headgate.state.sqltypes import now
@@ -64,8 +65,9 @@ def enqueue(
         for name, labels, depends_on in tasks
     ]
     with db.write("queueing tasks") as conn:
-        for row in rows:
-            db.insert_if_absent(conn, task_queue, row)
+        if rows:  # in one batch; a task queued before (a resumed run) is kept as it is
+            batch: Any = db.insert(task_queue)
+            conn.execute(batch.on_conflict_do_nothing(), rows)
         _promote(conn, run_id)  # upstream tasks a previous attempt finished count
 
 
@@ -169,61 +171,6 @@ def complete_in(
 
 
 @dataclass(frozen=True)
-class Ended:
-    """A task whose result was just recorded."""
-
-    run_id: int
-    task: str
-    state: str
-
-
-def end_in(
-    conn: Connection,
-    lease_id: int,
-    fence: int,
-    *,
-    ok: bool,
-    error: str | None = None,
-    output: list[str] | None = None,
-    source: str | None = None,
-) -> Ended | None:
-    """:func:`complete_in`, saying which task of which run ended and how (None: the
-    token is not current, nothing recorded)."""
-    state = "done" if ok else "failed"
-    done = conn.execute(
-        update(task_queue)
-        .where(
-            task_queue.c.id == lease_id,
-            task_queue.c.fence == fence,
-            task_queue.c.state == "leased",
-        )
-        .values(state=state, error=error, lease_until=None)
-        .returning(task_queue.c.run_id, task_queue.c.task, task_queue.c.attempts)
-    ).first()
-    if done is None:
-        return None
-    if ok:
-        _promote(conn, int(done.run_id), finished=str(done.task))
-    if output:
-        stamp = now()
-        conn.execute(
-            task_output.insert(),
-            [
-                {
-                    "run_id": done.run_id,
-                    "task": done.task,
-                    "attempt": done.attempts,
-                    "source": source,
-                    "at": stamp,
-                    "line": line,
-                }
-                for line in output
-            ],
-        )
-    return Ended(int(done.run_id), str(done.task), state)
-
-
-@dataclass(frozen=True)
 class Held:
     id: int
     run_id: int
@@ -247,6 +194,80 @@ def hold(conn: Connection, lease_id: int, fence: int, lease: timedelta) -> Held 
     if row is None:
         return None
     return Held(lease_id, int(row.run_id), str(row.task), int(row.attempts))
+
+
+@dataclass(frozen=True)
+class Ended(Held):
+    """A leased task whose result was just recorded: how it ended."""
+
+    state: str = "done"
+
+
+def end_in(
+    conn: Connection,
+    lease_id: int,
+    fence: int,
+    *,
+    ok: bool,
+    error: str | None = None,
+    output: list[str] | None = None,
+    source: str | None = None,
+) -> Ended | None:
+    """:func:`complete_in`, saying which task of which run ended and how (None: the
+    token is not current, nothing recorded)."""
+    ended = end_lease_in(conn, lease_id, fence, ok=ok, error=error)
+    if ended is not None:
+        after_end_in(conn, ended, output=output, source=source)
+    return ended
+
+
+def end_lease_in(
+    conn: Connection, lease_id: int, fence: int, *, ok: bool, error: str | None = None
+) -> Ended | None:
+    """The result's first half: the lease ends (its row locked until the transaction
+    ends) if its token is current; None when it is not. :func:`after_end_in` follows."""
+    state = "done" if ok else "failed"
+    row = conn.execute(
+        update(task_queue)
+        .where(
+            task_queue.c.id == lease_id,
+            task_queue.c.fence == fence,
+            task_queue.c.state == "leased",
+        )
+        .values(state=state, error=error, lease_until=None)
+        .returning(task_queue.c.run_id, task_queue.c.task, task_queue.c.attempts)
+    ).first()
+    if row is None:
+        return None
+    return Ended(lease_id, int(row.run_id), str(row.task), int(row.attempts), state)
+
+
+def after_end_in(
+    conn: Connection,
+    ended: Ended,
+    *,
+    output: list[str] | None = None,
+    source: str | None = None,
+) -> None:
+    """The result's second half: the tasks waiting for it are queued, its last lines kept."""
+    if ended.state == "done":
+        _promote(conn, ended.run_id, finished=ended.task)
+    if output:
+        stamp = now()
+        conn.execute(
+            task_output.insert(),
+            [
+                {
+                    "run_id": ended.run_id,
+                    "task": ended.task,
+                    "attempt": ended.attempt,
+                    "source": source,
+                    "at": stamp,
+                    "line": line,
+                }
+                for line in output
+            ],
+        )
 
 
 def release(db: Database, lease_id: int, fence: int) -> bool:
@@ -364,13 +385,16 @@ def _promote(conn: Connection, run_id: int, *, finished: str | None = None) -> N
     waiting = select(task_queue.c.id, task_queue.c.depends_on).where(
         task_queue.c.run_id == run_id, task_queue.c.state == "waiting"
     )
-    if finished is not None:
+    postgres = conn.dialect.name == "postgresql"
+    if finished is not None and postgres:  # the JSONB array holds it: read only those rows
+        waiting = waiting.where(task_queue.c.depends_on.op("@>")(cast([finished], JSONB)))
+    elif finished is not None:
         rows = conn.execute(waiting).all()
         ids = [int(r.id) for r in rows if finished in (r.depends_on or [])]
         if not ids:
             return
         waiting = waiting.where(task_queue.c.id.in_(ids))
-    if conn.dialect.name == "postgresql":  # two results at once: the second sees the first
+    if postgres:  # two results at once: the second sees the first
         waiting = waiting.with_for_update()
     rows = conn.execute(waiting).all()
     if not rows:

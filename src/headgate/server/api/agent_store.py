@@ -123,19 +123,24 @@ def apply_writes(
     writes: WriteList,
     *,
     then: Callable[[Connection], T] | None = None,
+    hold: Callable[[Connection], queue.Held | None] | None = None,
 ) -> T | None:
     """Apply a leased task's writes, and ``then`` (its completion), in one transaction.
 
-    The lease is extended first, with the fence, and its row stays locked until the
-    transaction ends: it cannot expire and go to another agent meanwhile. A stale token,
-    or any write refused, applies nothing.
+    The lease is taken hold of first, with the fence (``hold``: extended, by default; a
+    result ends it instead), and its row stays locked until the transaction ends: it
+    cannot expire and go to another agent meanwhile. A stale token, or any write
+    refused, applies nothing.
     """
     from headgate.server.api.agents import stale
 
     calls = [(method, decode_call(method, args, WRITES)) for method, args in writes]
     db = registry.database(hub.store)
     with db.write("applying an agent's writes") as conn:
-        task = queue.hold(conn, lease_id, fence, timedelta(seconds=HOLD_SECONDS))
+        if hold is None:
+            task = queue.hold(conn, lease_id, fence, timedelta(seconds=HOLD_SECONDS))
+        else:
+            task = hold(conn)
         if task is None:
             raise stale(lease_id, fence)
         for method, args in calls:

@@ -18,7 +18,7 @@ import time
 import weakref
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +32,9 @@ from headgate.server.permissions import Permission, requires
 from headgate.server.task_ends import TASK_ENDS
 from headgate.state import agents as registry
 from headgate.state import queue
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 router = APIRouter(tags=["agents"])
 LeaseId = Annotated[int, Path(ge=1, le=2**62)]
@@ -214,24 +217,25 @@ def output(lease_id: LeaseId, body: OutputLines, hub: Hub = Depends(get_hub)) ->
 def complete(
     lease_id: LeaseId, body: Result, request: Request, hub: Hub = Depends(get_hub)
 ) -> dict[str, Any]:
-    # the writes and the result in one transaction: a stale token applies none of them
-    ended = agent_store.apply_writes(
+    # the result and the writes in one transaction: a stale token applies none of them;
+    # the lease ends first (its row locked until the writes are applied)
+    ended: list[queue.Ended] = []
+
+    def end_lease(conn: Connection) -> queue.Ended | None:
+        found = queue.end_lease_in(conn, lease_id, body.fence, ok=body.ok, error=body.error)
+        ended.extend([found] if found is not None else [])
+        return found
+
+    agent_store.apply_writes(
         hub,
         lease_id,
         body.fence,
         body.writes,
-        then=lambda conn: queue.end_in(
-            conn,
-            lease_id,
-            body.fence,
-            ok=body.ok,
-            error=body.error,
-            output=body.lines,
-            source=body.agent,
-        ),
+        hold=end_lease,
+        then=lambda conn: queue.after_end_in(conn, ended[0], output=body.lines, source=body.agent),
     )
-    if ended is not None:  # the run's follower hears of it at once
-        TASK_ENDS.tell(TASK_ENDS.key(hub.store, ended.run_id), ended.task, ended.state)
+    for task in ended:  # the run's follower hears of it at once
+        TASK_ENDS.tell(TASK_ENDS.key(hub.store, task.run_id), task.task, task.state)
     answer: dict[str, Any] = {"accepted": True, "next": None}
     if body.next_lease_seconds is not None and body.agent:  # one round trip fewer per task
         lease = timedelta(seconds=body.next_lease_seconds)
@@ -367,8 +371,8 @@ def _try_claim(
             _sweeps[hub] = time.monotonic()
     if due:
         hub.store.expire_leases()
-    if not queue.has_queued(db):
-        return None
+    if db.engine.dialect.name != "postgresql" and not queue.has_queued(db):
+        return None  # a read first: SQLite's one writer is not taken for nothing
     return queue.claim(db, name, labels, lease, may_work_in=may_work_in)
 
 
