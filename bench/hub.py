@@ -11,9 +11,10 @@ On the generated 1,000-model project (bench/_projects.py), built into prod, a re
   with range(50): 10,000,000 rows x 7 columns, 70 million cells, about 500 MB of Arrow):
   Arrow IPC streamed through the hub and read by the client with
   ``pyarrow.ipc.open_stream`` as it arrives (over http.client's response, and over httpx's
-  raw stream), and read over the hub's Arrow Flight port (``do_get(...).read_all()``),
-  vs the same query read as an Arrow table from DuckDB directly in one process, on a
-  copy of the warehouse file (the hub owns the file while it runs); the four alternate,
+  raw stream), and read over the hub's Arrow Flight port (``do_get(...).read_all()``, on
+  a new connection each time, and on one kept), vs the same query read as an Arrow table
+  from DuckDB directly in one process, on a copy of the warehouse file (the hub owns the
+  file while it runs); the five alternate,
   five rounds each; MB/s every way and CPU seconds of hub and client;
 - 100 concurrent clients for 60 s on a mix of endpoints: requests served, errors.
 
@@ -269,13 +270,16 @@ def throughput(
     over Arrow Flight, alternately; the best round of each, and every round's ratio to the
     direct read of the same round."""
     import duckdb
+    import pyarrow.flight
 
     connection = duckdb.connect(str(direct), read_only=True)
+    kept = pyarrow.flight.connect(flight)  # a client that reads again on its connection
     ways = {
         "direct": lambda: connection.sql(sql).to_arrow_table(),
         "hub_http_client": lambda: arrow_through_hub(url, sql),
         "hub_httpx": lambda: arrow_over_httpx(url, sql),
         "hub_flight": lambda: arrow_over_flight(flight, sql),
+        "hub_flight_kept": lambda: arrow_over_flight(flight, sql, kept),
     }
     rounds_seen: dict[str, list[dict[str, float]]] = {name: [] for name in ways}
     rows = size = columns = 0
@@ -290,6 +294,7 @@ def throughput(
                 del table
     finally:
         connection.close()
+        kept.close()
     result: dict[str, object] = {
         "query": sql,
         "rows": rows,
@@ -358,14 +363,19 @@ def arrow_through_hub(url: str, sql: str) -> pa.Table:
         connection.close()
 
 
-def arrow_over_flight(location: str, sql: str) -> pa.Table:
-    """The same over the hub's Arrow Flight port, as README's snippet reads it."""
+def arrow_over_flight(location: str, sql: str, client: Any = None) -> pa.Table:
+    """The same over the hub's Arrow Flight port, as README's snippet reads it: on a new
+    connection, or on ``client``'s."""
     import pyarrow.flight as flight
 
     ticket = flight.Ticket(json.dumps({"sql": sql, "timeout": 600}).encode())
-    headers = [(b"authorization", HEADERS["Authorization"].encode())]
-    with flight.connect(location) as client:
-        return client.do_get(ticket, flight.FlightCallOptions(headers=headers)).read_all()
+    options = flight.FlightCallOptions(
+        headers=[(b"authorization", HEADERS["Authorization"].encode())]
+    )
+    if client is not None:
+        return client.do_get(ticket, options).read_all()
+    with flight.connect(location) as connected:
+        return connected.do_get(ticket, options).read_all()
 
 
 def arrow_over_httpx(url: str, sql: str) -> pa.Table:
@@ -481,7 +491,9 @@ def print_report(report: dict[str, Any], out: Path) -> None:
             f"{flow['direct']['mb_per_s']} MB/s, hub (http.client) "
             f"{flow['hub_http_client']['mb_per_s']} MB/s ({flow['hub_http_client']['ratio']}x), "
             f"hub (httpx) {flow['hub_httpx']['mb_per_s']} MB/s ({flow['hub_httpx']['ratio']}x), "
-            f"hub (Flight) {flow['hub_flight']['mb_per_s']} MB/s ({flow['hub_flight']['ratio']}x)"
+            f"hub (Flight) {flow['hub_flight']['mb_per_s']} MB/s ({flow['hub_flight']['ratio']}x), "
+            f"hub (Flight, kept connection) {flow['hub_flight_kept']['mb_per_s']} MB/s "
+            f"({flow['hub_flight_kept']['ratio']}x)"
         )
     if "clients" in report:
         many = report["clients"]

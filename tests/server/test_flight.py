@@ -4,6 +4,7 @@ allowed as POST /api/v1/query is, against a real hub on free loopback ports."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -194,3 +195,16 @@ def _when_up(url: str, token: str, server: subprocess.Popen[str]) -> dict[str, o
             pass
         time.sleep(0.1)
     raise AssertionError("headgate serve did not start in 60 s")
+
+
+def test_the_readmes_flight_snippet_reads_a_model(
+    hub: FlightHub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    snippets = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    snippet = next(code for code in snippets if "flight.connect(" in code)
+    assert '"grpc://127.0.0.1:8815"' in snippet
+    monkeypatch.setenv("HEADGATE_TOKEN", hub.admin)
+    code = snippet.replace("grpc://127.0.0.1:8815", hub.location)
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out == "7 ['customer', 'revenue', 'orders']\n"
