@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-from tests.server.hubs import admin_token, free_port, make_project, serving
+from tests.server.hubs import admin_token, commit_on_branch, free_port, make_project, serving
 from tests.support import cli
 
 pytestmark = pytest.mark.fast
@@ -208,3 +209,59 @@ def test_the_readmes_flight_snippet_reads_a_model(
     code = snippet.replace("grpc://127.0.0.1:8815", hub.location)
     exec(compile(code, "README.md", "exec"), {})
     assert capsys.readouterr().out == "7 ['customer', 'revenue', 'orders']\n"
+
+
+def test_a_query_past_its_timeout_is_stopped_and_the_hub_reads_on(hub: FlightHub) -> None:
+    slow = "select count(*) from range(100000000) a, range(1000000) b"
+    with pytest.raises(flight.FlightTimedOutError, match="longer than its timeout"):
+        hub.get({"sql": slow, "timeout": 0.5})
+    assert hub.get("select count(*) as n from staging.orders").to_pylist() == [{"n": 300}]
+
+
+def test_reads_through_a_deploy_see_the_old_total_or_the_new_never_an_error(
+    tmp_path: Path,
+) -> None:
+    root = make_project(tmp_path / "shop")
+    revenue = (root / "models/marts/revenue.sql").read_text()
+    doubled = revenue.replace("sum(amount) as revenue", "sum(amount) * 2 as revenue")
+    commit_on_branch(root, "double", {"models/marts/revenue.sql": doubled}, tmp_path / "wt")
+    ticket = flight.Ticket(b"select sum(revenue) as total from marts.revenue")
+    with (
+        serving(root) as served,
+        httpx.Client(base_url=f"{served.url}/api/v1", headers=served.headers, timeout=120) as api,
+    ):
+        location = f"grpc://127.0.0.1:{served.hub.start_flight('127.0.0.1', 0)}"
+        options = flight.FlightCallOptions(
+            headers=[(b"authorization", f"Bearer {served.token}".encode())]
+        )
+        assert api.post("/environments", json={"name": "next"}).status_code == 201
+        run = api.post("/runs", json={"environment": "next", "revision": "double"}).json()
+        with api.stream("GET", f"/runs/{run['run_id']}/events") as events:
+            for _ in events.iter_lines():
+                pass
+        totals: list[float] = []
+        errors: list[str] = []
+        stop = threading.Event()
+
+        def read() -> None:
+            with flight.connect(location) as client:
+                while not stop.is_set():
+                    try:
+                        totals.append(client.do_get(ticket, options).read_all()["total"][0].as_py())
+                    except flight.FlightError as exc:
+                        errors.append(str(exc))
+
+        readers = [threading.Thread(target=read) for _ in range(2)]
+        for reader in readers:
+            reader.start()
+        try:
+            time.sleep(0.3)
+            assert api.post("/deployments", json={"from": "next", "to": "prod"}).status_code == 201
+            time.sleep(0.3)
+        finally:
+            stop.set()
+            for reader in readers:
+                reader.join(timeout=60)
+    assert errors == []
+    before = totals[0]
+    assert set(totals) == {before, before * 2}  # the old total, then the new one
