@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
+from headgate.errors import HeadgateError
 from tests.server.hubs import admin_token, commit_on_branch, free_port, make_project, serving
 from tests.support import cli
 
@@ -168,12 +170,20 @@ def test_headgate_serve_with_a_flight_port_answers_query_dash_dash_flight(tmp_pa
         server.wait(timeout=60)
 
 
-def test_query_dash_dash_flight_says_when_the_hub_serves_no_flight(tmp_path: Path) -> None:
+def test_a_hub_without_flight_says_so_and_a_taken_port_is_refused_clearly(tmp_path: Path) -> None:
     root = make_project(tmp_path / "shop")
     with serving(root) as served:
         printed = cli(
             root, "--hub", served.url, "--token", served.token, "query", "select 1", "--flight"
         )
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            with pytest.raises(
+                HeadgateError, match=f"cannot serve Arrow Flight on 127.0.0.1:{port}"
+            ):
+                served.hub.start_flight("127.0.0.1", port)
     assert printed.returncode == 1
     assert "serves no Arrow Flight" in printed.stderr and "--flight-port" in printed.stderr
 

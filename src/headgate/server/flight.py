@@ -231,9 +231,10 @@ class RunningFlight:
         where = f"[{host}]" if ":" in host else host
         try:
             self.server = HubFlightServer(hub, f"grpc://{where}:{port}")
-        except (pa.ArrowException, OSError) as exc:
+        except (pa.ArrowException, OSError):  # gRPC says why on stderr, Arrow only that it failed
             raise HeadgateError(
-                f"cannot serve Arrow Flight on {host}:{port}: {exc}",
+                f"cannot serve Arrow Flight on {host}:{port}: the port is taken, or {host} "
+                "is not an address of this machine",
                 hint="choose another --flight-port, or stop what listens there",
             ) from None
         self.host = host
