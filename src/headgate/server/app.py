@@ -83,8 +83,9 @@ def create_app(project_dir: Path, *, hub: Hub | None = None, ui: bool = True) ->
     return app
 
 
-def get_hub(request: Request) -> Hub:
-    """The hub serving this request (a FastAPI dependency)."""
+async def get_hub(request: Request) -> Hub:
+    """The hub serving this request (a FastAPI dependency; async: FastAPI would run a
+    plain function in a worker thread, a hop per request for an attribute)."""
     hub: Hub = request.app.state.hub
     return hub
 

@@ -89,9 +89,18 @@ class Requires:
                 await _cookie_write_allowed(request, found)
         if self.permission is not Permission.PUBLIC:
             named = await named_environments(request, self.permission)
-            await run_in_threadpool(self._check, request, found.principal, named)
+            if self._defaulted(named):  # the project's outline may be worked out first
+                await run_in_threadpool(self._check, request, found.principal, named)
+            else:
+                self._check(request, found.principal, named)  # no I/O: no worker thread
         ACTING.set(found.principal)  # the endpoint (and the work it queues) acts for them
         return self.permission
+
+    def _defaulted(self, named: Named) -> bool:
+        """Whether the check is made in the project's default environment."""
+        if self.permission in EVERYWHERE or named.acted or named.based:
+            return False
+        return self.permission not in ANYWHERE
 
     def _check(self, request: Request, principal: Principal, named: Named) -> None:
         asked = [(self.permission, e, True) for e in named.acted]
@@ -155,7 +164,8 @@ async def named_environments(request: Request, permission: Permission) -> Named:
             acted.append(str(value))
         elif key == "other" and under_environments:
             read.append(str(value))
-    acted += await run_in_threadpool(_owned_environments, request, params)
+    if "run_id" in params or "job_id" in params:  # read from the store: a worker thread
+        acted += await run_in_threadpool(_owned_environments, request, params)
     if "/schedules/{name}" in template:
         acted += _schedule_environment(request, str(params.get("name", "")))
     fields: dict[str, Any] = dict(request.query_params)

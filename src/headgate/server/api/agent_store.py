@@ -71,6 +71,7 @@ class Refused(HeadgateError):
 @router.post(
     "/agents/tasks/{lease_id}/store/read",
     summary="Read the metadata store for a leased task (whitelisted methods; 409: not held)",
+    response_model=None,  # JSON as it is: no validation in another worker thread
     dependencies=[Depends(requires(Permission.AGENTS_WORK))],
 )
 def read(lease_id: LeaseId, body: Read, hub: Hub = Depends(get_hub)) -> dict[str, Any]:

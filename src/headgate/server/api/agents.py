@@ -169,9 +169,8 @@ async def claim(
     lease = timedelta(seconds=body.lease_seconds)
     allowed = _may_work_in(request)
     while True:
-        taken = await asyncio.to_thread(_try_claim, hub, name, labels, lease, allowed)
-        if taken is not None:
-            work = await asyncio.to_thread(_work_of, hub, taken, body.plans)
+        work = await asyncio.to_thread(_claim_work, hub, name, labels, lease, allowed, body.plans)
+        if work is not None:
             return Response(_json(work), media_type="application/json")
         if time.monotonic() >= until or await request.is_disconnected():
             await asyncio.to_thread(registry.seen, db, name)
@@ -212,6 +211,7 @@ def output(lease_id: LeaseId, body: OutputLines, hub: Hub = Depends(get_hub)) ->
 @router.post(
     "/agents/tasks/{lease_id}/complete",
     summary="Report a task's result with its fencing token (409: stale, the result is refused)",
+    response_model=None,  # JSON as it is: no validation in another worker thread
     dependencies=[Depends(requires(Permission.AGENTS_WORK))],
 )
 def complete(
@@ -374,6 +374,19 @@ def _try_claim(
     if db.engine.dialect.name != "postgresql" and not queue.has_queued(db):
         return None  # a read first: SQLite's one writer is not taken for nothing
     return queue.claim(db, name, labels, lease, may_work_in=may_work_in)
+
+
+def _claim_work(
+    hub: Hub,
+    name: str,
+    labels: dict[str, str],
+    lease: timedelta,
+    may_work_in: Callable[[str], bool] | None,
+    plans: list[int],
+) -> dict[str, Any] | None:
+    """A task taken and what comes with it (one worker thread for both); None: none."""
+    taken = _try_claim(hub, name, labels, lease, may_work_in)
+    return None if taken is None else _work_of(hub, taken, plans)
 
 
 def _work_of(hub: Hub, lease: queue.Lease, plans: list[int]) -> dict[str, Any]:
