@@ -27,7 +27,8 @@ from headgate.state.tables import runs, task_output, task_queue
 
 CANDIDATES = 64  # ready rows offered to the lock per claim
 FINISHED = ("done", "failed", "cancelled")  # a task in one of these never changes again
-SCANNED = 20_000  # queued rows read per claim, oldest first
+SCANNED = 20_000  # queued rows read per claim at most, oldest first
+PAGE = 2 * CANDIDATES  # queued rows read at a time
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def claim(
             .limit(1)
         )
         if conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+            return _take_first(conn, query, agent, now() + lease)
         row = conn.execute(query).mappings().first()
         if row is None:
             return None
@@ -117,6 +118,35 @@ def claim(
             return None
         attempt = int(row["attempts"]) + 1
         return Lease(int(row["id"]), int(row["run_id"]), row["task"], fence, until, attempt)
+
+
+def _take_first(conn: Connection, query: Any, agent: str, until: datetime) -> Lease | None:
+    """On PostgreSQL: the first row of ``query`` that no one else is taking, leased in one
+    statement (``UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED)``)."""
+    first = query.with_only_columns(task_queue.c.id).with_for_update(skip_locked=True)
+    row = conn.execute(
+        update(task_queue)
+        .where(task_queue.c.id == first.scalar_subquery(), task_queue.c.state == "queued")
+        .values(
+            state="leased",
+            agent=agent,
+            fence=task_queue.c.fence + 1,
+            lease_until=until,
+            attempts=task_queue.c.attempts + 1,
+        )
+        .returning(
+            task_queue.c.id,
+            task_queue.c.run_id,
+            task_queue.c.task,
+            task_queue.c.fence,
+            task_queue.c.attempts,
+        )
+    ).first()
+    if row is None:
+        return None
+    return Lease(
+        int(row.id), int(row.run_id), str(row.task), int(row.fence), until, int(row.attempts)
+    )
 
 
 def heartbeat(db: Database, lease_id: int, fence: int, lease: timedelta) -> tuple[bool, bool]:
@@ -419,13 +449,23 @@ def _fitting_ids(
     conn: Connection, labels: dict[str, str], may_work_in: Callable[[str], bool] | None
 ) -> list[int]:
     """Queued tasks, oldest first, that this agent's labels cover (in environments it may
-    work in)."""
+    work in): up to :data:`CANDIDATES`, read a page at a time (a claim does not read
+    every queued task when the first ones fit)."""
     query = select(task_queue.c.id, task_queue.c.labels).where(task_queue.c.state == "queued")
     if may_work_in is not None:
         query = query.add_columns(runs.c.environment).join(runs, runs.c.id == task_queue.c.run_id)
-    queued = conn.execute(query.order_by(task_queue.c.id).limit(SCANNED)).all()
-    return [
-        int(row.id)
-        for row in queued
-        if _covers(labels, row.labels) and (may_work_in is None or may_work_in(row.environment))
-    ]
+    fitting: list[int] = []
+    after, scanned = 0, 0
+    while len(fitting) < CANDIDATES and scanned < SCANNED:
+        page = conn.execute(
+            query.where(task_queue.c.id > after).order_by(task_queue.c.id).limit(PAGE)
+        ).all()
+        fitting += [
+            int(row.id)
+            for row in page
+            if _covers(labels, row.labels) and (may_work_in is None or may_work_in(row.environment))
+        ]
+        if len(page) < PAGE:
+            break
+        after, scanned = int(page[-1].id), scanned + len(page)
+    return fitting

@@ -1,0 +1,76 @@
+"""Claims past a page of tasks other agents' labels ask for, and results that queue the
+tasks waiting for them (on PostgreSQL, found by the JSONB their dependencies are kept in)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from headgate.state.store import StateStore
+
+LEASE = timedelta(seconds=30)
+
+
+def test_an_agent_takes_the_first_task_it_fits_behind_pages_it_does_not(tmp_path: Path) -> None:
+    with StateStore.open(None, project_dir=tmp_path) as store:
+        run_id = store.start_run(
+            environment="dev",
+            command="run",
+            selection=None,
+            user=None,
+            host=None,
+            pid=None,
+            git_commit=None,
+        )
+        gpu = [(f"gpu{i}", {"gpu": "yes"}, []) for i in range(300)]
+        store.enqueue_tasks(run_id, [*gpu, ("plain", {}, []), ("eu", {"site": "eu"}, [])])
+        lease = store.claim_task("cpu-agent", {"site": "eu"}, LEASE)
+        assert lease is not None and lease.task == "plain"
+        lease = store.claim_task("cpu-agent", {"site": "eu"}, LEASE)
+        assert lease is not None and lease.task == "eu"
+        assert store.claim_task("cpu-agent", {"site": "eu"}, LEASE) is None
+        lease = store.claim_task("gpu-agent", {"gpu": "yes"}, LEASE)
+        assert lease is not None and lease.task == "gpu0"
+
+
+@pytest.mark.services
+def test_a_result_queues_exactly_the_tasks_it_was_the_last_wait_of(
+    postgres_url: str, tmp_path: Path, pg_schema: str
+) -> None:
+    with StateStore.open(postgres_url, project_dir=tmp_path, schema=pg_schema) as store:
+        run_id = store.start_run(
+            environment="dev",
+            command="run",
+            selection=None,
+            user=None,
+            host=None,
+            pid=None,
+            git_commit=None,
+        )
+        tasks = [
+            ("a", {}, []),
+            ("b", {}, []),
+            ("needs_a", {}, ["a"]),
+            ("needs_ab", {}, ["a", "b"]),
+            ("needs_ab_again", {}, ["b", "a"]),
+        ]
+        store.enqueue_tasks(run_id, tasks)
+        store.enqueue_tasks(run_id, tasks)  # queued again (a resumed run): kept as they are
+        first = store.claim_task("x", {}, LEASE)
+        assert first is not None and first.task == "a"
+        assert store.complete_task(first.id, first.fence, ok=True)
+        states = store.queue_states(run_id)
+        assert states == {
+            "a": "done",
+            "b": "queued",
+            "needs_a": "queued",
+            "needs_ab": "waiting",
+            "needs_ab_again": "waiting",
+        }
+        second = store.claim_task("x", {}, LEASE)
+        assert second is not None and second.task == "b"
+        assert store.complete_task(second.id, second.fence, ok=True)
+        states = store.queue_states(run_id)
+        assert states["needs_ab"] == states["needs_ab_again"] == "queued"
