@@ -18,6 +18,11 @@ Each measurement starts from nothing: the schemas are dropped and the store is n
 
     .venv/bin/python bench/agents.py                       # 1,000 models
     .venv/bin/python bench/agents.py --models 200 --rows 20000 --agents 1,2
+    .venv/bin/python bench/agents.py --models 100 --agents 1 --parts runs \
+        --results /tmp/agents.json --profile /tmp/hub.prof    # a smoke run, the hub profiled
+
+``--profile`` runs the hub under cProfile in every thread (bench/_profiled.py); read the
+stats with ``python -m pstats``. Each run prints its milliseconds per task, hub and local.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ STATE = "bench_ag_state"
 ENV = "bench"
 API = "/api/v1"
 UNREACHABLE = "postgresql://headgate@127.0.0.1:1/test"  # the agents' checkout: no store
+PROFILES: dict[str, Path | None] = {}  # --profile, --profile-agent: cProfile stats go here
 
 
 def main() -> None:
@@ -66,7 +72,19 @@ def main() -> None:
     parser.add_argument(
         "--ahead", action="store_true", help="agents take their next task while one runs"
     )
+    parser.add_argument(
+        "--parts", default="runs,dispatch,delay", help="what to measure: runs, dispatch, delay"
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where to write them")
+    parser.add_argument(
+        "--profile", type=Path, help="run the hub under cProfile (every thread), stats here"
+    )
+    parser.add_argument(
+        "--profile-agent", type=Path, help="run the first agent under cProfile, stats here"
+    )
     args = parser.parse_args()
+    parts = {p.strip() for p in args.parts.split(",")}
+    PROFILES.update({"hub": args.profile, "agent": args.profile_agent})
 
     project = args.work / f"project-{args.models}"
     write(project, args.models, args.rows, args.postgres_url)
@@ -75,28 +93,37 @@ def main() -> None:
     counts = [int(n) for n in args.agents.split(",") if n.strip()]
     results: dict[str, Any] = {"models": args.models, "rows": args.rows, "runs": {}}
     results["ahead"] = args.ahead
-    for n in counts:
+    for n in counts if "runs" in parts else []:
         reset(args.postgres_url)
         local = local_run(project, n)
         reset(args.postgres_url)
         through = hub_run(project, site, n, args.work, ahead=args.ahead)
+        per_task = {"local": 1000 * local / args.models, "hub": 1000 * through / args.models}
         results["runs"][str(n)] = {
             "local_seconds": local,
             "hub_seconds": through,
             "ratio": round(through / local, 3),
+            "ms_per_task": {k: round(v, 1) for k, v in per_task.items()},
+            "load_average": os.getloadavg()[0],
         }
-        print(f"{n} agent(s): hub {through:.2f} s vs local {local:.2f} s ({through / local:.2f}x)")
-    reset(args.postgres_url)
-    results["dispatch"] = dispatch_rate(project, site, args.dispatch_tasks, args.work)
-    print(f"dispatch: {results['dispatch']['tasks_per_second']:.0f} tasks/s")
-    reset(args.postgres_url)
-    results["delay"] = dispatch_delay(project, site, args.delays, args.work)
-    print(f"delay: p50 {results['delay']['p50']:.3f} s, p99 {results['delay']['p99']:.3f} s")
+        print(
+            f"{n} agent(s): hub {through:.2f} s vs local {local:.2f} s ({through / local:.2f}x); "
+            f"{per_task['hub']:.1f} vs {per_task['local']:.1f} ms per task; "
+            f"load {os.getloadavg()[0]:.1f}"
+        )
+    if "dispatch" in parts:
+        reset(args.postgres_url)
+        results["dispatch"] = dispatch_rate(project, site, args.dispatch_tasks, args.work)
+        print(f"dispatch: {results['dispatch']['tasks_per_second']:.0f} tasks/s")
+    if "delay" in parts:
+        reset(args.postgres_url)
+        results["delay"] = dispatch_delay(project, site, args.delays, args.work)
+        print(f"delay: p50 {results['delay']['p50']:.3f} s, p99 {results['delay']['p99']:.3f} s")
     results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
     results["at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1))
-    print(f"written to {RESULTS}")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(results, indent=1))
+    print(f"written to {args.results}")
 
 
 # --- set-up ----------------------------------------------------------------------------------
@@ -158,6 +185,9 @@ class Hub:
         self.headers = {"Authorization": f"Bearer {self.secret}"} if self.secret else {}
         work.mkdir(parents=True, exist_ok=True)
         base = [sys.executable, "-m", "headgate.cli.main", "-p", str(project)]
+        if PROFILES.get("hub") is not None:
+            base = [sys.executable, str(ROOT / "_profiled.py"), str(PROFILES["hub"])]
+            base += ["-p", str(project)]
         self.log = open(work / "hub.log", "ab")  # noqa: SIM115 - closed in stop()
         self.processes = [
             subprocess.Popen(
@@ -170,6 +200,8 @@ class Hub:
         env = {**os.environ, "HEADGATE_TOKEN": self.secret}
         for i in range(agents):
             command = [sys.executable, "-m", "headgate.cli.main", "-p", str(site), "agent"]
+            if i == 0 and PROFILES.get("agent") is not None:
+                command[1:3] = [str(ROOT / "_profiled.py"), str(PROFILES["agent"])]
             command += ["--hub", self.url, "--name", f"bench-{i}"]
             command += ["--capacity", "1", "--wait", str(wait), "--lease", "60"]
             command += ["--ahead"] if ahead else []
@@ -177,6 +209,7 @@ class Hub:
                 subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
             )
         self.client = httpx.Client(base_url=self.url + API, headers=self.headers, timeout=60)
+        self.jobs: dict[int, int] = {}  # run -> the job following it
         self.wait_until(lambda: self.registered() >= agents, 120, "the agents to register")
 
     def answers(self) -> bool:
@@ -191,14 +224,21 @@ class Hub:
     def run(self, **body: Any) -> int:
         answer = self.client.post("/queue/runs", json={"environment": ENV, **body})
         answer.raise_for_status()
-        return int(answer.json()["run_id"])
+        run_id = int(answer.json()["run_id"])
+        self.jobs[run_id] = int(answer.json()["job_id"])
+        return run_id
 
     def finished(self, run_id: int) -> dict[str, Any] | None:
+        """The run's record once the job following it has ended (the job is the hub's,
+        in memory: polling it loads the hub less than reading the run's every task)."""
+        job = self.client.get(f"/jobs/{self.jobs[run_id]}").json()
+        if job["status"] in ("running", "queued"):
+            return None
         data: dict[str, Any] = self.client.get(f"/runs/{run_id}").json()
-        return None if data["status"] in ("running", "queued") else data
+        return data
 
     def outcome(self, run_id: int, seconds: float) -> dict[str, Any]:
-        """The run once it has ended (polled every 20 ms)."""
+        """The run once it has ended (its job polled every 20 ms)."""
         deadline = time.monotonic() + seconds
         while (done := self.finished(run_id)) is None:
             if time.monotonic() > deadline:
