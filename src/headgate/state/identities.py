@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
 
+from headgate.state.quickread import quick_read
 from headgate.state.sqltypes import now
 from headgate.state.tables import api_tokens, login_failures, role_grants, users, web_sessions
 
@@ -188,7 +189,7 @@ class Identities:
             .where(api_tokens.c.prefix == prefix)
             .order_by(role_grants.c.environment, role_grants.c.role)
         )
-        with self._db.read() as conn:
+        with quick_read(self._db) as conn:  # every request signed with a token reads it
             rows = [dict(row._mapping) for row in conn.execute(query)]
         if not rows:
             return None

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, cast, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 
 from headgate.state.database import Database
+from headgate.state.quickread import quick_read
 from headgate.state.sqltypes import now
 from headgate.state.tables import runs, task_output, task_queue
 
@@ -385,7 +386,7 @@ def finished_count(db: Database, run_id: int) -> int:
     query = select(func.count()).where(
         task_queue.c.run_id == run_id, task_queue.c.state.in_(FINISHED)
     )
-    with db.read() as conn:
+    with quick_read(db) as conn:
         return int(conn.execute(query).scalar_one())
 
 

@@ -35,6 +35,7 @@ from headgate.server.hub import Hub
 from headgate.server.permissions import Permission, requires
 from headgate.state import agents as registry
 from headgate.state import queue
+from headgate.state.quickread import quick_read
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -201,7 +202,7 @@ def task_context(hub: Hub, lease: queue.Lease, plans: list[int]) -> dict[str, An
     }
     if node is None:
         return context
-    with registry.database(hub.store).read() as conn:  # one connection for these reads
+    with quick_read(registry.database(hub.store)) as conn:  # one connection for these reads
         db: Any = registry.OneConnection(registry.database(hub.store), conn)
         upstream = registry.task_specs(db, lease.run_id, list(node.upstream))
         ended = {name: ended_node(status, spec) for name, (status, spec) in upstream.items()}
