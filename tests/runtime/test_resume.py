@@ -20,19 +20,26 @@ pytestmark = pytest.mark.slow  # real headgate processes, started and stopped
 
 SLOW_MODEL = """
 import time
+from pathlib import Path
 import pyarrow as pa
 
 def model(ctx):
     upstream = ctx.ref("base")
-    time.sleep(0.6)
+    gate = Path({gate!r})
+    # version 2's later steps wait for the test to open the gate: the kill comes first
+    for _ in range(600 if {version} == 2 and {step} >= 2 else 0):
+        if gate.exists():
+            break
+        time.sleep(0.1)
     return pa.table({{"step": [{step}], "version": [{version}], "n": [upstream.num_rows]}})
 """
 
 
-def files(version: int) -> dict[str, str]:
+def files(version: int, gate: Path) -> dict[str, str]:
     found = {"models/base.sql": f"select i, {version} as version from range(100) t(i)"}
     for step in range(6):
-        found[f"models/steps/s{step}.py"] = SLOW_MODEL.format(step=step, version=version)
+        source = SLOW_MODEL.format(step=step, version=version, gate=str(gate))
+        found[f"models/steps/s{step}.py"] = source
     return found
 
 
@@ -75,11 +82,12 @@ def steps_built_in_run(root: Path, run_id: int) -> int:
 def test_killed_run_resumes_without_rebuilding_and_never_exposes_half_a_version(
     tmp_path: Path,
 ) -> None:
-    root = write_project(tmp_path, files(1))
+    gate = tmp_path / "gate"
+    root = write_project(tmp_path, files(1, gate))
     first = cli_json(root, "run")
     assert first["status"] == "success"
     assert published_versions(root) == {1}
-    write_project(tmp_path, files(2))
+    write_project(tmp_path, files(2, gate))
 
     process = subprocess.Popen(
         [
@@ -103,7 +111,8 @@ def test_killed_run_resumes_without_rebuilding_and_never_exposes_half_a_version(
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     built_before_kill = built_tables(root) - 6
-    assert 0 < built_before_kill < 6
+    assert 0 < built_before_kill < 6  # the gate holds steps 2-5 of version 2 until now
+    gate.touch()
 
     # readers see the old version, whole
     assert published_versions(root) == {1}
