@@ -164,3 +164,17 @@ def test_http_pagination_settings_are_checked() -> None:
                 "tables": {},
             }
         )
+
+
+def test_a_short_secret_is_masked_where_it_stands_alone_not_inside_words() -> None:
+    text = "loading table a_b with password=ab1; retry ab1 (ab12 and tab1e are other words)"
+    masked = mask(text, ["ab1"])
+    assert masked == (
+        "loading table a_b with password=***; retry *** (ab12 and tab1e are other words)"
+    )
+    # one character: the log stays readable and the masks do not spell out where it was
+    assert mask("a table of data, password a", ["a"]) == "*** table of data, password ***"
+
+
+def test_a_long_secret_is_masked_even_inside_a_longer_word() -> None:
+    assert mask("id=tok-123456789xyz", ["tok-123456789"]) == "id=***xyz"

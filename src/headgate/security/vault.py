@@ -87,7 +87,9 @@ class Vault:
     # secrets ----------------------------------------------------------------------
 
     def set(self, name: str, value: str, *, environment: str = EVERY, by: str | None) -> None:
-        token = self._cipher(create=True).encrypt(value.encode()).decode()
+        cipher = self._cipher(create=True)
+        _refuse_short(name, value)
+        token = cipher.encrypt(value.encode()).decode()
         self.store.put_secret(environment, name, token, by)
 
     def get(self, name: str, environment: str) -> str | None:
@@ -140,3 +142,20 @@ class Vault:
                 f"secret {name} cannot be decrypted with the current key",
                 hint="the key changed without `headgate secrets rotate-key`: restore the old key",
             ) from None
+
+
+def _refuse_short(name: str, value: str) -> None:
+    """A value too short to mask is refused: hiding each ``ab1`` in a log gives it away."""
+    from headgate.sources.secrets import MIN_SECRET_LENGTH
+
+    if len(value) < MIN_SECRET_LENGTH:
+        raise HeadgateError(
+            f"secret {name} is {len(value)} character{'s' if len(value) != 1 else ''} long: "
+            f"a secret needs {MIN_SECRET_LENGTH} or more",
+            hint=(
+                "a value that short would be masked wherever it appears in output, which "
+                "makes logs unreadable and gives it away; use a longer value (a generated "
+                "password or token), or, if it is not secret, write it in the project's "
+                "files as it is"
+            ),
+        )

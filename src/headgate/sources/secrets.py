@@ -6,6 +6,13 @@ environment variable ``NAME``, the environment variable ``HEADGATE_SECRET_NAME``
 YAML file named by ``HEADGATE_SECRETS_FILE``, or the project's ``.headgate/secrets.yml``
 (a file kept out of git). A resolved value may end up inside a driver's error text or a
 URL, so everything shown to a user goes through :func:`mask` (or :meth:`Secrets.mask`).
+
+A value shorter than :data:`MIN_SECRET_LENGTH` cannot be hidden the plain way: masking
+every ``a`` of a log for the secret ``a`` makes the log unreadable and the pattern of
+masks spells the value out. ``headgate secrets set`` refuses such values (as GitLab does
+for masked variables); one that still arrives from the environment or a secrets file is
+hidden wherever it stands as a word of its own (``password=ab1;``, ``token ab1``), never
+inside a longer word (the ``a`` of ``table``), so it is still never printed whole.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ SECRET_REFERENCE = re.compile(r"\$\{secret:([^}]*)\}")
 SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 PROJECT_SECRETS_FILE = ".headgate/secrets.yml"
 MASK = "***"
+# shorter values are masked only where they stand alone (see above)
+MIN_SECRET_LENGTH = 8
 
 # Secrets set for the environment the current work runs in (the metadata store's, see
 # security/vault.py), looked up first; the runtime sets it for the length of a run.
@@ -49,7 +58,8 @@ def mask_url_passwords(text: str) -> str:
 def mask(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every secret value (also as it looks URL- or base64-encoded) and URL password hidden.
 
-    Longer values are replaced first so a secret that contains another is hidden whole.
+    Longer values are replaced first so a secret that contains another is hidden whole;
+    one shorter than :data:`MIN_SECRET_LENGTH` only where it stands as a word of its own.
     """
     forms: set[str] = set()
     for secret in secrets:
@@ -57,8 +67,18 @@ def mask(text: str, secrets: Iterable[str]) -> str:
             continue
         forms.update({secret, quote(secret, safe=""), quote_plus(secret), quote(secret)})
     for form in sorted(forms, key=len, reverse=True):
-        text = text.replace(form, MASK)
+        if len(form) >= MIN_SECRET_LENGTH:
+            text = text.replace(form, MASK)
+        else:
+            text = _standing_alone(form).sub(MASK, text)
     return mask_url_passwords(text)
+
+
+def _standing_alone(value: str) -> re.Pattern[str]:
+    """``value`` where it is not part of a longer word: no letter or digit runs into it."""
+    before = r"(?<!\w)" if re.match(r"\w", value[0]) else ""
+    after = r"(?!\w)" if re.match(r"\w", value[-1]) else ""
+    return re.compile(before + re.escape(value) + after)
 
 
 class Secrets:
