@@ -242,6 +242,12 @@ class PostgresSession(EngineSession):
             found.add(f"{schema_names.get(schema, schema)}.{name}")
         return found
 
+    def interrupt(self) -> None:
+        """Cancel the statement this session's connection runs now (a task's timeout); the
+        statement fails, the connection stays usable."""
+        with contextlib.suppress(Exception):  # nothing running, or the server gone
+            self.connection.cancel_safe(timeout=10)
+
     def close(self) -> None:
         self.close_file_reader()
         with contextlib.suppress(Exception):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from headgate.plan.intervals import align, as_utc, missing_ranges
 from headgate.plan.naming import physical_table
@@ -24,6 +24,9 @@ from headgate.plan.versions import (
 )
 from headgate.project.loader import LoadedProject
 from headgate.state.records import EnvModel, Interval, PhysicalRecord
+
+if TYPE_CHECKING:
+    from headgate.runtime.executor import RetryPolicy
 
 Action = Literal["build", "refresh", "incremental", "audit", "reuse", "unchanged", "excluded"]
 WORK_ACTIONS = ("build", "refresh", "incremental", "audit")
@@ -68,6 +71,10 @@ class Plan:
     end: datetime
     selection: str | None = None
     registry: dict[str, PhysicalRecord] = field(default_factory=dict)  # what the plan was made from
+    # the steps the run includes and how each of its tasks is tried (retries, timeout),
+    # kept with the plan for whichever process carries a task out; None: not said
+    includes: frozenset[str] | None = None
+    policy: RetryPolicy | None = None
 
     @property
     def work(self) -> list[PlannedNode]:

@@ -79,7 +79,7 @@ def execute(
                 on_start(name)
                 # each task sees the run's context (the environment's secrets among it)
                 context = contextvars.copy_context()
-                running[pool.submit(context.run, _guarded, tasks[name], policy)] = name
+                running[pool.submit(context.run, guarded, tasks[name], policy)] = name
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 name = running.pop(future)
@@ -96,7 +96,10 @@ def execute(
     return results
 
 
-def _guarded(task: Task, policy: RetryPolicy) -> TaskResult:
+def guarded(task: Task, policy: RetryPolicy) -> TaskResult:
+    """One task tried as ``policy`` says (in the calling thread): its transient errors
+    tried again after a growing pause, each attempt stopped past the policy's timeout;
+    whatever it raises becomes its failed result."""
     for attempt in range(1, max(1, policy.attempts) + 1):
         try:
             return _within_timeout(task, policy.timeout)

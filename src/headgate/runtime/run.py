@@ -19,7 +19,7 @@ from headgate.plan.planner import REJECTS_SUFFIX, Plan, PlannedNode
 from headgate.project.loader import LoadedProject
 from headgate.project.schedules import ALL_STEPS
 from headgate.runtime.audit import ProjectChecks
-from headgate.runtime.executor import RetryPolicy, Task, execute
+from headgate.runtime.executor import RetryPolicy, Task, execute, guarded
 from headgate.runtime.recorder import Recorder
 from headgate.runtime.results import FAILED, UPSTREAM_FAILED, RunResult, TaskResult
 from headgate.runtime.steps import RUNNING, refresh_fed_source, run_step, step_key
@@ -100,20 +100,25 @@ def execute_plan(
     return result
 
 
-def _task(ctx: BuildContext, node: PlannedNode) -> Task:
-    """The executor's handle on one node: run it, fail it, interrupt its running query."""
+def _task(ctx: BuildContext, node: PlannedNode, *, first_attempt: int = 1) -> Task:
+    """The executor's handle on one node: run it, fail it, interrupt its running query.
+
+    ``first_attempt``: the number of its first try here (an agent's lease may be a retry)."""
     sessions: list[EngineSession] = []
+
+    def attempt() -> int:
+        return first_attempt + len(task.attempts)
 
     def run() -> TaskResult:
         if node.kind == "step":  # an external step: a child process, no warehouse session
-            return run_step(ctx, node, attempt=len(task.attempts) + 1)
+            return run_step(ctx, node, attempt=attempt())
         sessions.append(ctx.engine.session())  # the worker thread's own session
         if node.after:
             refresh_fed_source(ctx, node)
-        return run_node(ctx, node, attempt=len(task.attempts) + 1)
+        return run_node(ctx, node, attempt=attempt())
 
     def failed(status: str, error: str) -> TaskResult:
-        return failed_result(ctx, node, status, error, attempt=len(task.attempts) + 1)
+        return failed_result(ctx, node, status, error, attempt=attempt())
 
     def interrupt() -> None:
         for session in sessions:
@@ -199,26 +204,18 @@ def execute_task(
     Its upstream tasks are done (the queue hands a task out only then), and the plan says
     what they built, so the task reads exactly the tables its run will publish. It reads
     the records of its own and its upstream tables only (``registry``, or fetched from
-    ``store`` as it asks for them), never every physical table.
+    ``store`` as it asks for them), never every physical table. It is tried as the run's
+    policy says (the plan's: retries after a transient error, stopped past its timeout),
+    as a task of a local run is; a plan that says none tries it once, unbounded.
     """
-    from headgate.errors import HeadgateError
-
     engine.ensure_schema(project.config.physical_schema)
     recorder = Recorder(store)
     if registry is None:
         registry = task_registry(store, plan, name)
     ctx = BuildContext(project, plan, engine, recorder, run_id, registry, checks)
-    ctx.waits[name] = set(task_waits(project, plan, checks, plan.nodes[name]))
-    node = plan.nodes[name]
+    task = _task(ctx, plan.nodes[name], first_attempt=attempt)
     try:
-        try:
-            if node.kind == "step":
-                return run_step(ctx, node, attempt=attempt)
-            if node.after:
-                refresh_fed_source(ctx, node)
-            return run_node(ctx, node, attempt=attempt)
-        except HeadgateError as exc:
-            return failed_result(ctx, node, FAILED, exc.render(), attempt=attempt)
+        return guarded(task, plan.policy or RetryPolicy(attempts=1))
     finally:
         recorder.close()
 

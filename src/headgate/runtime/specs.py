@@ -18,6 +18,8 @@ from typing import Any
 
 from headgate.plan.planner import Plan, PlannedNode
 from headgate.plan.versions import Growth, Segment, Version
+from headgate.project.schedules import STEPS
+from headgate.runtime.executor import RetryPolicy
 
 SPEC_VERSION = 1
 
@@ -31,7 +33,34 @@ def plan_to_spec(plan: Plan) -> dict[str, Any]:
         "selection": plan.selection,
         "removed": list(plan.removed),
         "order": list(plan.nodes),
+        **_run_options(plan),
     }
+
+
+def _run_options(plan: Plan) -> dict[str, Any]:
+    """The steps the run includes and how its tasks are tried, when the plan says."""
+    found: dict[str, Any] = {}
+    if plan.includes is not None:
+        found["includes"] = [s for s in STEPS if s in plan.includes]
+    if plan.policy is not None:
+        policy = plan.policy
+        found["policy"] = {
+            "attempts": policy.attempts,
+            "backoff": policy.backoff,
+            "timeout": policy.timeout,
+        }
+    return found
+
+
+def _policy_from(data: dict[str, Any] | None) -> RetryPolicy | None:
+    if not data:
+        return None
+    timeout = data.get("timeout")
+    return RetryPolicy(
+        attempts=int(data.get("attempts", 1)),
+        backoff=float(data.get("backoff", 1.0)),
+        timeout=float(timeout) if timeout is not None else None,
+    )
 
 
 def plan_from_spec(data: dict[str, Any], nodes: dict[str, PlannedNode]) -> Plan:
@@ -42,6 +71,8 @@ def plan_from_spec(data: dict[str, Any], nodes: dict[str, PlannedNode]) -> Plan:
         removed=list(data.get("removed") or []),
         end=datetime.fromisoformat(str(data["end"])),
         selection=data.get("selection"),
+        includes=frozenset(data["includes"]) if data.get("includes") is not None else None,
+        policy=_policy_from(data.get("policy")),
     )
 
 

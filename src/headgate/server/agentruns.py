@@ -57,6 +57,7 @@ class Placement:
     max_attempts: int = 3
     full_refresh: bool = False
     includes: frozenset[str] = ALL_STEPS  # the run's steps; agents always check what they build
+    policy: RetryPolicy | None = None  # a schedule's retries and timeout (None: the project's)
 
 
 def start(
@@ -139,6 +140,9 @@ def queue_run(
             end=end,
             includes=placement.includes,
         )
+    # kept with the plan: the follower reads the steps, each agent how to try its task
+    plan.includes = placement.includes
+    plan.policy = placement.policy or project.retry_policy
     RunService(project.loaded, project.state, project.console, project.checks).submit(plan, run_id)
     sites = [(project.select(expression), labels) for expression, labels in placement.sites]
     work = {node.name for node in plan.work}
@@ -341,6 +345,7 @@ def scheduled_run(
         sites=[(site.select, dict(site.labels)) for site in agents.sites],
         max_attempts=policy.attempts if policy is not None else 3,
         includes=checked_includes(includes),
+        policy=policy,
     )
     authorize_job("run", environment)  # a caller refused (403) leaves no run behind
     try:
@@ -391,7 +396,11 @@ def _refused_run(
 
 
 def _includes_of(hub: Hub, run_id: int) -> frozenset[str]:
-    """The steps a run includes, as its command says (``run (agents) --only a,b``)."""
+    """The steps a run includes, as its plan keeps them; a run planned before plans kept
+    them: as its command says (``run (agents) --only a,b``)."""
+    plan = hub.store.run_plan(run_id)
+    if plan is not None and plan.get("includes") is not None:
+        return frozenset(str(step) for step in plan["includes"])
     record = hub.store.get_run(run_id, specs=False)
     command = record.command if record is not None else ""
     if " --only " not in command:
