@@ -63,6 +63,7 @@ def agent(
     """
     from headgate.facade import Project
     from headgate.runtime.agent import Agent
+    from headgate.runtime.agent_checkout import remove_made
     from headgate.runtime.agent_http import HttpTransport
 
     url = hub or OPTIONS.hub
@@ -92,6 +93,7 @@ def agent(
         for thread in threads:
             thread.join(timeout=0.5)
     transport.close()
+    remove_made()  # the commits' files it built other runs' tasks from
     out.print(f"agent {me} stopped")
 
 
@@ -109,17 +111,20 @@ def parse_labels(text: str) -> dict[str, str]:
 
 
 def _work(worker: Any, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            if worker.work_once() is None:
-                stop.wait(worker.poll)
-        except HeadgateError as exc:
-            err.print(f"[red]{exc.render()}[/]")
-            stop.wait(5.0)
-        except Exception as exc:  # a bug in one task must not stop the agent
-            logging.getLogger("headgate.agent").exception("unexpected error")
-            err.print(f"[red]{type(exc).__name__}: {exc}[/]")
-            stop.wait(5.0)
+    try:
+        while not stop.is_set():
+            try:
+                if worker.work_once() is None:
+                    stop.wait(worker.poll)
+            except HeadgateError as exc:
+                err.print(f"[red]{exc.render()}[/]")
+                stop.wait(5.0)
+            except Exception as exc:  # a bug in one task must not stop the agent
+                logging.getLogger("headgate.agent").exception("unexpected error")
+                err.print(f"[red]{type(exc).__name__}: {exc}[/]")
+                stop.wait(5.0)
+    finally:
+        worker.close()  # this thread's project, its commit's files, its connection
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

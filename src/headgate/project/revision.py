@@ -9,6 +9,7 @@ reads the same environments as any other command.
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -17,6 +18,7 @@ from pathlib import Path
 from headgate.errors import HeadgateError
 
 FROM_GIT = ("headgate.yml", "models", "sources", "checks", "deliveries")
+TEMP_PREFIX = "headgate-rev-"
 
 
 def materialize(root: Path, revision: str) -> Path:
@@ -46,7 +48,7 @@ def materialize(root: Path, revision: str) -> Path:
             f"cannot read revision '{revision}' of {root}: {stderr.decode(errors='replace').strip() or exc}",
             hint="give a branch, tag or commit of the project's git repository",
         ) from None
-    target = Path(tempfile.mkdtemp(prefix="headgate-rev-"))
+    target = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
     with tarfile.open(fileobj=io.BytesIO(archive)) as bundle:
         bundle.extractall(target, filter="data")
     prefix = _prefix(root)
@@ -55,6 +57,15 @@ def materialize(root: Path, revision: str) -> Path:
         if entry.name not in FROM_GIT and not (project / entry.name).exists():
             (project / entry.name).symlink_to(entry.resolve())
     return project
+
+
+def remove(project: Path) -> None:
+    """Remove the folder :func:`materialize` made for ``project`` (its temporary folder,
+    the project's own or a parent of it); the links to the working tree go, what they
+    point at stays."""
+    top = next((p for p in (project, *project.parents) if p.name.startswith(TEMP_PREFIX)), None)
+    if top is not None and top.parent.resolve() == Path(tempfile.gettempdir()).resolve():
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def _prefix(root: Path) -> str:

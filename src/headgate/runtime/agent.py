@@ -212,9 +212,12 @@ class Agent:
 
     def work_once(self) -> str | None:
         """Take one task and carry it out; its status ("refused": the lease was lost), or None."""
+        import sys as _s, time as _tm
+        _t0 = _tm.perf_counter()
         work = self.transport.claim(self.name, self.labels, self.lease)
         if work is None:
             return None
+        _t1 = _tm.perf_counter()
         lease = work.lease
         output = TaskOutput(work.secrets)
         output.add(f"taken by {self.name} (attempt {lease.attempt})")
@@ -226,8 +229,10 @@ class Agent:
         try:
             status, error = self._carry_out(work, output)
         finally:
+            _t2 = _tm.perf_counter()
             done.set()
             beats.join()
+            print(f"TIMING claim {1000*(_t1-_t0):.1f} carry {1000*(_t2-_t1):.1f} join {1000*(_tm.perf_counter()-_t2):.1f}", file=_s.stderr, flush=True)
         if lost.is_set():
             log.warning("%s: result for %s refused (lease lost)", self.name, lease.task)
             return "refused"
@@ -250,12 +255,15 @@ class Agent:
             self.close()
 
     def close(self) -> None:
-        """Let go of this thread's project and warehouse connection."""
+        """Let go of this thread's project (and its commit's files) and warehouse connection."""
+        from headgate.runtime.agent_checkout import let_go
+
         kept = getattr(self._local, "site", None)
         self._local.site = None
         if kept is not None:
             _, project, engine = kept
             project.close()
+            let_go(project)
             if engine is not None:
                 engine.close()
 
