@@ -111,6 +111,7 @@ def test_a_schedules_timeout_and_retries_reach_the_agents_carrying_its_run(
         run = run_of(served.url, run_id)
         tasks = tasks_of(served.url, run_id)
     assert tasks["api.flaky"]["status"] == "built"  # tried three times, as the schedule says
+    assert tasks["api.flaky"]["attempts"] == 3
     assert (root / "models/api/flaky.tries").read_text() == "3"
     error = str(tasks["marts.endless"]["error"])
     assert "ran longer than task_timeout (1.5 s) and was stopped" in error, error
