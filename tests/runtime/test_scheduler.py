@@ -285,3 +285,26 @@ def test_a_leader_whose_connection_was_cut_stops_leading(postgres_url: str, tmp_
         second.release()
         with a.engine.begin() as connection:
             connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def test_a_schedule_without_a_timeout_of_its_own_is_bounded_by_task_timeout(
+    tmp_path: Path,
+) -> None:
+    config = (
+        "name: t\ntask_timeout: 7\nretries: 0\nschedules:\n"
+        "  - {name: own, cron: '0 * * * *', environment: dev, timeout: 3, retries: 1}\n"
+        "  - {name: inherits, cron: '0 * * * *', environment: dev}\n"
+    )
+    root = write_project(tmp_path, {"models/a.sql": "select 1 as x"}, config=config)
+    policies: dict[str, Any] = {}
+
+    def start(environment: str, **options: Any) -> int:
+        policies[str(options["user"])] = options["policy"]
+        return 1
+
+    with Project.load(root) as project:
+        for name in ("own", "inherits"):
+            project.trigger_schedule(name, start, user=name)
+    assert policies["own"].timeout == 3 and policies["own"].attempts == 2
+    assert policies["inherits"].timeout == 7  # the project's task_timeout
+    assert policies["inherits"].attempts == 3  # a schedule's own retries default: 2

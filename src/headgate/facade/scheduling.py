@@ -114,7 +114,7 @@ class Scheduling(ProjectBase):
                 selection=schedule.select,
                 user=f"schedule {schedule.name}",
                 end=slot,
-                policy=_policy(schedule),
+                policy=_policy(schedule, self.loaded.config.task_timeout),
                 slot=(schedule.name, slot),
                 **_routing(schedule),
             )
@@ -125,7 +125,7 @@ class Scheduling(ProjectBase):
                 trigger.environment,
                 selection=trigger.selection,
                 user=f"trigger {trigger.name}",
-                policy=_policy(trigger),
+                policy=_policy(trigger, self.loaded.config.task_timeout),
                 **_routing(trigger),
             )
 
@@ -159,7 +159,7 @@ class Scheduling(ProjectBase):
             found.environment,
             selection=found.selection,
             user=user or _user(),
-            policy=_policy(found),
+            policy=_policy(found, self.loaded.config.task_timeout),
             **_routing(found),
         )
         self._audit("schedule.trigger", environment=found.environment, target=name)
@@ -233,9 +233,12 @@ def _agents_json(schedule: ScheduleConfig | TriggerConfig) -> dict[str, Any] | N
     return None if schedule.agents is None else schedule.agents.model_dump(mode="json")
 
 
-def _policy(schedule: ScheduleConfig | TriggerConfig) -> RetryPolicy:
+def _policy(schedule: ScheduleConfig | TriggerConfig, task_timeout: float | None) -> RetryPolicy:
+    """The schedule's retries and timeout; without a ``timeout:`` of its own, the project's
+    ``task_timeout`` bounds its tasks as it bounds every other run's."""
     from headgate.runtime.executor import RetryPolicy
 
+    timeout = schedule.timeout if schedule.timeout is not None else task_timeout
     return RetryPolicy(
-        attempts=schedule.retries + 1, backoff=schedule.retry_backoff, timeout=schedule.timeout
+        attempts=schedule.retries + 1, backoff=schedule.retry_backoff, timeout=timeout
     )

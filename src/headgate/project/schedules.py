@@ -7,7 +7,7 @@ schedules:
     timezone: Europe/Paris
     environment: prod
     select: "+marts.daily_revenue"  # optional: what to run (default: everything)
-    timeout: 3600                # seconds a task may run
+    timeout: 3600                # seconds a task may run (default: task_timeout)
     retries: 2                   # tries again after a transient error
     max_concurrent: 1            # runs of this schedule at once; later slots wait
     catch_up: latest             # none | latest | all, after downtime
