@@ -326,18 +326,20 @@ def query(
     ] = False,
 ) -> None:
     """Run a read-only query against an environment and print the rows."""
-    if OPTIONS.hub:
-        from headgate.cli.remote import hub_query
+    if OPTIONS.hub:  # printed batch by batch as the hub sends them: bounded memory
+        from headgate.cli.remote import hub_query_batches
+        from headgate.cli.rows import print_batches
 
-        data = hub_query(sql, env, limit, flight=use_flight)
-    elif use_flight:
+        with hub_query_batches(sql, env, limit, flight=use_flight) as (columns, batches):
+            print_batches(columns, batches, as_json=as_json, as_csv=as_csv)
+        return
+    if use_flight:
         raise HeadgateError(
             "--flight reads through a hub's Arrow Flight port",
             hint="give --hub URL (or HEADGATE_HUB)",
         )
-    else:
-        with common.project() as project:
-            data = project.query_rows(sql, env, limit=limit)
+    with common.project() as project:
+        data = project.query_rows(sql, env, limit=limit)
     print_rows(data, as_json=as_json, as_csv=as_csv)
 
 

@@ -14,17 +14,20 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from headgate.cli.common import OPTIONS, err, out, print_json
 from headgate.errors import HeadgateError
-from headgate.facade.quickread import QueryRows
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 API = "/api/v1"
 TIMEOUT = 600.0
@@ -178,24 +181,31 @@ def hub_failures(check: str, *, as_json: bool) -> None:
         render_failures(out, _record(CheckResultRecord, record))
 
 
-def hub_query(sql: str, env: str | None, limit: int | None, *, flight: bool = False) -> QueryRows:
-    """The rows as Python values (an Arrow stream from the hub, or its Arrow Flight
-    server's record batches), as a local query has them."""
+@contextmanager
+def hub_query_batches(
+    sql: str, env: str | None, limit: int | None, *, flight: bool = False
+) -> Iterator[tuple[list[str], Iterator[pa.RecordBatch]]]:
+    """The result's column names and its record batches as they arrive from the hub (an
+    Arrow stream over HTTP, or its Arrow Flight server's): one batch in memory at a time."""
+    if flight:
+        with _flight_batches(sql, env, limit) as found:
+            yield found
+        return
     import pyarrow as pa
 
-    if flight:
-        table = _flight_table(sql, env, limit)
-    else:
-        body = {"sql": sql, "environment": env, "limit": limit, "format": "arrow"}
-        accept = "application/vnd.apache.arrow.stream"
-        with _open("POST", "/query", body=body, accept=accept) as answer:
-            table = pa.ipc.open_stream(answer.read()).read_all()
-    columns = table.column_names
-    values = [table.column(i).to_pylist() for i in range(table.num_columns)]
-    return QueryRows(columns, list(zip(*values, strict=True)) if values else [])
+    body = {"sql": sql, "environment": env, "limit": limit, "format": "arrow"}
+    with _open("POST", "/query", body=body, accept="application/vnd.apache.arrow.stream") as answer:
+        try:
+            reader = pa.ipc.open_stream(answer)
+        except (pa.ArrowException, OSError) as exc:
+            raise _cut_short(exc) from None
+        yield reader.schema.names, _read_on(reader, (pa.ArrowException, OSError), _cut_short)
 
 
-def _flight_table(sql: str, env: str | None, limit: int | None) -> Any:
+@contextmanager
+def _flight_batches(
+    sql: str, env: str | None, limit: int | None
+) -> Iterator[tuple[list[str], Iterator[pa.RecordBatch]]]:
     """The result read over the Arrow Flight port the hub gives in GET /project."""
     import pyarrow.flight as flight
 
@@ -209,12 +219,34 @@ def _flight_table(sql: str, env: str | None, limit: int | None) -> Any:
     where = f"[{host}]" if ":" in host else host
     ticket = json.dumps({"sql": sql, "environment": env, "limit": limit, "timeout": TIMEOUT})
     headers = [(b"authorization", f"Bearer {OPTIONS.token}".encode())] if OPTIONS.token else []
-    try:
-        with flight.connect(f"grpc://{where}:{port}") as client:
+    with flight.connect(f"grpc://{where}:{port}") as client:
+        try:
             options = flight.FlightCallOptions(headers=headers)
-            return client.do_get(flight.Ticket(ticket.encode()), options).read_all()
-    except flight.FlightError as exc:
-        raise _flight_problem(exc) from None
+            reader = client.do_get(flight.Ticket(ticket.encode()), options)
+            names = reader.schema.names
+        except flight.FlightError as exc:
+            raise _flight_problem(exc) from None
+        chunks = _read_on(reader, (flight.FlightError,), _flight_problem)
+        yield names, (chunk.data for chunk in chunks)
+
+
+def _read_on(
+    reader: Any,
+    failures: tuple[type[Exception], ...],
+    problem: Callable[[Exception], HeadgateError],
+) -> Iterator[Any]:
+    """The reader's batches (Flight: chunks), a failure part way as the CLI's own error."""
+    try:
+        yield from reader
+    except failures as exc:
+        raise problem(exc) from None
+
+
+def _cut_short(exc: Exception) -> HeadgateError:
+    return HeadgateError(
+        f"the hub's answer broke off: {exc}",
+        hint="run the query again; if it keeps failing, see the hub's log",
+    )
 
 
 def _flight_problem(exc: Exception) -> HeadgateError:

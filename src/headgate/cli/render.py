@@ -376,16 +376,23 @@ def render_status(out: RichTerminal, status: EnvironmentStatus) -> None:
 
 
 def render_rows(
-    out: RichTerminal, columns: list[str], rows: list[tuple[Any, ...]], *, max_rows: int = 100
+    out: RichTerminal,
+    columns: list[str],
+    rows: list[tuple[Any, ...]],
+    *,
+    max_rows: int = 100,
+    total: int | None = None,
 ) -> None:
+    """The first ``max_rows`` rows and how many there are (``total``: rows streamed past)."""
     table = Table()
     for name in columns:
         table.add_column(name)
     for row in rows[:max_rows]:
         table.add_row(*("" if v is None else str(v) for v in row))
     out.print(table)
-    more = f" (showing {max_rows})" if len(rows) > max_rows else ""
-    out.print(f"{len(rows):,} row(s){more}")
+    count = len(rows) if total is None else total
+    more = f" (showing {max_rows})" if count > max_rows else ""
+    out.print(f"{count:,} row(s){more}")
 
 
 def _when(value: datetime | None) -> str:
