@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -111,7 +112,13 @@ def test_removed_column_is_breaking_and_fail_on_breaking_exits_3(root: Path) -> 
     assert "```diff" in markdown
 
 
-def test_plan_at_a_git_revision(root: Path) -> None:
+def test_plan_at_a_git_revision(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "scratch"  # where the revision's files are laid out
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
 
@@ -124,6 +131,7 @@ def test_plan_at_a_git_revision(root: Path) -> None:
     assert at_head["models"] == [] and at_head["revision"] == "HEAD"
     bad = cli(root, "plan", "--rev", "no-such-branch")
     assert bad.returncode == 1 and "cannot read revision" in bad.stderr
+    assert list(scratch.iterdir()) == []  # the revision's files went with the command
 
 
 def test_impact_from_python(root: Path) -> None:

@@ -62,6 +62,7 @@ class ProjectBase:
         self.revision: str | None = (
             None  # the git revision the project was read at, if not the work tree
         )
+        self._made_folder: Path | None = None  # a revision's files, removed at close
         self.console = console or Console()
         self._state_url = state_url or self.outline.state_url
         self._reads: StoreReads | LiveReads = StoreReads(
@@ -109,11 +110,17 @@ class ProjectBase:
     ) -> Self:
         """The project as committed at ``revision`` (data and local state from the work tree)."""
         from headgate.project.loader import load_project
-        from headgate.project.revision import materialize
+        from headgate.project.revision import materialize, remove
 
         root = find_root(Path(path))
-        project = cls(load_project(materialize(root, revision)), console=console)
+        folder = materialize(root, revision)
+        try:
+            project = cls(load_project(folder), console=console)
+        except BaseException:
+            remove(folder)
+            raise
         project.revision = revision
+        project._made_folder = folder  # its own: removed when the project closes
         return project
 
     @property
@@ -151,6 +158,11 @@ class ProjectBase:
             self.state.close()
             del self.__dict__["state"]
         self._reads.keep()
+        if self._made_folder is not None:
+            from headgate.project.revision import remove
+
+            remove(self._made_folder)
+            self._made_folder = None
 
     def hold(self, engine: Engine, *, store: StateStore | None = None) -> None:
         """Use ``engine`` (and ``store``, when given) for every operation, never closing them.
