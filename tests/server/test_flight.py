@@ -275,3 +275,45 @@ def test_reads_through_a_deploy_see_the_old_total_or_the_new_never_an_error(
     assert errors == []
     before = totals[0]
     assert set(totals) == {before, before * 2}  # the old total, then the new one
+
+
+def _scraped(hub: FlightHub) -> dict[tuple[str, str], float]:
+    """``/metrics``' query counters: (family, protocol) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    answer = httpx.get(
+        f"{hub.url}/metrics", headers={"Authorization": f"Bearer {hub.admin}"}, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    return {
+        (sample.name, sample.labels["protocol"]): sample.value
+        for family in text_string_to_metric_families(answer.text)
+        if family.name.startswith("headgate_query_")
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
+def test_flight_queries_are_counted_in_metrics_as_http_ones_are(hub: FlightHub) -> None:
+    sql = "select range as id from range(1000)"
+    before = _scraped(hub)
+    assert hub.get(sql).num_rows == 1000
+    with pytest.raises(flight.FlightServerError):
+        hub.get("select * from marts.revenu")
+    over_http = httpx.post(
+        f"{hub.url}/api/v1/query",
+        json={"sql": sql, "format": "arrow"},
+        headers={"Authorization": f"Bearer {hub.admin}"},
+        timeout=60,
+    )
+    assert over_http.status_code == 200
+    after = _scraped(hub)
+
+    def grown(name: str, protocol: str) -> float:
+        key = (f"headgate_query_{name}_total", protocol)
+        return after[key] - before[key]
+
+    assert grown("requests", "flight") == 2 and grown("errors", "flight") == 1
+    assert grown("rows", "flight") == 1000 and grown("bytes", "flight") >= 8 * 1000  # BIGINT
+    assert grown("requests", "http") == 1 and grown("errors", "http") == 0
+    assert grown("rows", "http") == 1000 and grown("bytes", "http") == grown("bytes", "flight")

@@ -55,10 +55,15 @@ class StoreCollector(Collector):
                 log.debug("metrics: %s left out: %s", family.__name__, exc)
 
 
-def exposition(store: Any, *, clock: Callable[[], datetime] = now) -> bytes:
-    """The metrics in Prometheus' text format."""
+def exposition(
+    store: Any, *, clock: Callable[[], datetime] = now, queries: Collector | None = None
+) -> bytes:
+    """The metrics in Prometheus' text format (``queries``: the hub process's counts of the
+    queries it answered, observe/query_counts.py)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(store, clock=clock))
+    if queries is not None:
+        registry.register(queries)
     return generate_latest(registry)
 
 

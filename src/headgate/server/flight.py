@@ -114,7 +114,8 @@ class HubFlightServer(flight.FlightServerBase):
         with _said_clearly():
             query = read_query(ticket.ticket)
             principal = self._signed_in(context)
-            with acting_as(principal):
+            counts = self.hub.query_counts
+            with acting_as(principal), counts.request("flight"):
                 self._allowed(query)
                 schema, batches, handle = started(
                     self.hub,
@@ -125,7 +126,8 @@ class HubFlightServer(flight.FlightServerBase):
                     ahead=READ_AHEAD,
                 )
             context.get_middleware(HEADERS).handle = handle
-            return flight.GeneratorStream(schema, _batches_said_clearly(batches))
+            counted = counts.batches("flight", batches)
+            return flight.GeneratorStream(schema, _batches_said_clearly(counted))
 
     def get_flight_info(self, context: Any, descriptor: flight.FlightDescriptor) -> Any:
         with _said_clearly():

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headgate.errors import HeadgateError
+from headgate.observe.query_counts import QueryCounts
 from headgate.server.jobs import CANCELLED, DONE, FAILED, RUNNING, HubConsole, Job, JobCancelled
 from headgate.server.warehouse import SessionKeeper, yield_to_readers
 
@@ -73,6 +74,7 @@ class Hub:
         self._answers: dict[Any, tuple[int, Any]] = {}
         self._revisions: Any = None  # the worktrees of git revisions (server/revisions.py)
         self.flight: Any = None  # the Arrow Flight server (server/flight.py), when started
+        self.query_counts = QueryCounts()  # queries answered, HTTP and Flight (/metrics)
         self._worker = threading.Thread(target=self._work, name="hub-writer", daemon=True)
         self._closed = False
         self._worker.start()

@@ -14,8 +14,8 @@ router = APIRouter(tags=["metrics"])
 
 @router.get(
     "/metrics",
-    summary="Runs, tasks, durations, rows, checks, freshness, queue, agents and events "
-    "in Prometheus' text format",
+    summary="Runs, tasks, durations, rows, checks, freshness, queue, agents, events and "
+    "queries answered in Prometheus' text format",
     dependencies=[Depends(requires(Permission.METRICS_READ))],
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}},
@@ -23,5 +23,5 @@ router = APIRouter(tags=["metrics"])
 async def metrics(hub: Hub = Depends(get_hub)) -> Response:
     from headgate.observe.metrics import CONTENT_TYPE, exposition
 
-    body = await run_in_threadpool(exposition, hub.store)
+    body = await run_in_threadpool(exposition, hub.store, queries=hub.query_counts)
     return Response(body, media_type=CONTENT_TYPE)

@@ -95,9 +95,11 @@ def answer(hub: Hub, request: Request, body: QueryRequest) -> Response:
     limit = body.limit if body.limit is not None else (JSON_ROWS if chosen == "json" else None)
     probe = limit + 1 if chosen == "json" and limit is not None else limit  # to tell truncation
     ahead = 0 if chosen == "json" else READ_AHEAD  # JSON is read whole before it is sent
-    schema, batches, handle = started(
-        hub, body.sql, body.environment, probe, timeout=body.timeout, ahead=ahead
-    )
+    with hub.query_counts.request("http"):  # counted for /metrics, as Flight's are
+        schema, batches, handle = started(
+            hub, body.sql, body.environment, probe, timeout=body.timeout, ahead=ahead
+        )
+    batches = hub.query_counts.batches("http", batches)
 
     def stop() -> None:
         if handle is not None:
