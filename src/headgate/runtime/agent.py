@@ -212,12 +212,9 @@ class Agent:
 
     def work_once(self) -> str | None:
         """Take one task and carry it out; its status ("refused": the lease was lost), or None."""
-        import sys as _s, time as _tm
-        _t0 = _tm.perf_counter()
         work = self.transport.claim(self.name, self.labels, self.lease)
         if work is None:
             return None
-        _t1 = _tm.perf_counter()
         lease = work.lease
         output = TaskOutput(work.secrets)
         output.add(f"taken by {self.name} (attempt {lease.attempt})")
@@ -229,10 +226,8 @@ class Agent:
         try:
             status, error = self._carry_out(work, output)
         finally:
-            _t2 = _tm.perf_counter()
             done.set()
             beats.join()
-            print(f"TIMING claim {1000*(_t1-_t0):.1f} carry {1000*(_t2-_t1):.1f} join {1000*(_tm.perf_counter()-_t2):.1f}", file=_s.stderr, flush=True)
         if lost.is_set():
             log.warning("%s: result for %s refused (lease lost)", self.name, lease.task)
             return "refused"
