@@ -17,7 +17,9 @@ few queries whatever the project's size; the status itself is
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -87,21 +89,22 @@ def environment_health(
     """Every model's data status in ``environment``, the runs in progress, recent deploys.
 
     Kept while the metadata store's files and the project are unchanged (a SQLite store:
-    any write changes its files), so pages asked again and again cost nothing; a store
-    on PostgreSQL is read every time.
+    any write changes its files), so pages asked again and again cost nothing. A store on
+    PostgreSQL has no such stamp to look at: its health is kept ``HEALTH_SECONDS``, so a
+    page may show it a few seconds old. That is fine for a health at a glance: a run's
+    own page follows it live, and the next view after those seconds reads it again.
     """
-    key = _cache_key(project, environment, deployments)
-    if key is not None:
-        with _guard:
-            found = _kept.get(key)
-        if found is not None:
-            return found
+    key, fresh_for = _cache_key(project, environment, deployments)
+    now = time.monotonic()
+    with _guard:
+        found = _kept.get(key)
+    if found is not None and now < found[1]:
+        return found[0]
     health = _read_health(project, environment, deployments)
-    if key is not None:
-        with _guard:
-            if len(_kept) >= KEPT:
-                _kept.pop(next(iter(_kept)))
-            _kept[key] = health
+    with _guard:
+        if key not in _kept and len(_kept) >= KEPT:
+            _kept.pop(next(iter(_kept)))
+        _kept[key] = (health, now + fresh_for)
     return health
 
 
@@ -167,20 +170,26 @@ def _statuses(
     return found
 
 
-_kept: dict[tuple[Any, ...], EnvironmentHealth] = {}
+_kept: dict[tuple[Any, ...], tuple[EnvironmentHealth, float]] = {}  # key -> (health, until)
 _finished: OrderedDict[tuple[str, str | None, int], RunRecord] = OrderedDict()
 _guard = threading.Lock()
 KEPT = 16
 KEPT_RUNS = 64
+HEALTH_SECONDS = 3.0  # a store on PostgreSQL: an environment's health read at most this often
 
 
-def _cache_key(project: Project, environment: str, deployments: int) -> tuple[Any, ...] | None:
+def _cache_key(
+    project: Project, environment: str, deployments: int
+) -> tuple[tuple[Any, ...], float]:
+    """The key the health is kept under, and for how many seconds it may be used."""
     from headgate.facade.snapshots import _sqlite_path, _store_stamp
 
     path = _sqlite_path(project.root, project._state_url)
     if path is None:
-        return None
-    return (environment, deployments, id(project.fingerprints), _store_stamp(path))
+        store = project.state
+        where = ("store", store.url_for_display, store.schema)
+        return (environment, deployments, id(project.fingerprints), where), HEALTH_SECONDS
+    return (environment, deployments, id(project.fingerprints), _store_stamp(path)), math.inf
 
 
 def finished_run(store: StateStore, run_id: int) -> RunRecord | None:
