@@ -22,7 +22,11 @@ Each measurement starts from nothing: the schemas are dropped and the store is n
         --results /tmp/agents.json --profile /tmp/hub.prof    # a smoke run, the hub profiled
 
 ``--profile`` runs the hub under cProfile in every thread (bench/_profiled.py); read the
-stats with ``python -m pstats``. Each run prints its milliseconds per task, hub and local.
+stats with ``python -m pstats``. Each run prints its milliseconds per task, hub and local;
+a task's median length as the run recorded it; the time per task a slot spent between
+tasks (from the first task's start to the last one's end) and the run's time outside
+them (planning, queueing, publishing); and the CPU per task of the hub, of the agents and
+of the local run's process. The run's end is awaited on its job's events (one request).
 """
 
 from __future__ import annotations
@@ -95,21 +99,32 @@ def main() -> None:
     results["ahead"] = args.ahead
     for n in counts if "runs" in parts else []:
         reset(args.postgres_url)
-        local = local_run(project, n)
+        local, local_tasks = local_run(project, n)
         reset(args.postgres_url)
-        through = hub_run(project, site, n, args.work, ahead=args.ahead)
+        through, hub_tasks = hub_run(project, site, n, args.work, ahead=args.ahead)
         per_task = {"local": 1000 * local / args.models, "hub": 1000 * through / args.models}
         results["runs"][str(n)] = {
             "local_seconds": local,
             "hub_seconds": through,
             "ratio": round(through / local, 3),
             "ms_per_task": {k: round(v, 1) for k, v in per_task.items()},
+            "tasks": {
+                "local": {k: round(v, 1) for k, v in local_tasks.items()},
+                "hub": {k: round(v, 1) for k, v in hub_tasks.items()},
+            },
             "load_average": os.getloadavg()[0],
         }
         print(
             f"{n} agent(s): hub {through:.2f} s vs local {local:.2f} s ({through / local:.2f}x); "
             f"{per_task['hub']:.1f} vs {per_task['local']:.1f} ms per task; "
-            f"load {os.getloadavg()[0]:.1f}"
+            f"load {os.getloadavg()[0]:.1f}\n"
+            f"  a task's median {hub_tasks.get('task_p50_ms', 0):.1f} vs "
+            f"{local_tasks.get('task_p50_ms', 0):.1f} ms; outside tasks "
+            f"{hub_tasks.get('between_ms', 0):.1f} vs {local_tasks.get('between_ms', 0):.1f} "
+            "ms per task; before the first and after the last "
+            f"{hub_tasks.get('edges_ms', 0):.0f} vs {local_tasks.get('edges_ms', 0):.0f} ms\n"
+            f"  CPU per task: hub {hub_tasks['hub_cpu_ms']:.1f} ms + agents "
+            f"{hub_tasks['cpu_ms']:.1f} ms vs local {local_tasks['cpu_ms']:.1f} ms"
         )
     if "dispatch" in parts:
         reset(args.postgres_url)
@@ -228,23 +243,20 @@ class Hub:
         self.jobs[run_id] = int(answer.json()["job_id"])
         return run_id
 
-    def finished(self, run_id: int) -> dict[str, Any] | None:
-        """The run's record once the job following it has ended (the job is the hub's,
-        in memory: polling it loads the hub less than reading the run's every task)."""
-        job = self.client.get(f"/jobs/{self.jobs[run_id]}").json()
-        if job["status"] in ("running", "queued"):
-            return None
+    def outcome(self, run_id: int, seconds: float) -> dict[str, Any]:
+        """The run once the job following it has ended: its events are followed (one
+        request; the hub looks at the job in its memory five times a second), so waiting
+        loads the hub being measured as little as it can."""
+        deadline = time.monotonic() + seconds
+        path = f"/jobs/{self.jobs[run_id]}/events"
+        with self.client.stream("GET", path) as events:
+            for line in events.iter_lines():
+                if line.startswith("event: end"):
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"waited {seconds:g} s for run {run_id}")
         data: dict[str, Any] = self.client.get(f"/runs/{run_id}").json()
         return data
-
-    def outcome(self, run_id: int, seconds: float) -> dict[str, Any]:
-        """The run once it has ended (its job polled every 20 ms)."""
-        deadline = time.monotonic() + seconds
-        while (done := self.finished(run_id)) is None:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"waited {seconds:g} s for run {run_id}")
-            time.sleep(0.02)
-        return done
 
     def wait_until(self, condition: Any, seconds: float, what: str) -> None:
         deadline = time.monotonic() + seconds
@@ -252,6 +264,10 @@ class Hub:
             if time.monotonic() > deadline:
                 raise SystemExit(f"waited {seconds:g} s for {what}")
             time.sleep(0.02)
+
+    def cpu(self) -> list[float]:
+        """CPU seconds each process has used so far (the hub first; Linux's /proc)."""
+        return [cpu_seconds(process.pid) for process in self.processes]
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -264,35 +280,75 @@ class Hub:
         self.log.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process (0 where /proc cannot tell)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # --- measurements -----------------------------------------------------------------------------
 
 
-def local_run(project: Path, threads: int) -> float:
+def local_run(project: Path, threads: int) -> tuple[float, dict[str, float]]:
     from headgate.facade import Project
 
     with Project.load(project) as loaded:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = loaded.run(ENV, threads=threads)
-        took = time.perf_counter() - started
+        took, cpu = time.perf_counter() - started, time.process_time() - cpu
+        tasks = loaded.run_detail(result.run_id, specs=False).tasks if result.run_id else []
     if result.status != "success":
         raise SystemExit(f"the local run failed: {result.status}")
-    return took
+    spans = [(t.started_at, t.ended_at) for t in tasks]
+    return took, timings(spans, took, threads) | {"cpu_ms": 1000 * cpu / max(len(tasks), 1)}
 
 
-def hub_run(project: Path, site: Path, agents: int, work: Path, *, ahead: bool = False) -> float:
+def timings(spans: list[tuple[Any, Any]], took: float, slots: int) -> dict[str, float]:
+    """Milliseconds: a task's median length (as its run recorded it), the time per task its
+    slots spent outside any task between the first task's start and the last one's end,
+    and the run's time outside that span (planning, queueing, publishing)."""
+    ended = [
+        (datetime.fromisoformat(str(s)), datetime.fromisoformat(str(e)))
+        for s, e in spans
+        if s and e
+    ]
+    lengths = [(e - s) / timedelta(seconds=1) for s, e in ended]
+    if not lengths:
+        return {}
+    first, last = min(s for s, _ in ended), max(e for _, e in ended)
+    edges = took - (last - first) / timedelta(seconds=1)  # before the first, after the last
+    idle = (slots * (took - edges) - sum(lengths)) / len(lengths)
+    return {
+        "task_p50_ms": 1000 * statistics.median(lengths),
+        "between_ms": 1000 * idle,
+        "edges_ms": 1000 * edges,
+    }
+
+
+def hub_run(
+    project: Path, site: Path, agents: int, work: Path, *, ahead: bool = False
+) -> tuple[float, dict[str, float]]:
     hub = Hub(project, site, agents, work, ahead=ahead)
     try:
+        cpu = hub.cpu()
         started = time.perf_counter()
         run_id = hub.run()
         done = hub.outcome(run_id, 7200)
         took = time.perf_counter() - started
+        cpu = [after - before for after, before in zip(hub.cpu(), cpu, strict=True)]
     finally:
         hub.stop()
     if done.get("status") != "success":
         raise SystemExit(
             f"the run through the hub failed: {done.get('status')} {done.get('error')}"
         )
-    return took
+    spans = [(t.get("started_at"), t.get("ended_at")) for t in done.get("tasks", [])]
+    count = max(len(spans), 1)
+    used = {"cpu_ms": 1000 * sum(cpu[1:]) / count, "hub_cpu_ms": 1000 * cpu[0] / count}
+    return took, timings(spans, took, agents) | used
 
 
 def dispatch_rate(project: Path, site: Path, tasks: int, work: Path) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -306,3 +307,68 @@ def test_a_step_on_an_agent_records_its_end_through_the_hub_at_once(
     assert run["status"] == "success" and run["published"], run
     assert tasks["steps.mark"]["status"] == "built"
     assert tasks["marts.total"]["started_at"] >= tasks["steps.mark"]["ended_at"]
+
+
+def test_a_result_with_a_ready_task_waiting_brings_it_at_once_and_is_applied_after(
+    hub_project: Path,
+) -> None:
+    with running_hub(hub_project) as url:
+        client = httpx.Client(base_url=url + API, headers=headers(url), timeout=30)
+        assert client.post("/agents", json={"name": "hand", "labels": {}}).status_code == 200
+        run_id = start_run(url, environment=ENV)
+
+        def claim() -> dict[str, Any]:
+            taken = client.post("/agents/hand/claim", json={"wait_seconds": 30})
+            assert taken.status_code == 200, taken.text
+            lease: dict[str, Any] = taken.json()["lease"]
+            return lease
+
+        def complete(lease: dict[str, Any], task: str, **more: Any) -> httpx.Response:
+            stamp = datetime.now(UTC)
+            record = TaskRecord(run_id, task, "model", "built", "f", started_at=stamp)
+            body = {"fence": lease["fence"], "ok": True, "agent": "hand", **more}
+            body["writes"] = [["record_tasks", encode([[record]])]]
+            return client.post(f"/agents/tasks/{lease['id']}/complete", json=body)
+
+        first = claim()
+        assert complete(first, first["task"]).json()["applied"] is True  # no next asked
+        held = claim()  # marts.total or marts.slow: both wait for nothing now
+        other = ({"marts.total", "marts.slow"} - {held["task"]}).pop()
+        meddling = complete(held, other, next_lease_seconds=30)
+        not_taken = {t["task"]: t["state"] for t in queue_of(url, run_id)["tasks"]}
+        done = complete(held, held["task"], next_lease_seconds=30)
+        until(lambda: state_of(url, run_id, held["task"]) == "done", 60, "the result applied")
+        again = complete(held, held["task"], next_lease_seconds=30)
+        states = {t["task"]: t for t in queue_of(url, run_id)["tasks"]}
+        tasks = {t["name"]: t for t in run_of(url, run_id)["tasks"]}
+        client.close()
+    assert meddling.status_code == 403 and not_taken[other] == "queued"  # nothing taken
+    answer = done.json()
+    assert done.status_code == 200 and answer["accepted"] and answer["applied"] is False
+    assert answer["next"]["lease"]["task"] == other and states[other]["state"] == "leased"
+    assert answer["next"]["context"]["upstream"]  # what its upstream task ended with
+    assert tasks[held["task"]]["status"] == "built"  # the writes came with the result
+    assert again.status_code == 409  # a result applied once; none taken with the stale one
+    assert states["marts.report"]["state"] == "waiting"
+
+
+def state_of(url: str, run_id: int, task: str) -> str:
+    return next(t["state"] for t in queue_of(url, run_id)["tasks"] if t["task"] == task)
+
+
+def test_a_claim_waiting_for_work_wakes_at_a_result_and_never_misses_one_rung_before() -> None:
+    import asyncio
+
+    from headgate.server.task_ends import QueueBell
+
+    bell = QueueBell()
+
+    async def scenario() -> None:
+        mark = bell.mark()
+        waiting = asyncio.create_task(bell.wait(mark, 3600))
+        await asyncio.sleep(0)  # it waits now
+        threading.Thread(target=bell.ring).start()  # a result, in a worker thread
+        await asyncio.wait_for(waiting, 60)  # the timeout only stops a hang
+        await asyncio.wait_for(bell.wait(mark, 3600), 60)  # rung since the mark: no wait
+
+    asyncio.run(scenario())

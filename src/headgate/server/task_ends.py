@@ -10,6 +10,8 @@ Only the ends of runs someone follows are kept.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from typing import Any
 
@@ -54,3 +56,45 @@ class TaskEnds:
 
 
 TASK_ENDS = TaskEnds()
+
+
+class QueueBell:
+    """Claims waiting for a task, woken when a result recorded here may have made one
+    ready (they also look at the queue every few tenths of a second: tasks queued by
+    another process). A claim takes :meth:`mark` before it looks, so a ring between its
+    look and its wait is not missed."""
+
+    def __init__(self) -> None:
+        self._rings = 0
+        self._waiting: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._guard = threading.Lock()
+
+    def mark(self) -> int:
+        with self._guard:
+            return self._rings
+
+    def ring(self) -> None:
+        with self._guard:
+            self._rings += 1
+            waiting = list(self._waiting)
+        for loop, event in waiting:
+            with contextlib.suppress(RuntimeError):  # its loop has closed
+                loop.call_soon_threadsafe(event.set)
+
+    async def wait(self, mark: int, seconds: float) -> None:
+        """Until a ring after ``mark``, or ``seconds``."""
+        event = asyncio.Event()
+        waiter = (asyncio.get_running_loop(), event)
+        with self._guard:
+            if self._rings != mark:
+                return
+            self._waiting.add(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), seconds)
+        finally:
+            with self._guard:
+                self._waiting.discard(waiter)
+
+
+QUEUE_BELL = QueueBell()

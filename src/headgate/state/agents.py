@@ -204,7 +204,9 @@ def lease_of(db: Database, lease_id: int) -> QueuedTask | None:
 
 def leased(db: Database, lease_id: int, fence: int) -> QueuedTask | None:
     """The task under lease ``lease_id`` if ``fence`` is its current token."""
-    with db.read() as conn:
+    from headgate.state.quickread import quick_read
+
+    with quick_read(db) as conn:
         row = (
             conn.execute(
                 select(task_queue).where(

@@ -44,6 +44,7 @@ T = TypeVar("T")
 router = APIRouter(tags=["agents"])
 LeaseId = Annotated[int, Path(ge=1, le=2**62)]
 WriteList = list[tuple[Annotated[str, Field(max_length=100)], list[Any]]]
+Calls = list[tuple[str, list[Any]]]  # writes as the store is called: arguments decoded
 HOLD_SECONDS = 60.0  # a lease is held at least this long while its writes are applied
 KEPT_PLANS = 8  # runs whose plan the hub keeps parsed
 
@@ -126,17 +127,18 @@ def apply_writes(
     *,
     then: Callable[[Connection], T] | None = None,
     hold: Callable[[Connection], queue.Held | None] | None = None,
+    calls: Calls | None = None,
 ) -> T | None:
     """Apply a leased task's writes, and ``then`` (its completion), in one transaction.
 
     The lease is taken hold of first, with the fence (``hold``: extended, by default; a
     result ends it instead), and its row stays locked until the transaction ends: it
     cannot expire and go to another agent meanwhile. A stale token, or any write
-    refused, applies nothing.
+    refused, applies nothing. ``calls``: the writes decoded already (check_writes).
     """
     from headgate.server.api.agents import stale
 
-    calls = [(method, decode_call(method, args, WRITES)) for method, args in writes]
+    calls = decoded_writes(writes) if calls is None else calls
     db = registry.database(hub.store)
     with db.write("applying an agent's writes") as conn:
         if hold is None:
@@ -151,6 +153,23 @@ def apply_writes(
         for method, args in calls:
             getattr(store, method)(*args)
         return then(conn) if then is not None else None
+
+
+def decoded_writes(writes: WriteList | Calls) -> Calls:
+    """The writes' calls, their arguments decoded (a method agents may not call refused)."""
+    return [(method, decode_call(method, args, WRITES)) for method, args in writes]
+
+
+def check_writes(hub: Hub, lease_id: int, fence: int, writes: WriteList) -> Calls:
+    """The writes a leased task sends with its result, decoded and checked before the
+    result is answered (409: the token is stale; 403: a write that is not its task's);
+    they are applied later, with the fence checked again as the lease ends."""
+    task = held(hub, lease_id, fence)
+    calls = decoded_writes(writes)
+    owner = queue.Held(task.id, task.run_id, task.task, task.attempts)
+    for method, args in calls:
+        _owned(owner, method, args)
+    return calls
 
 
 def _owned(task: queue.Held, method: str, args: list[Any]) -> None:

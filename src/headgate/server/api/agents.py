@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 import weakref
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from headgate.errors import HeadgateError
@@ -29,13 +30,14 @@ from headgate.server.api.common import NAME_PATTERN, accepted, jsonable
 from headgate.server.app import get_hub
 from headgate.server.hub import Hub
 from headgate.server.permissions import Permission, requires
-from headgate.server.task_ends import TASK_ENDS
+from headgate.server.task_ends import QUEUE_BELL, TASK_ENDS
 from headgate.state import agents as registry
 from headgate.state import queue
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["agents"])
 LeaseId = Annotated[int, Path(ge=1, le=2**62)]
 RunId = Annotated[int, Path(ge=1, le=2**62)]
@@ -169,13 +171,14 @@ async def claim(
     lease = timedelta(seconds=body.lease_seconds)
     allowed = _may_work_in(request)
     while True:
+        rung = QUEUE_BELL.mark()
         work = await asyncio.to_thread(_claim_work, hub, name, labels, lease, allowed, body.plans)
         if work is not None:
             return Response(_json(work), media_type="application/json")
         if time.monotonic() >= until or await request.is_disconnected():
             await asyncio.to_thread(registry.seen, db, name)
             return Response(status_code=204)
-        await asyncio.sleep(POLL_SECONDS)
+        await QUEUE_BELL.wait(rung, min(POLL_SECONDS, max(until - time.monotonic(), 0)))
 
 
 @router.post(
@@ -215,10 +218,34 @@ def output(lease_id: LeaseId, body: OutputLines, hub: Hub = Depends(get_hub)) ->
     dependencies=[Depends(requires(Permission.AGENTS_WORK))],
 )
 def complete(
-    lease_id: LeaseId, body: Result, request: Request, hub: Hub = Depends(get_hub)
+    lease_id: LeaseId,
+    body: Result,
+    request: Request,
+    background: BackgroundTasks,
+    hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
-    # the result and the writes in one transaction: a stale token applies none of them;
-    # the lease ends first (its row locked until the writes are applied)
+    answer: dict[str, Any] = {"accepted": True, "applied": True, "next": None}
+    wants_next = body.next_lease_seconds is not None and body.agent is not None
+    if wants_next:
+        # a ready task (not waiting for this one) is handed out at once; the result is
+        # applied after the answer, while the agent carries the next task out
+        calls = agent_store.check_writes(hub, lease_id, body.fence, body.writes)
+        work = _next_work(hub, body, request)
+        if work is not None:
+            background.add_task(_apply_later, hub, lease_id, body, calls)
+            return answer | {"applied": False, "next": work}
+    _apply_result(hub, lease_id, body)
+    if wants_next:  # one round trip fewer per task: the tasks this result made ready
+        answer["next"] = _next_work(hub, body, request)
+    return answer
+
+
+def _apply_result(
+    hub: Hub, lease_id: int, body: Result, calls: agent_store.Calls | None = None
+) -> None:
+    """The result and the task's writes in one transaction (a stale token applies none
+    of them; the lease ends first, its row locked until the writes are applied); the
+    run's follower and the waiting claims hear of it once it is committed."""
     ended: list[queue.Ended] = []
 
     def end_lease(conn: Connection) -> queue.Ended | None:
@@ -233,17 +260,32 @@ def complete(
         body.writes,
         hold=end_lease,
         then=lambda conn: queue.after_end_in(conn, ended[0], output=body.lines, source=body.agent),
+        calls=calls,
     )
     for task in ended:  # the run's follower hears of it at once
         TASK_ENDS.tell(TASK_ENDS.key(hub.store, task.run_id), task.task, task.state)
-    answer: dict[str, Any] = {"accepted": True, "next": None}
-    if body.next_lease_seconds is not None and body.agent:  # one round trip fewer per task
-        lease = timedelta(seconds=body.next_lease_seconds)
-        with contextlib.suppress(HeadgateError):  # an unknown agent just takes nothing
-            labels, allowed = _labels_of(hub, body.agent), _may_work_in(request)
-            taken = _try_claim(hub, body.agent, labels, lease, allowed)
-            answer["next"] = None if taken is None else _work_of(hub, taken, body.plans)
-    return answer
+    QUEUE_BELL.ring()
+
+
+def _apply_later(hub: Hub, lease_id: int, body: Result, calls: agent_store.Calls) -> None:
+    """A result applied after its answer; refused (the lease ended meanwhile) or failed,
+    nothing of it is applied: the lease runs out and the task is carried out again."""
+    try:
+        _apply_result(hub, lease_id, body, calls)
+    except Exception as exc:
+        text = exc.render() if isinstance(exc, HeadgateError) else f"{type(exc).__name__}: {exc}"
+        log.warning("the result of lease %s was not applied: %s", lease_id, text)
+
+
+def _next_work(hub: Hub, body: Result, request: Request) -> dict[str, Any] | None:
+    """The agent's next task, taken with its result (None: none is ready, or the agent
+    is unknown)."""
+    lease = timedelta(seconds=body.next_lease_seconds or 30.0)
+    with contextlib.suppress(HeadgateError):  # an unknown agent just takes nothing
+        labels, allowed = _labels_of(hub, str(body.agent)), _may_work_in(request)
+        taken = _try_claim(hub, str(body.agent), labels, lease, allowed)
+        return None if taken is None else _work_of(hub, taken, body.plans)
+    return None
 
 
 @router.post(
@@ -256,6 +298,7 @@ def complete(
 def release(lease_id: LeaseId, body: Release, hub: Hub = Depends(get_hub)) -> Response:
     if not queue.release(registry.database(hub.store), lease_id, body.fence):
         raise stale(lease_id, body.fence)
+    QUEUE_BELL.ring()
     return Response(status_code=204)
 
 
