@@ -28,6 +28,7 @@ from headgate.state import tables as t
 
 if TYPE_CHECKING:
     from headgate.facade import Project
+    from headgate.project.loader import LoadedProject
 
 log = logging.getLogger("headgate.observe")
 Clock = Callable[[], datetime]
@@ -112,10 +113,16 @@ class Observer:
                 held.release()
 
     def _round(self) -> dict[str, int]:
-        """Sync, new OpenLineage runs and events, expected slots, then notices."""
+        """Sync, new OpenLineage runs and events, expected slots, then notices.
+
+        The whole round works on one load of the project, the newest when it starts: the
+        hub may read the project again meanwhile (in its writer lane), and a round must not
+        judge with one load's rules and another's journeys or models.
+        """
         moment = self.clock()
-        self.sync()
-        config = self.config
+        loaded = self.project.loaded
+        self.sync(loaded)
+        config = loaded.config.observe
         scope: rules.Scope | None = None
         queued = 0
         while lineage_events.follow(self.store):
@@ -124,11 +131,11 @@ class Observer:
             batch = self._next_events()
             if not batch:
                 break
-            scope = scope or self.scope()
+            scope = scope or self.scope(loaded)
             queued += self._process(batch, config, scope, moment)
         findings = expectations.judge(self.store, config, moment, self._since(moment))
         for finding in findings:
-            scope = scope or self.scope()
+            scope = scope or self.scope(loaded)
             change = alerting.raise_alert(
                 self.store,
                 component=finding.component,
@@ -142,28 +149,26 @@ class Observer:
             queued += self._apply(
                 config, scope, rules.Signal(finding.component, moment, alert=change), moment
             )
-        sent = self.dispatcher().dispatch(config, moment)
+        sent = self.dispatcher(loaded).dispatch(config, moment)
         return {"queued": queued, "sent": sent}
 
     # --- configuration -----------------------------------------------------------------------
 
-    def own_components(self) -> dict[str, dict[str, Any]]:
-        """headgate's own components: each model, each delivery."""
-        loaded = self.project.loaded
+    def own_components(self, loaded: LoadedProject) -> dict[str, dict[str, Any]]:
+        """headgate's own components: each model."""
         own: dict[str, dict[str, Any]] = {
             f"model:{name}": {"kind": "model", "name": name, "owner": model.options.owner}
             for name, model in loaded.models.items()
         }
         return own
 
-    def sync(self) -> None:
+    def sync(self, loaded: LoadedProject) -> None:
         """Write the declared journeys to the store when headgate.yml changed."""
-        loaded = self.project.loaded
         if loaded is self._synced_from:
             return  # the same load of the project: nothing changed
         self._synced_from = loaded
-        config = self.config
-        own = self.own_components()
+        config = loaded.config.observe
+        own = self.own_components(loaded)
         stamp = hashlib.blake2b(
             (config.model_dump_json() + repr(sorted(own.items()))).encode(), digest_size=16
         ).hexdigest()
@@ -171,22 +176,22 @@ class Observer:
             journeys.sync_config(self.store, config, own)
             self._synced = stamp
 
-    def scope(self) -> rules.Scope:
+    def scope(self, loaded: LoadedProject) -> rules.Scope:
         journeys_of: dict[str, set[str]] = {}
         for journey in journeys.journeys(self.store):
             for member in journey.components:
                 journeys_of.setdefault(member, set()).add(journey.name)
         upstream = journeys.upstream_edges(self.store)
-        for name, parents in self.project.loaded.dag.upstream.items():
+        for name, parents in loaded.dag.upstream.items():
             for parent in parents:
                 upstream.setdefault(f"model:{name}", set()).add(f"model:{parent}")
         return rules.Scope(journeys_of, upstream)
 
-    def dispatcher(self) -> notices.Dispatcher:
+    def dispatcher(self, loaded: LoadedProject) -> notices.Dispatcher:
         from headgate.sources.secrets import STORED_SECRETS, Secrets
 
         secrets = Secrets(self.project.root)
-        vault = _vault_lookup(self.project)
+        vault = _vault_lookup(self.project, loaded.config.default_environment)
 
         def resolve(text: str) -> str:
             token = STORED_SECRETS.set(vault)
@@ -342,12 +347,11 @@ def _event(row: Any) -> Event:
     )
 
 
-def _vault_lookup(project: Project) -> Callable[[str], str | None]:
-    """Secrets set with `headgate secrets set`, for the project's default environment."""
+def _vault_lookup(project: Project, environment: str) -> Callable[[str], str | None]:
+    """Secrets set with `headgate secrets set`, for the project's default ``environment``."""
     from headgate.security.vault import Vault
 
     vault = Vault(project.state, project.root)
-    environment = project.loaded.config.default_environment
 
     def lookup(name: str) -> str | None:
         try:
