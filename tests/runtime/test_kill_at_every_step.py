@@ -5,16 +5,16 @@ then, from the same starting state each time, it is killed at the 1st, 2nd, ... 
 them (``HEADGATE_STOP_AT``). After every kill a reader sees the old published state or
 the new one, whole; the metadata store and the warehouse's views agree; and the next
 command completes with no row lost or doubled.
+
+Every command is a real process of its own, killed with SIGKILL; each is forked from one
+that imported headgate once (forked_cli), so the dozens of them do not each pay the imports.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import subprocess
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import duckdb
 import pytest
 
 from headgate import Project
+from tests.runtime.forked_cli import ForkedCli
 from tests.runtime.test_isolation import FILES, published
 from tests.support import write_project
 
@@ -31,18 +32,14 @@ pytestmark = pytest.mark.slow
 State = dict[str, list[tuple[Any, ...]]]
 
 
-def headgate(root: Path, *args: str, env: dict[str, str] | None = None) -> int:
-    completed = subprocess.run(
-        [sys.executable, "-m", "headgate.cli.main", "-p", str(root), *args],
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return completed.returncode
+@pytest.fixture(scope="module")
+def headgate() -> Iterator[Callable[..., int]]:
+    """``headgate(root, *args, env=...)``: the command's exit code, or minus its signal."""
+    with ForkedCli() as cli:
+        yield cli.run
 
 
-def steps_of(start: Path, work: Path, args: list[str]) -> list[str]:
+def steps_of(headgate: Callable[..., int], start: Path, work: Path, args: list[str]) -> list[str]:
     listing = work.parent / "steps.txt"
     fresh_copy(start, work)
     assert headgate(work, *args, env={"HEADGATE_STEPS_FILE": str(listing)}) == 0
@@ -79,9 +76,15 @@ def views_agree_with_the_store(root: Path, environment: str = "prod") -> None:
 
 
 def kill_at_every_step(
-    start: Path, work: Path, args: list[str], old: State, new: State, read: Callable[[Path], State]
+    headgate: Callable[..., int],
+    start: Path,
+    work: Path,
+    args: list[str],
+    old: State,
+    new: State,
+    read: Callable[[Path], State],
 ) -> None:
-    steps = steps_of(start, work, args)
+    steps = steps_of(headgate, start, work, args)
     assert len(steps) >= 3, steps
     seen = set()
     for index, name in enumerate(steps, start=1):
@@ -98,13 +101,15 @@ def kill_at_every_step(
 
 
 @pytest.fixture
-def start(tmp_path: Path) -> Path:
+def start(headgate: Callable[..., int], tmp_path: Path) -> Path:
     root = write_project(tmp_path / "start", FILES)
     assert headgate(root, "run", "--end", "2024-01-04") == 0
     return root
 
 
-def test_an_incremental_run_killed_at_any_step(start: Path, tmp_path: Path) -> None:
+def test_an_incremental_run_killed_at_any_step(
+    headgate: Callable[..., int], start: Path, tmp_path: Path
+) -> None:
     old = published(start)
     ahead = tmp_path / "ahead"
     fresh_copy(start, ahead)
@@ -112,17 +117,18 @@ def test_an_incremental_run_killed_at_any_step(start: Path, tmp_path: Path) -> N
     new = published(ahead)
     assert old != new
     args = ["run", "--end", "2024-01-11", "--threads", "1"]
-    kill_at_every_step(start, tmp_path / "work", args, old, new, published)
+    kill_at_every_step(headgate, start, tmp_path / "work", args, old, new, published)
 
 
-def test_a_deploy_and_a_rollback_killed_at_any_step(start: Path, tmp_path: Path) -> None:
+def test_a_deploy_and_a_rollback_killed_at_any_step(
+    headgate: Callable[..., int], start: Path, tmp_path: Path
+) -> None:
     old = published(start)
     assert headgate(start, "env", "create", "dev") == 0
     assert headgate(start, "run", "--env", "dev", "--end", "2024-01-11") == 0
     new = published(start, "dev")
-    kill_at_every_step(
-        start, tmp_path / "work", ["deploy", "--from", "dev", "--to", "prod"], old, new, published
-    )
+    deploy = ["deploy", "--from", "dev", "--to", "prod"]
+    kill_at_every_step(headgate, start, tmp_path / "work", deploy, old, new, published)
 
     deployed = tmp_path / "deployed"
     fresh_copy(start, deployed)
@@ -131,14 +137,14 @@ def test_a_deploy_and_a_rollback_killed_at_any_step(start: Path, tmp_path: Path)
         first = project.deployments("prod")[-1].id  # what the first run published
     # `--to` names the state to return to, so trying again after a kill is idempotent
     rollback = ["rollback", "prod", "--to", str(first)]
-    kill_at_every_step(deployed, tmp_path / "work", rollback, new, old, published)
+    kill_at_every_step(headgate, deployed, tmp_path / "work", rollback, new, old, published)
 
 
 def test_a_publish_killed_after_the_swap_is_recorded_by_the_next_command(
-    start: Path, tmp_path: Path
+    headgate: Callable[..., int], start: Path, tmp_path: Path
 ) -> None:
     """The warehouse committed the swap; the store had not heard: status tells the truth."""
-    steps = steps_of(start, tmp_path / "listing", ["run", "--end", "2024-01-11"])
+    steps = steps_of(headgate, start, tmp_path / "listing", ["run", "--end", "2024-01-11"])
     swapped = steps.index("publish: views swapped") + 1
     work = tmp_path / "work"
     fresh_copy(start, work)
