@@ -26,8 +26,9 @@ FAMILIES = {
     "requests": "Queries asked for, by protocol (http: POST/GET /api/v1/query; flight: DoGet).",
     "errors": "Queries that failed (a mistake in the query, a refusal, a timeout, a failure "
     "part way), by protocol.",
-    "rows": "Rows of the queries' results sent, by protocol.",
-    "bytes": "Arrow bytes of the queries' result batches sent, by protocol.",
+    "rows": "Rows the queries' answers read, by protocol (a JSON answer reads one past its "
+    "limit, to tell it was cut).",
+    "bytes": "Arrow bytes of the record batches the queries' answers read, by protocol.",
 }
 
 
