@@ -144,11 +144,34 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 TIER_MARKERS = {"services", "slow", "spark", "browser"}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test without a heavier tier marker is in the default ``fast`` tier."""
+# Files whose tests take tens of seconds though not marked slow (measured on 2 cores).
+LONG_RUNNING = (
+    "tests/server/test_openapi_contract.py",
+    "tests/security/test_secret_scan.py",
+    "tests/security/test_route_permissions.py",
+    "tests/cli/test_users_cli.py",
+    "tests/cli/test_quality_cli.py",
+    "tests/engines/test_files.py",
+)
+
+
+def takes_long(item: pytest.Item) -> bool:
+    """Whether ``item`` is marked slow or sits in one of the LONG_RUNNING files."""
+    return item.get_closest_marker("slow") is not None or item.nodeid.startswith(LONG_RUNNING)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test without a heavier tier marker is in the default ``fast`` tier.
+
+    In an xdist worker the long tests come first (otherwise in the order collected): the
+    workers take tests in that order, so the last ones handed out are short and neither
+    worker is left running a long test at the end while the other has nothing to do.
+    """
     for item in items:
         if not TIER_MARKERS & {mark.name for mark in item.iter_markers()}:
             item.add_marker(pytest.mark.fast)
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: not takes_long(item))  # stable: the order is kept otherwise
 
 
 # One Chromium per test process (Debian's, never a downloaded build), for every browser test:
