@@ -3,9 +3,7 @@ headgate's own components as headgate.yml and the models say now."""
 
 from __future__ import annotations
 
-import gc
 import time
-import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -87,18 +85,3 @@ def test_the_observer_follows_a_reloaded_project(tmp_path: Path) -> None:
             assert answer.status_code == 201, answer.text
             served.hub.observer.tick()
             assert receiver.at("/hook"), "the rule added by the reload did not act"
-
-
-def test_the_project_read_before_a_reload_is_freed(tmp_path: Path) -> None:
-    with webhook_receiver() as receiver:
-        root = observed_project(
-            tmp_path / "p", _observe(receiver, "nightly", "extract, load", rule=False)
-        )
-        with observed_hub(root, Clock(START)) as served:
-            served.hub.observer.tick()  # the observer has worked with the project as read
-            before = weakref.ref(served.hub.project.loaded)
-            (root / "models/marts/daily.sql").write_text("select 2 as n")
-            _reloaded(served)
-            served.hub.observer.tick()
-            gc.collect()
-            assert before() is None, "the project read before the reload is still held"

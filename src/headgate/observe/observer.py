@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -51,7 +52,9 @@ class Observer:
         self.project = project
         self.clock = clock
         self._synced: str | None = None
-        self._synced_from: Any = None  # the project's load last written to the store
+        # the project's load last written to the store; weakly, so a load the hub read
+        # again is freed when the hub drops it, not kept by the observer until its next round
+        self._synced_from: weakref.ref[LoadedProject] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one tick at a time
@@ -164,9 +167,9 @@ class Observer:
 
     def sync(self, loaded: LoadedProject) -> None:
         """Write the declared journeys to the store when headgate.yml changed."""
-        if loaded is self._synced_from:
+        if self._synced_from is not None and self._synced_from() is loaded:
             return  # the same load of the project: nothing changed
-        self._synced_from = loaded
+        self._synced_from = weakref.ref(loaded)
         config = loaded.config.observe
         own = self.own_components(loaded)
         stamp = hashlib.blake2b(
