@@ -206,10 +206,28 @@ _briefs: dict[tuple[int, int], tuple[str, str | None]] = {}  # (hub, run) -> env
 _plans_guard = threading.Lock()
 
 
-def task_context(hub: Hub, lease: queue.Lease, plans: list[int]) -> dict[str, Any]:
+def secrets_and_context(
+    hub: Hub, lease: queue.Lease, plans: list[int], environment: str
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The environment's secrets and :func:`task_context`, read on one connection
+    outside a transaction (no BEGIN and ROLLBACK around each read)."""
+    from headgate.runtime.agent import environment_secrets
+
+    with quick_read(registry.database(hub.store)) as conn:
+        secrets = environment_secrets(registry.store_in(hub.store, conn), hub.root, environment)
+        return secrets, task_context(hub, lease, plans, conn)
+
+
+def task_context(
+    hub: Hub, lease: queue.Lease, plans: list[int], conn: Connection | None = None
+) -> dict[str, Any]:
     """What the task needs from the store, sent with it: the run's plan (unless the agent
     holds it), what its upstream tasks ended with, the records of its tables (and which
-    of them have none yet), and its model's previous row count."""
+    of them have none yet), and its model's previous row count (read on ``conn``, or on
+    a connection of its own)."""
+    if conn is None:
+        with quick_read(registry.database(hub.store)) as own:
+            return task_context(hub, lease, plans, own)
     parts, plan = _plan_of(hub, lease.run_id)
     node = plan.nodes.get(lease.task) if plan is not None else None
     context: dict[str, Any] = {
@@ -221,17 +239,16 @@ def task_context(hub: Hub, lease: queue.Lease, plans: list[int]) -> dict[str, An
     }
     if node is None:
         return context
-    with quick_read(registry.database(hub.store)) as conn:  # one connection for these reads
-        db: Any = registry.OneConnection(registry.database(hub.store), conn)
-        upstream = registry.task_specs(db, lease.run_id, list(node.upstream))
-        ended = {name: ended_node(status, spec) for name, (status, spec) in upstream.items()}
-        names = tables_of_task(plan, lease.task, ended)
-        context["upstream"] = upstream
-        context["asked"] = names
-        context["physical"] = encode(registry.physical_named(db, names, lease.task))
-        if node.kind == "model":
-            rows = registry.store_in(hub.store, conn).previous_row_count(lease.task)
-            context["reads"] = [["previous_row_count", encode([lease.task]), encode(rows)]]
+    db: Any = registry.OneConnection(registry.database(hub.store), conn)
+    upstream = registry.task_specs(db, lease.run_id, list(node.upstream))
+    ended = {name: ended_node(status, spec) for name, (status, spec) in upstream.items()}
+    names = tables_of_task(plan, lease.task, ended)
+    context["upstream"] = upstream
+    context["asked"] = names
+    context["physical"] = encode(registry.physical_named(db, names, lease.task))
+    if node.kind == "model":
+        rows = registry.store_in(hub.store, conn).previous_row_count(lease.task)
+        context["reads"] = [["previous_row_count", encode([lease.task]), encode(rows)]]
     return context
 
 

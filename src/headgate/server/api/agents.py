@@ -433,15 +433,14 @@ def _claim_work(
 
 
 def _work_of(hub: Hub, lease: queue.Lease, plans: list[int]) -> dict[str, Any]:
-    from headgate.runtime.agent import environment_secrets
-
     environment, commit = agent_store.brief_of(hub, lease.run_id)
+    secrets, context = agent_store.secrets_and_context(hub, lease, plans, environment)
     return {
         "lease": jsonable(lease),
         "environment": environment,
         "git_commit": commit,
-        "secrets": environment_secrets(hub.store, hub.root, environment),
-        "context": agent_store.task_context(hub, lease, plans),
+        "secrets": secrets,
+        "context": context,
     }
 
 
