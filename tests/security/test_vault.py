@@ -12,7 +12,7 @@ import pytest
 from headgate import Project
 from headgate.errors import HeadgateError
 from headgate.sources.secrets import MIN_SECRET_LENGTH
-from tests.support import cli_json, write_project
+from tests.support import cli, cli_json, write_project
 
 FILES = {"models/n.sql": "select 1 as n"}
 
@@ -55,3 +55,23 @@ def test_the_project_api_refuses_a_one_character_secret(root: Path) -> None:
     with Project.load(root) as project, pytest.raises(HeadgateError) as caught:
         project.secret_set("FLAG", "x")
     assert "1 character long" in caught.value.render()
+
+
+def test_a_short_secret_from_the_environment_is_masked_only_where_it_stands_alone(
+    tmp_path: Path,
+) -> None:
+    files = {
+        "models/a.sql": "select 1 as x",
+        "steps/export.yml": """
+            shell: 'echo "pin $PIN accepted at 14:40, 4 tables"'
+            env: {PIN: "${secret:EXPORT_PIN}"}
+            upstream: [a]
+        """,
+    }
+    root = write_project(tmp_path / "p", files)
+    ran = cli(root, "run", env={"EXPORT_PIN": "4"})
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    run_id = str(cli_json(root, "runs")["runs"][0]["id"])
+    shown = cli(root, "runs", run_id, "--task", "steps.export", check=True).stdout
+    # the value never whole, and the rest of the line still readable
+    assert "pin *** accepted at 14:40, *** tables" in shown
