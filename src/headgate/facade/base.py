@@ -183,9 +183,13 @@ class ProjectBase:
         from headgate.project.loader import load_project
 
         loaded = load_project(self.root)
-        for cached in ("fingerprints", "checks", "deliveries"):
+        found = fingerprints(loaded)
+        # the new files first, then what was derived from the old: a reader in between
+        # sees the old project or the new one whole, never old fingerprints kept for good
+        self._loaded, self._outline = loaded, outline_of(loaded, found)
+        self.__dict__["fingerprints"] = found
+        for cached in ("checks", "deliveries"):
             self.__dict__.pop(cached, None)
-        self._loaded, self._outline = loaded, outline_of(loaded, fingerprints(loaded))
 
     def __enter__(self) -> Self:
         return self
