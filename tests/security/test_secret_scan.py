@@ -1,12 +1,12 @@
 """Secrets with distinctive values, then every command and every page, failures that echo
 connection strings included: no output, answer, page or byte of the metadata store
-shows a value."""
+shows a value.
+
+Each command is a process of its own, forked from one that imported headgate once
+(forked_cli), 200 columns wide so that no value is cut by a line's end."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -14,6 +14,7 @@ import pytest
 
 from headgate import Project
 from headgate.server.permissions import app_routes
+from tests.runtime.forked_cli import ForkedCli
 from tests.server.hubs import serving
 from tests.support import write_project
 
@@ -50,17 +51,14 @@ COMMANDS = [
 ]
 
 
-def headgate(root: Path, *args: str) -> str:
-    executable = str(Path(sys.executable).with_name("headgate"))
-    done = subprocess.run(
-        [executable, "-p", str(root), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "COLUMNS": "200"},
-        check=False,
-    )
-    return done.stdout + done.stderr
+def outputs_of(root: Path, commands: list[tuple[str, ...]], scratch: Path) -> dict[str, str]:
+    """Each command's standard output and error, by its arguments."""
+    outputs = {}
+    with ForkedCli(env={"COLUMNS": "200"}) as cli:
+        for args in commands:
+            cli.run(root, *args, output=scratch)
+            outputs[" ".join(args)] = scratch.read_text()
+    return outputs
 
 
 def test_no_command_page_answer_or_stored_byte_shows_a_secret(tmp_path: Path) -> None:
@@ -69,7 +67,7 @@ def test_no_command_page_answer_or_stored_byte_shows_a_secret(tmp_path: Path) ->
     with Project.load(root) as project:
         project.secret_set("SHOP_DB_URL", URL, environment="prod")
         project.secret_set("API_TOKEN", TOKEN)
-    outputs = {" ".join(args): headgate(root, *args) for args in COMMANDS}
+    outputs = outputs_of(root, COMMANDS, tmp_path / "output.txt")
     assert "connecting to PostgreSQL at 127.0.0.1:1/shop failed" in outputs["run"]  # echoed
     with (
         serving(root, ui=True) as served,
