@@ -160,18 +160,25 @@ def takes_long(item: pytest.Item) -> bool:
     return item.get_closest_marker("slow") is not None or item.nodeid.startswith(LONG_RUNNING)
 
 
+def long_first(items: list[pytest.Item]) -> None:
+    """The files holding a long test first, each file's tests together and in their order
+    (a module's fixtures are set up once), the rest in the order collected."""
+    long_files = {item.nodeid.split("::")[0] for item in items if takes_long(item)}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in long_files)  # stable
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test without a heavier tier marker is in the default ``fast`` tier.
 
-    In an xdist worker the long tests come first (otherwise in the order collected): the
-    workers take tests in that order, so the last ones handed out are short and neither
-    worker is left running a long test at the end while the other has nothing to do.
+    In an xdist worker the long tests come first (long_first): the workers take tests in
+    that order, so the last ones handed out are short and neither worker is left running a
+    long test at the end while the other has nothing to do.
     """
     for item in items:
         if not TIER_MARKERS & {mark.name for mark in item.iter_markers()}:
             item.add_marker(pytest.mark.fast)
     if hasattr(config, "workerinput"):
-        items.sort(key=lambda item: not takes_long(item))  # stable: the order is kept otherwise
+        long_first(items)
 
 
 # One Chromium per test process (Debian's, never a downloaded build), for every browser test:
