@@ -13,6 +13,7 @@ serializes the claims.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -97,29 +98,66 @@ def claim(
             return _take_first(conn, _first_of(fitting), agent, now() + lease)
     with db.write("claiming a task") as conn:
         fitting = _fitting_ids(conn, labels, may_work_in)
+        return _take_in(conn, fitting, agent, lease) if fitting else None
+
+
+@dataclass(frozen=True)
+class Queued:
+    id: int
+    run_id: int
+    task: str
+
+
+def peek(
+    db: Database,
+    labels: dict[str, str],
+    *,
+    may_work_in: Callable[[str], bool] | None = None,
+) -> Queued | None:
+    """The task :func:`claim` would take now, left in the queue."""
+    with quick_read(db) as conn:
+        fitting = _fitting_ids(conn, labels, may_work_in)
         if not fitting:
             return None
-        query = _first_of(fitting)
-        row = conn.execute(query).mappings().first()
-        if row is None:
-            return None
-        until = now() + lease
-        fence = int(row["fence"]) + 1
-        taken = conn.execute(
-            update(task_queue)
-            .where(task_queue.c.id == row["id"], task_queue.c.state == "queued")
-            .values(
-                state="leased",
-                agent=agent,
-                fence=fence,
-                lease_until=until,
-                attempts=task_queue.c.attempts + 1,
+        row = conn.execute(
+            select(task_queue.c.id, task_queue.c.run_id, task_queue.c.task).where(
+                task_queue.c.id == fitting[0]
             )
+        ).first()
+    return None if row is None else Queued(int(row.id), int(row.run_id), str(row.task))
+
+
+def take(db: Database, task_id: int, agent: str, lease: timedelta) -> Lease | None:
+    """Lease the task ``task_id`` to ``agent`` if it is still queued (None: it is not)."""
+    if isinstance(db, Database) and db.dialect == "postgresql":
+        with _statements(db, "claiming a task") as conn:
+            return _take_first(conn, _first_of([task_id]), agent, now() + lease)
+    with db.write("claiming a task") as conn:
+        return _take_in(conn, [task_id], agent, lease)
+
+
+def _take_in(conn: Connection, fitting: list[int], agent: str, lease: timedelta) -> Lease | None:
+    """The first of ``fitting`` still queued, leased (in the caller's transaction)."""
+    row = conn.execute(_first_of(fitting)).mappings().first()
+    if row is None:
+        return None
+    until = now() + lease
+    fence = int(row["fence"]) + 1
+    taken = conn.execute(
+        update(task_queue)
+        .where(task_queue.c.id == row["id"], task_queue.c.state == "queued")
+        .values(
+            state="leased",
+            agent=agent,
+            fence=fence,
+            lease_until=until,
+            attempts=task_queue.c.attempts + 1,
         )
-        if not taken.rowcount:
-            return None
-        attempt = int(row["attempts"]) + 1
-        return Lease(int(row["id"]), int(row["run_id"]), row["task"], fence, until, attempt)
+    )
+    if not taken.rowcount:
+        return None
+    attempt = int(row["attempts"]) + 1
+    return Lease(int(row["id"]), int(row["run_id"]), row["task"], fence, until, attempt)
 
 
 def _first_of(fitting: list[int]) -> Any:
@@ -478,6 +516,7 @@ def _fitting_ids(
     query = select(task_queue.c.id, task_queue.c.labels).where(task_queue.c.state == "queued")
     if may_work_in is not None:
         query = query.add_columns(runs.c.environment).join(runs, runs.c.id == task_queue.c.run_id)
+        may_work_in = functools.cache(may_work_in)  # asked once per environment, not per row
     fitting: list[int] = []
     after, scanned = 0, 0
     while len(fitting) < CANDIDATES and scanned < SCANNED:

@@ -25,7 +25,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, R
 from pydantic import BaseModel, ConfigDict, Field
 
 from headgate.errors import HeadgateError
-from headgate.server.api import agent_store
+from headgate.server.api import agent_next, agent_store
 from headgate.server.api.common import NAME_PATTERN, accepted, jsonable
 from headgate.server.app import get_hub
 from headgate.server.hub import Hub
@@ -152,6 +152,7 @@ def register(body: Registration, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
         every_seconds=body.every_seconds,
     )
     _known.pop((id(hub), body.name), None)
+    agent_next.forget(hub, body.name)
     return {"name": body.name, "labels": body.labels, "capacity": body.capacity}
 
 
@@ -232,7 +233,7 @@ def complete(
         calls = agent_store.check_writes(hub, lease_id, body.fence, body.writes)
         work = _next_work(hub, body, request)
         if work is not None:
-            background.add_task(_apply_later, hub, lease_id, body, calls)
+            background.add_task(_apply_later, hub, lease_id, body, calls, _may_work_in(request))
             return answer | {"applied": False, "next": work}
     _apply_result(hub, lease_id, body)
     if wants_next:  # one round trip fewer per task: the tasks this result made ready
@@ -267,14 +268,30 @@ def _apply_result(
     QUEUE_BELL.ring()
 
 
-def _apply_later(hub: Hub, lease_id: int, body: Result, calls: agent_store.Calls) -> None:
+def _apply_later(
+    hub: Hub,
+    lease_id: int,
+    body: Result,
+    calls: agent_store.Calls,
+    may_work_in: Callable[[str], bool] | None,
+) -> None:
     """A result applied after its answer; refused (the lease ended meanwhile) or failed,
-    nothing of it is applied: the lease runs out and the task is carried out again."""
+    nothing of it is applied: the lease runs out and the task is carried out again. Then
+    the agent's next task is read ahead (agent_next.py) while it works."""
     try:
         _apply_result(hub, lease_id, body, calls)
     except Exception as exc:
-        text = exc.render() if isinstance(exc, HeadgateError) else f"{type(exc).__name__}: {exc}"
-        log.warning("the result of lease %s was not applied: %s", lease_id, text)
+        log.warning("the result of lease %s was not applied: %s", lease_id, _said(exc))
+        return
+    agent = str(body.agent)
+    try:
+        agent_next.prepare(hub, agent, _labels_of(hub, agent), may_work_in, body.plans)
+    except Exception as exc:  # it takes its next task the usual way
+        log.warning("the next task of %s was not read ahead: %s", agent, _said(exc))
+
+
+def _said(exc: Exception) -> str:
+    return exc.render() if isinstance(exc, HeadgateError) else f"{type(exc).__name__}: {exc}"
 
 
 def _next_work(hub: Hub, body: Result, request: Request) -> dict[str, Any] | None:
@@ -283,6 +300,9 @@ def _next_work(hub: Hub, body: Result, request: Request) -> dict[str, Any] | Non
     lease = timedelta(seconds=body.next_lease_seconds or 30.0)
     with contextlib.suppress(HeadgateError):  # an unknown agent just takes nothing
         labels, allowed = _labels_of(hub, str(body.agent)), _may_work_in(request)
+        ready = agent_next.take(hub, str(body.agent), lease, allowed)
+        if ready is not None:
+            return ready
         taken = _try_claim(hub, str(body.agent), labels, lease, allowed)
         return None if taken is None else _work_of(hub, taken, body.plans)
     return None
