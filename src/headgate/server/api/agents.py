@@ -224,7 +224,7 @@ def complete(
     request: Request,
     background: BackgroundTasks,
     hub: Hub = Depends(get_hub),
-) -> dict[str, Any]:
+) -> Response:
     answer: dict[str, Any] = {"accepted": True, "applied": True, "next": None}
     wants_next = body.next_lease_seconds is not None and body.agent is not None
     if wants_next:
@@ -234,11 +234,12 @@ def complete(
         work = _next_work(hub, body, request)
         if work is not None:
             background.add_task(_apply_later, hub, lease_id, body, calls, _may_work_in(request))
-            return answer | {"applied": False, "next": work}
+            answer |= {"applied": False, "next": work}
+            return Response(_json(answer), media_type="application/json")
     _apply_result(hub, lease_id, body)
     if wants_next:  # one round trip fewer per task: the tasks this result made ready
         answer["next"] = _next_work(hub, body, request)
-    return answer
+    return Response(_json(answer), media_type="application/json")  # encoded once, as is
 
 
 def _apply_result(
