@@ -63,9 +63,12 @@ system:
 	@$(MAKE) --no-print-directory java
 deps: $(STAMP) $(DBT_STAMP) system
 
-# Every tier: fast, services, slow, spark, browser (and the doctests in src/).
+# Every tier: fast, services, slow, spark, browser (and the doctests in src/). WORKERS: pytest
+# processes side by side (at 2 they keep 2 cores about half busy: many tests wait on servers
+# and processes; try `make test WORKERS=3`).
+WORKERS ?= 2
 test: $(STAMP) chromium java $(DBT_STAMP)
-	HEADGATE_DBT=$(abspath $(DBT_VENV))/bin/dbt $(BIN)/python -m pytest -n 2 --dist loadgroup
+	HEADGATE_DBT=$(abspath $(DBT_VENV))/bin/dbt $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -m "not services and not slow and not spark and not browser"
