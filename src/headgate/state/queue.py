@@ -14,13 +14,14 @@ serializes the claims.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, cast, select, update
+from sqlalchemy import Connection, Text, cast, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -116,7 +117,7 @@ def peek(
 ) -> Queued | None:
     """The task :func:`claim` would take now, left in the queue."""
     with quick_read(db) as conn:
-        fitting = _fitting_ids(conn, labels, may_work_in)
+        fitting = _fitting_ids(conn, labels, may_work_in, wanted=1)
         if not fitting:
             return None
         row = conn.execute(
@@ -508,27 +509,44 @@ def _promote(conn: Connection, run_id: int, *, finished: str | None = None) -> N
 
 
 def _fitting_ids(
-    conn: Connection, labels: dict[str, str], may_work_in: Callable[[str], bool] | None
+    conn: Connection,
+    labels: dict[str, str],
+    may_work_in: Callable[[str], bool] | None,
+    *,
+    wanted: int = CANDIDATES,
 ) -> list[int]:
     """Queued tasks, oldest first, that this agent's labels cover (in environments it may
-    work in): up to :data:`CANDIDATES`, read a page at a time (a claim does not read
-    every queued task when the first ones fit)."""
-    query = select(task_queue.c.id, task_queue.c.labels).where(task_queue.c.state == "queued")
+    work in): up to ``wanted``, read a page at a time (a claim does not read every queued
+    task when the first ones fit). A task's labels are read as text and parsed only when
+    it asks for some (most ask for none)."""
+    query = select(task_queue.c.id, cast(task_queue.c.labels, Text).label("labels")).where(
+        task_queue.c.state == "queued"
+    )
     if may_work_in is not None:
         query = query.add_columns(runs.c.environment).join(runs, runs.c.id == task_queue.c.run_id)
         may_work_in = functools.cache(may_work_in)  # asked once per environment, not per row
+    size = min(PAGE, 2 * wanted)
     fitting: list[int] = []
     after, scanned = 0, 0
-    while len(fitting) < CANDIDATES and scanned < SCANNED:
+    while len(fitting) < wanted and scanned < SCANNED:
         page = conn.execute(
-            query.where(task_queue.c.id > after).order_by(task_queue.c.id).limit(PAGE)
+            query.where(task_queue.c.id > after).order_by(task_queue.c.id).limit(size)
         ).all()
         fitting += [
             int(row.id)
             for row in page
-            if _covers(labels, row.labels) and (may_work_in is None or may_work_in(row.environment))
+            if _covers_text(labels, row.labels)
+            and (may_work_in is None or may_work_in(row.environment))
         ]
-        if len(page) < PAGE:
+        if len(page) < size:
             break
         after, scanned = int(page[-1].id), scanned + len(page)
-    return fitting
+    return fitting[:wanted]
+
+
+def _covers_text(agent: dict[str, str], wanted: str | None) -> bool:
+    """:func:`_covers` for labels kept as JSON text ("{}" and null ask for nothing)."""
+    text = (wanted or "").strip()
+    if text in ("", "{}", "null"):
+        return True
+    return _covers(agent, json.loads(text))
