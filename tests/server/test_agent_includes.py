@@ -78,7 +78,8 @@ def test_a_followed_again_run_does_the_steps_its_plan_keeps_not_its_commands_tex
         )
         assert triggered.status_code == 202, triggered.text
         older = int(triggered.json()["run_id"])
-        until(lambda: _planned(root, older), 60, f"run {older} to be planned")
+        # its tasks queued (a run whose hub dies before queuing them is left abandoned)
+        until(lambda: _queued(root, older), 60, f"run {older}'s tasks to be queued")
         os.kill(hub.pid, signal.SIGKILL)  # the hub dies; the next one follows both runs
         hub.wait()
     with Project.load(root) as project:
@@ -109,3 +110,8 @@ def test_a_followed_again_run_does_the_steps_its_plan_keeps_not_its_commands_tex
 def _planned(root: Path, run_id: int) -> bool:
     with Project.load(root) as project:
         return project.state.run_plan(run_id) is not None
+
+
+def _queued(root: Path, run_id: int) -> bool:
+    with Project.load(root) as project:
+        return bool(project.state.queue_states(run_id))
