@@ -27,6 +27,7 @@ from headgate.state import queue
 
 FRESH_SECONDS = 10.0  # a task read ahead longer ago than this is read again
 KEPT = 1000  # agents whose next task is kept at most
+AWAITED_SECONDS = 2.0  # a next task being read ahead is waited for this long at most
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,32 @@ class Ready:
 
 
 _ready: dict[tuple[int, str], Ready] = {}  # (hub, agent) -> its next task, read ahead
+_reading: dict[tuple[int, str], threading.Event] = {}  # (hub, agent) -> set once read
 _guard = threading.Lock()
+
+
+def expect(hub: Hub, agent: str) -> None:
+    """Note that ``agent``'s next task is about to be read ahead (:func:`done` ends it)."""
+    with _guard:
+        while len(_reading) >= KEPT:
+            _reading.pop(next(iter(_reading))).set()
+        _reading[(id(hub), agent)] = threading.Event()
+
+
+def done(hub: Hub, agent: str) -> None:
+    """The reading ahead noted by :func:`expect` is over (whatever it found)."""
+    with _guard:
+        reading = _reading.pop((id(hub), agent), None)
+    if reading is not None:
+        reading.set()
+
+
+def _awaited(hub: Hub, agent: str) -> None:
+    """Wait (briefly) for the reading ahead of ``agent``'s next task, if one is under way."""
+    with _guard:
+        reading = _reading.get((id(hub), agent))
+    if reading is not None:
+        reading.wait(AWAITED_SECONDS)
 
 
 def prepare(
@@ -71,6 +97,7 @@ def take(
 ) -> dict[str, Any] | None:
     """The task read ahead for ``agent``, leased to it now with what comes with it; None
     when none was read ahead, it is stale, or it is no longer queued."""
+    _awaited(hub, agent)
     with _guard:
         ready = _ready.pop((id(hub), agent), None)
     if ready is None or time.monotonic() - ready.made > FRESH_SECONDS:
@@ -93,6 +120,7 @@ def forget(hub: Hub, agent: str) -> None:
     """Drop what was read ahead for ``agent`` (it registered again)."""
     with _guard:
         _ready.pop((id(hub), agent), None)
+    done(hub, agent)
 
 
 def _epoch() -> Any:

@@ -233,6 +233,7 @@ def complete(
         calls = agent_store.check_writes(hub, lease_id, body.fence, body.writes)
         work = _next_work(hub, body, request)
         if work is not None:
+            agent_next.expect(hub, str(body.agent))
             background.add_task(_apply_later, hub, lease_id, body, calls, _may_work_in(request))
             answer |= {"applied": False, "next": work}
             return Response(_json(answer), media_type="application/json")
@@ -279,6 +280,20 @@ def _apply_later(
     """A result applied after its answer; refused (the lease ended meanwhile) or failed,
     nothing of it is applied: the lease runs out and the task is carried out again. Then
     the agent's next task is read ahead (agent_next.py) while it works."""
+    agent = str(body.agent)
+    try:
+        _read_ahead_after(hub, lease_id, body, calls, may_work_in)
+    finally:  # the agent's next result waits for no reading any more
+        agent_next.done(hub, agent)
+
+
+def _read_ahead_after(
+    hub: Hub,
+    lease_id: int,
+    body: Result,
+    calls: agent_store.Calls,
+    may_work_in: Callable[[str], bool] | None,
+) -> None:
     try:
         _apply_result(hub, lease_id, body, calls)
     except Exception as exc:
