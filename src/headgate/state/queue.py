@@ -114,10 +114,13 @@ def peek(
     labels: dict[str, str],
     *,
     may_work_in: Callable[[str], bool] | None = None,
+    passing: frozenset[int] = frozenset(),
 ) -> Queued | None:
-    """The task :func:`claim` would take now, left in the queue."""
+    """The task :func:`claim` would take now, left in the queue (``passing``: tasks
+    passed over, read ahead for other agents already)."""
     with quick_read(db) as conn:
-        fitting = _fitting_ids(conn, labels, may_work_in, wanted=1)
+        fitting = _fitting_ids(conn, labels, may_work_in, wanted=1 + len(passing))
+        fitting = [task_id for task_id in fitting if task_id not in passing]
         if not fitting:
             return None
         row = conn.execute(

@@ -77,7 +77,15 @@ def prepare(
     plans: list[int],
 ) -> None:
     """Read ahead the task ``agent`` would take now (nothing when none is queued)."""
-    found = queue.peek(registry.database(hub.store), labels, may_work_in=may_work_in)
+    with _guard:  # another agent's next task is left to it
+        others = frozenset(
+            ready.queued.id
+            for key, ready in _ready.items()
+            if key[0] == id(hub) and key[1] != agent
+        )
+    found = queue.peek(
+        registry.database(hub.store), labels, may_work_in=may_work_in, passing=others
+    )
     if found is None:
         return
     environment, commit = agent_store.brief_of(hub, found.run_id)
