@@ -13,6 +13,7 @@ import pytest
 
 from headgate.project.schedules import AgentsConfig
 from headgate.runtime.executor import RetryPolicy
+from tests.runtime.test_service import FLAKY as FLAKY_MODEL
 from tests.server.hubs import serving
 from tests.server.test_agents import (
     agents_in_threads,
@@ -30,24 +31,7 @@ pytestmark = pytest.mark.services
 ENV = "staging"
 ENDLESS = "select count(*) as n from generate_series(1::bigint, 100000000000::bigint) g"
 
-FLAKY = """
-from pathlib import Path
-import pyarrow as pa
-from headgate.errors import HeadgateError
-
-
-class ServerBusy(HeadgateError):
-    transient = True
-
-
-def model(ctx):
-    tries = Path(__file__).with_suffix(".tries")
-    count = int(tries.read_text()) + 1 if tries.exists() else 1
-    tries.write_text(str(count))
-    if count <= 2:
-        raise ServerBusy("the upstream API answered 503")
-    return pa.table({"n": [count]})
-"""
+FLAKY = FLAKY_MODEL.format(fail_times=2, error="ServerBusy")  # built on its third try
 
 
 def make_project(root: Path, postgres_url: str, schema: str, prefix: str, extra: str) -> Path:

@@ -279,31 +279,17 @@ def _apply_later(
 ) -> None:
     """A result applied after its answer; refused (the lease ended meanwhile) or failed,
     nothing of it is applied: the lease runs out and the task is carried out again. Then
-    the agent's next task is read ahead (agent_next.py) while it works."""
-    agent = str(body.agent)
-    try:
-        _read_ahead_after(hub, lease_id, body, calls, may_work_in)
-    finally:  # the agent's next result waits for no reading any more
-        agent_next.done(hub, agent)
-
-
-def _read_ahead_after(
-    hub: Hub,
-    lease_id: int,
-    body: Result,
-    calls: agent_store.Calls,
-    may_work_in: Callable[[str], bool] | None,
-) -> None:
+    the agent's next task is read ahead (agent_next.py) while it works; its next result
+    waits for that reading (ended here, whatever happened)."""
+    agent, step = str(body.agent), "the result was not applied"
     try:
         _apply_result(hub, lease_id, body, calls)
-    except Exception as exc:
-        log.warning("the result of lease %s was not applied: %s", lease_id, _said(exc))
-        return
-    agent = str(body.agent)
-    try:
+        step = "its next task was not read ahead (it is taken the usual way)"
         agent_next.prepare(hub, agent, _labels_of(hub, agent), may_work_in, body.plans)
-    except Exception as exc:  # it takes its next task the usual way
-        log.warning("the next task of %s was not read ahead: %s", agent, _said(exc))
+    except Exception as exc:
+        log.warning("lease %s of %s: %s: %s", lease_id, agent, step, _said(exc))
+    finally:
+        agent_next.done(hub, agent)
 
 
 def _said(exc: Exception) -> str:
