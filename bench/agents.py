@@ -77,6 +77,9 @@ def main() -> None:
         "--ahead", action="store_true", help="agents take their next task while one runs"
     )
     parser.add_argument(
+        "--prefetch", type=int, default=0, help="agents keep this many tasks in hand"
+    )
+    parser.add_argument(
         "--parts", default="runs,dispatch,delay", help="what to measure: runs, dispatch, delay"
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to write them")
@@ -97,11 +100,14 @@ def main() -> None:
     counts = [int(n) for n in args.agents.split(",") if n.strip()]
     results: dict[str, Any] = {"models": args.models, "rows": args.rows, "runs": {}}
     results["ahead"] = args.ahead
+    results["prefetch"] = args.prefetch
     for n in counts if "runs" in parts else []:
         reset(args.postgres_url)
         local, local_tasks = local_run(project, n)
         reset(args.postgres_url)
-        through, hub_tasks = hub_run(project, site, n, args.work, ahead=args.ahead)
+        through, hub_tasks = hub_run(
+            project, site, n, args.work, ahead=args.ahead, prefetch=args.prefetch
+        )
         per_task = {"local": 1000 * local / args.models, "hub": 1000 * through / args.models}
         results["runs"][str(n)] = {
             "local_seconds": local,
@@ -192,6 +198,7 @@ class Hub:
         *,
         wait: float = 20,
         ahead: bool = False,
+        prefetch: int = 0,
     ) -> None:
         self.project = project
         self.secret = token(project)
@@ -220,6 +227,7 @@ class Hub:
             command += ["--hub", self.url, "--name", f"bench-{i}"]
             command += ["--capacity", "1", "--wait", str(wait), "--lease", "60"]
             command += ["--ahead"] if ahead else []
+            command += ["--prefetch", str(prefetch)] if prefetch else []
             self.processes.append(
                 subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
             )
@@ -329,9 +337,9 @@ def timings(spans: list[tuple[Any, Any]], took: float, slots: int) -> dict[str, 
 
 
 def hub_run(
-    project: Path, site: Path, agents: int, work: Path, *, ahead: bool = False
+    project: Path, site: Path, agents: int, work: Path, *, ahead: bool = False, prefetch: int = 0
 ) -> tuple[float, dict[str, float]]:
-    hub = Hub(project, site, agents, work, ahead=ahead)
+    hub = Hub(project, site, agents, work, ahead=ahead, prefetch=prefetch)
     try:
         cpu = hub.cpu()
         started = time.perf_counter()

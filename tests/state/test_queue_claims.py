@@ -79,7 +79,7 @@ def test_a_result_queues_exactly_the_tasks_it_was_the_last_wait_of(
 def test_a_task_looked_at_ahead_stays_queued_and_is_leased_only_while_it_still_is(
     tmp_path: Path,
 ) -> None:
-    from headgate.state import queue
+    from headgate.state import claims
     from headgate.state.agents import database
 
     with StateStore.open(None, project_dir=tmp_path) as store:
@@ -94,14 +94,14 @@ def test_a_task_looked_at_ahead_stays_queued_and_is_leased_only_while_it_still_i
         )
         store.enqueue_tasks(run_id, [("gpu", {"gpu": "yes"}, []), ("a", {}, []), ("b", {}, [])])
         db = database(store)
-        ahead = queue.peek(db, {})
+        ahead = claims.peek(db, {})
         assert ahead is not None and ahead.task == "a"
-        assert queue.peek(db, {}) == ahead  # looking takes nothing
+        assert claims.peek(db, {}) == ahead  # looking takes nothing
         other = store.claim_task("other-agent", {}, LEASE)  # another agent is quicker
         assert other is not None and other.task == "a"
-        assert queue.take(db, ahead.id, "slow-agent", LEASE) is None  # no longer queued
-        later = queue.peek(db, {})
+        assert claims.take(db, ahead.id, "slow-agent", LEASE) is None  # no longer queued
+        later = claims.peek(db, {})
         assert later is not None and later.task == "b"
-        taken = queue.take(db, later.id, "slow-agent", LEASE)
+        taken = claims.take(db, later.id, "slow-agent", LEASE)
         assert taken is not None and (taken.task, taken.fence, taken.attempt) == ("b", 1, 1)
         assert store.queue_states(run_id) == {"gpu": "queued", "a": "leased", "b": "leased"}

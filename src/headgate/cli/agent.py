@@ -49,6 +49,18 @@ def agent(
             "it where one agent serves a site).",
         ),
     ] = False,
+    prefetch: Annotated[
+        int,
+        typer.Option(
+            "--prefetch",
+            min=0,
+            max=256,
+            help="Tasks kept in hand beyond --capacity: a freed slot begins its next task "
+            "at once, and results and tasks go to and from the hub in batches (fewer "
+            "calls, less work at the hub per task). Tasks in hand wait for this agent, "
+            "so keep it small where several agents share a site.",
+        ),
+    ] = 0,
 ) -> None:
     """Take tasks from the hub for which --labels qualify, and build them in this site.
 
@@ -76,7 +88,9 @@ def agent(
         root = project.root
         project.loaded  # noqa: B018 - an invalid checkout stops the agent before it takes work
     me = name or f"{socket.gethostname()}-{os.getpid()}"
-    transport = HttpTransport(url, token=token, capacity=capacity, wait=wait, ahead=ahead)
+    transport = HttpTransport(
+        url, token=token, capacity=capacity, wait=wait, ahead=ahead, prefetch=prefetch
+    )
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     stop = threading.Event()
     _stop_on_signals(stop)

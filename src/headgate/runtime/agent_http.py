@@ -24,6 +24,7 @@ import httpx
 from headgate import __version__
 from headgate.errors import HeadgateError
 from headgate.runtime.agent import PlanCache, Prepared, Work, task_plan
+from headgate.runtime.agent_exchange import Feeder
 from headgate.runtime.hub_store import HubStore, PhysicalRegistry, Write
 from headgate.state.queue import Lease
 
@@ -52,6 +53,7 @@ class HttpTransport:
         capacity: int = 1,
         wait: float = 20.0,
         ahead: bool = False,
+        prefetch: int = 0,
         timeout: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -80,6 +82,8 @@ class HttpTransport:
         self._reporting: dict[int, list[tuple[threading.Thread, bool]]] = {}
         self._plans = PlanCache()  # runs' plans, sent by the hub once per run
         self._stores: dict[int, HubStore] = {}  # per lease: the store its task writes through
+        # tasks kept in hand beyond those running, taken and reported in batches
+        self._feeder = Feeder(self, capacity, prefetch) if prefetch > 0 else None
 
     def close(self) -> None:
         """Send the results on their way, give back the tasks taken ahead and not begun,
@@ -92,6 +96,7 @@ class HttpTransport:
         with self._guard:
             ahead = [work for held in self._next.values() for work in held]
             self._next = {}
+        ahead += self._feeder.close() if self._feeder is not None else []
         for work in ahead:
             try:
                 self._call(
@@ -119,6 +124,10 @@ class HttpTransport:
         self._registered = (agent, dict(labels))
 
     def claim(self, agent: str, labels: dict[str, str], lease: timedelta) -> Work | None:
+        if self._feeder is not None:
+            if self._registered != (agent, labels):
+                self.register(agent, labels)
+            return self._feeder.claim(agent, labels, lease)
         ahead = self._taken_ahead()
         if ahead is not None:
             return ahead
@@ -136,7 +145,7 @@ class HttpTransport:
             return None
         if answer.status_code == 204:
             return None
-        return _work(answer.json())
+        return work_of(answer.json())
 
     def prepare(self, work: Work) -> Prepared:
         """The task's plan and store: from what came with it, asking the hub the rest."""
@@ -203,6 +212,13 @@ class HttpTransport:
             self._worker_of.pop(lease.id, None)
             coming = self._coming(me)
         body["writes"] = store.take_pending() if store is not None else []
+        if self._feeder is not None:  # reported with the next exchange
+            self._lease_end.pop(lease.id, None)
+            self._feeder.finished(
+                {k: body[k] for k in ("fence", "ok", "error", "lines", "writes")}
+                | {"lease_id": lease.id}
+            )
+            return True
         if self._name() is not None and coming <= 1:
             body["next_lease_seconds"] = self._lease.total_seconds()  # the next task, at once
         if self.ahead and coming > 0:
@@ -215,6 +231,20 @@ class HttpTransport:
         self._keep_next(me, answer.json().get("next"))
         return True
 
+    def exchange(self, agent: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One call of the exchange: results reported, leases extended, tasks taken."""
+        answer = self._call("POST", f"/agents/{agent}/exchange", body, give_up=None)
+        if answer.status_code == 404 and self._registered is not None:  # a new store
+            self.register(*self._registered)
+            answer = self._call("POST", f"/agents/{agent}/exchange", body, give_up=None)
+        if answer.status_code != 200:
+            raise HeadgateError(f"the hub refused the exchange: {_detail(answer)}")
+        data: dict[str, Any] = answer.json()
+        return data
+
+    def plans_held(self) -> list[int]:
+        return self._plans.held()
+
     # --- the next task, taken while one runs -------------------------------------------------
 
     def _coming(self, me: int) -> int:
@@ -225,7 +255,7 @@ class HttpTransport:
     def _keep_next(self, me: int, data: dict[str, Any] | None) -> None:
         if data:
             with self._guard:
-                self._next.setdefault(me, []).append(_work(data))
+                self._next.setdefault(me, []).append(work_of(data))
 
     def _taken_ahead(self) -> Work | None:
         """A task in hand (waiting for one on its way); None when none comes."""
@@ -394,7 +424,7 @@ class HttpTransport:
             pause = min(pause * 2, MAX_PAUSE)
 
 
-def _work(data: dict[str, Any]) -> Work:
+def work_of(data: dict[str, Any]) -> Work:
     held = data["lease"]
     taken = Lease(
         id=int(held["id"]),

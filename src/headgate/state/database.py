@@ -105,7 +105,10 @@ class Database:
         reason = str(orig) if orig is not None else str(exc)
         if self._secret:
             reason = reason.replace(self._secret, "***")
-        return StateError(f"metadata store {self.display_url}: {action} failed: {reason.strip()}")
+        failed = StateError(f"metadata store {self.display_url}: {action} failed: {reason.strip()}")
+        # a deadlock or a serialization failure: the same transaction succeeds if tried again
+        failed.transient = getattr(orig, "sqlstate", None) in ("40P01", "40001")
+        return failed
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

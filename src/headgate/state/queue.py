@@ -13,27 +13,21 @@ serializes the claims.
 
 from __future__ import annotations
 
-import functools
-import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Text, cast, select, update
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.dialects.postgresql import ARRAY
 
+from headgate.errors import HeadgateError
 from headgate.state.database import Database
 from headgate.state.quickread import quick_read
 from headgate.state.sqltypes import now
-from headgate.state.tables import runs, task_output, task_queue
+from headgate.state.tables import task_output, task_queue
 
-CANDIDATES = 64  # ready rows offered to the lock per claim
 FINISHED = ("done", "failed", "cancelled")  # a task in one of these never changes again
-SCANNED = 20_000  # queued rows read per claim at most, oldest first
-PAGE = 2 * CANDIDATES  # queued rows read at a time
 
 
 @dataclass(frozen=True)
@@ -75,144 +69,6 @@ def enqueue(
             batch: Any = db.insert(task_queue)
             conn.execute(batch.on_conflict_do_nothing(), rows)
         _promote(conn, run_id)  # upstream tasks a previous attempt finished count
-
-
-def claim(
-    db: Database,
-    agent: str,
-    labels: dict[str, str],
-    lease: timedelta,
-    *,
-    may_work_in: Callable[[str], bool] | None = None,
-) -> Lease | None:
-    """The oldest queued task this agent's labels cover, leased to it; None when there is none.
-
-    Queued tasks are ready (their upstream tasks are done). On PostgreSQL rows another
-    agent is taking are skipped (``SKIP LOCKED``) rather than waited for. ``may_work_in``:
-    only tasks of runs in environments it allows (what the agent's token may work in).
-    """
-    if isinstance(db, Database) and db.dialect == "postgresql":
-        with _statements(db, "claiming a task") as conn:
-            fitting = _fitting_ids(conn, labels, may_work_in)
-            if not fitting:
-                return None
-            return _take_first(conn, _first_of(fitting), agent, now() + lease)
-    with db.write("claiming a task") as conn:
-        fitting = _fitting_ids(conn, labels, may_work_in)
-        return _take_in(conn, fitting, agent, lease) if fitting else None
-
-
-@dataclass(frozen=True)
-class Queued:
-    id: int
-    run_id: int
-    task: str
-
-
-def peek(
-    db: Database,
-    labels: dict[str, str],
-    *,
-    may_work_in: Callable[[str], bool] | None = None,
-    passing: frozenset[int] = frozenset(),
-) -> Queued | None:
-    """The task :func:`claim` would take now, left in the queue (``passing``: tasks
-    passed over, read ahead for other agents already)."""
-    with quick_read(db) as conn:
-        fitting = _fitting_ids(conn, labels, may_work_in, wanted=1 + len(passing))
-        fitting = [task_id for task_id in fitting if task_id not in passing]
-        if not fitting:
-            return None
-        row = conn.execute(
-            select(task_queue.c.id, task_queue.c.run_id, task_queue.c.task).where(
-                task_queue.c.id == fitting[0]
-            )
-        ).first()
-    return None if row is None else Queued(int(row.id), int(row.run_id), str(row.task))
-
-
-def take(db: Database, task_id: int, agent: str, lease: timedelta) -> Lease | None:
-    """Lease the task ``task_id`` to ``agent`` if it is still queued (None: it is not)."""
-    if isinstance(db, Database) and db.dialect == "postgresql":
-        with _statements(db, "claiming a task") as conn:
-            return _take_first(conn, _first_of([task_id]), agent, now() + lease)
-    with db.write("claiming a task") as conn:
-        return _take_in(conn, [task_id], agent, lease)
-
-
-def _take_in(conn: Connection, fitting: list[int], agent: str, lease: timedelta) -> Lease | None:
-    """The first of ``fitting`` still queued, leased (in the caller's transaction)."""
-    row = conn.execute(_first_of(fitting)).mappings().first()
-    if row is None:
-        return None
-    until = now() + lease
-    fence = int(row["fence"]) + 1
-    taken = conn.execute(
-        update(task_queue)
-        .where(task_queue.c.id == row["id"], task_queue.c.state == "queued")
-        .values(
-            state="leased",
-            agent=agent,
-            fence=fence,
-            lease_until=until,
-            attempts=task_queue.c.attempts + 1,
-        )
-    )
-    if not taken.rowcount:
-        return None
-    attempt = int(row["attempts"]) + 1
-    return Lease(int(row["id"]), int(row["run_id"]), row["task"], fence, until, attempt)
-
-
-def _first_of(fitting: list[int]) -> Any:
-    return (
-        select(task_queue)
-        .where(task_queue.c.id.in_(fitting[:CANDIDATES]), task_queue.c.state == "queued")
-        .order_by(task_queue.c.id)
-        .limit(1)
-    )
-
-
-@contextmanager
-def _statements(db: Database, action: str) -> Iterator[Connection]:
-    """On PostgreSQL, a connection whose every statement is a transaction of its own (no
-    BEGIN and COMMIT around them: two round trips fewer). A claim needs no more: what it
-    reads only picks candidates, and it leases one in a single statement that locks the
-    row and checks it is still queued."""
-    try:
-        with db.engine.connect() as conn:
-            yield conn.execution_options(isolation_level="AUTOCOMMIT")
-    except SQLAlchemyError as exc:
-        raise db.failure(action, exc) from exc
-
-
-def _take_first(conn: Connection, query: Any, agent: str, until: datetime) -> Lease | None:
-    """On PostgreSQL: the first row of ``query`` that no one else is taking, leased in one
-    statement (``UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED)``)."""
-    first = query.with_only_columns(task_queue.c.id).with_for_update(skip_locked=True)
-    row = conn.execute(
-        update(task_queue)
-        .where(task_queue.c.id == first.scalar_subquery(), task_queue.c.state == "queued")
-        .values(
-            state="leased",
-            agent=agent,
-            fence=task_queue.c.fence + 1,
-            lease_until=until,
-            attempts=task_queue.c.attempts + 1,
-        )
-        .returning(
-            task_queue.c.id,
-            task_queue.c.run_id,
-            task_queue.c.task,
-            task_queue.c.fence,
-            task_queue.c.attempts,
-        )
-    ).first()
-    if row is None:
-        return None
-    return Lease(
-        int(row.id), int(row.run_id), str(row.task), int(row.fence), until, int(row.attempts)
-    )
 
 
 def heartbeat(db: Database, lease_id: int, fence: int, lease: timedelta) -> tuple[bool, bool]:
@@ -344,26 +200,40 @@ def after_end_in(
     *,
     output: list[str] | None = None,
     source: str | None = None,
+    promote: bool = True,
 ) -> None:
-    """The result's second half: the tasks waiting for it are queued, its last lines kept."""
-    if ended.state == "done":
-        _promote(conn, ended.run_id, finished=ended.task)
+    """The result's second half: the tasks waiting for it are queued (unless ``promote``
+    is false: :func:`promote_finished` does it for several results), its last lines kept
+    (one statement)."""
+    if ended.state == "done" and promote:
+        _promote(conn, ended.run_id, finished=[ended.task])
     if output:
         stamp = now()
         conn.execute(
-            task_output.insert(),
-            [
-                {
-                    "run_id": ended.run_id,
-                    "task": ended.task,
-                    "attempt": ended.attempt,
-                    "source": source,
-                    "at": stamp,
-                    "line": line,
-                }
-                for line in output
-            ],
+            task_output.insert().values(
+                [
+                    {
+                        "run_id": ended.run_id,
+                        "task": ended.task,
+                        "attempt": ended.attempt,
+                        "source": source,
+                        "at": stamp,
+                        "line": line,
+                    }
+                    for line in output
+                ]
+            )
         )
+
+
+def promote_finished(conn: Connection, ended: list[Ended]) -> None:
+    """The tasks waiting for any of ``ended`` (those done) queued, one look per run."""
+    by_run: dict[int, list[str]] = {}
+    for task in ended:
+        if task.state == "done":
+            by_run.setdefault(task.run_id, []).append(task.task)
+    for run_id in sorted(by_run):
+        _promote(conn, run_id, finished=by_run[run_id])
 
 
 def release(db: Database, lease_id: int, fence: int) -> bool:
@@ -463,35 +333,39 @@ def attempts(db: Database, run_id: int) -> dict[str, int]:
     return {row.task: int(row.attempts) for row in rows}
 
 
-def _covers(agent: dict[str, str], wanted: dict[str, Any]) -> bool:
-    return all(agent.get(key) == str(value) for key, value in (wanted or {}).items())
-
-
 def promote(db: Database, run_id: int) -> None:
     """Queue the run's waiting tasks whose upstream tasks are all done (a safety net: a
-    task's result does it as it is recorded)."""
-    with db.write("queueing ready tasks") as conn:
-        _promote(conn, run_id)
+    task's result does it as it is recorded; tried again when it meets a deadlock)."""
+    for attempt in range(3):
+        try:
+            with db.write("queueing ready tasks") as conn:
+                _promote(conn, run_id)
+            return
+        except HeadgateError as exc:
+            if not exc.transient or attempt == 2:
+                raise
 
 
-def _promote(conn: Connection, run_id: int, *, finished: str | None = None) -> None:
+def _promote(conn: Connection, run_id: int, *, finished: Collection[str] | None = None) -> None:
     """Queue the run's waiting tasks whose upstream tasks are all done; with ``finished``
-    (the task just done), only those waiting for it are looked at, and only the states
-    of their upstream tasks are read (not every task of the run)."""
+    (the tasks just done), only those waiting for one of them are looked at, and only
+    the states of their upstream tasks are read (not every task of the run). The waiting
+    rows are locked oldest first, so results applied at once never deadlock."""
     waiting = select(task_queue.c.id, task_queue.c.depends_on).where(
         task_queue.c.run_id == run_id, task_queue.c.state == "waiting"
     )
     postgres = conn.dialect.name == "postgresql"
-    if finished is not None and postgres:  # the JSONB array holds it: read only those rows
-        waiting = waiting.where(task_queue.c.depends_on.op("@>")(cast([finished], JSONB)))
-    elif finished is not None:
+    names = sorted(set(finished)) if finished is not None else None
+    if names is not None and postgres:  # the JSONB array holds one: read only those rows
+        waiting = waiting.where(task_queue.c.depends_on.op("?|")(cast(names, ARRAY(Text))))
+    elif names is not None:
         rows = conn.execute(waiting).all()
-        ids = [int(r.id) for r in rows if finished in (r.depends_on or [])]
+        ids = [int(r.id) for r in rows if set(names) & set(r.depends_on or [])]
         if not ids:
             return
         waiting = waiting.where(task_queue.c.id.in_(ids))
     if postgres:  # two results at once: the second sees the first
-        waiting = waiting.with_for_update()
+        waiting = waiting.order_by(task_queue.c.id).with_for_update()
     rows = conn.execute(waiting).all()
     if not rows:
         return
@@ -499,7 +373,7 @@ def _promote(conn: Connection, run_id: int, *, finished: str | None = None) -> N
     done_query = select(task_queue.c.task).where(
         task_queue.c.run_id == run_id, task_queue.c.state == "done"
     )
-    if finished is not None:
+    if names is not None:
         done_query = done_query.where(task_queue.c.task.in_(sorted(needed)))
     done = set(conn.execute(done_query).scalars())
     ready = [int(r.id) for r in rows if all(name in done for name in r.depends_on or [])]
@@ -509,47 +383,3 @@ def _promote(conn: Connection, run_id: int, *, finished: str | None = None) -> N
             .where(task_queue.c.id.in_(ready), task_queue.c.state == "waiting")
             .values(state="queued")
         )
-
-
-def _fitting_ids(
-    conn: Connection,
-    labels: dict[str, str],
-    may_work_in: Callable[[str], bool] | None,
-    *,
-    wanted: int = CANDIDATES,
-) -> list[int]:
-    """Queued tasks, oldest first, that this agent's labels cover (in environments it may
-    work in): up to ``wanted``, read a page at a time (a claim does not read every queued
-    task when the first ones fit). A task's labels are read as text and parsed only when
-    it asks for some (most ask for none)."""
-    query = select(task_queue.c.id, cast(task_queue.c.labels, Text).label("labels")).where(
-        task_queue.c.state == "queued"
-    )
-    if may_work_in is not None:
-        query = query.add_columns(runs.c.environment).join(runs, runs.c.id == task_queue.c.run_id)
-        may_work_in = functools.cache(may_work_in)  # asked once per environment, not per row
-    size = min(PAGE, 2 * wanted)
-    fitting: list[int] = []
-    after, scanned = 0, 0
-    while len(fitting) < wanted and scanned < SCANNED:
-        page = conn.execute(
-            query.where(task_queue.c.id > after).order_by(task_queue.c.id).limit(size)
-        ).all()
-        fitting += [
-            int(row.id)
-            for row in page
-            if _covers_text(labels, row.labels)
-            and (may_work_in is None or may_work_in(row.environment))
-        ]
-        if len(page) < size:
-            break
-        after, scanned = int(page[-1].id), scanned + len(page)
-    return fitting[:wanted]
-
-
-def _covers_text(agent: dict[str, str], wanted: str | None) -> bool:
-    """:func:`_covers` for labels kept as JSON text ("{}" and null ask for nothing)."""
-    text = (wanted or "").strip()
-    if text in ("", "{}", "null"):
-        return True
-    return _covers(agent, json.loads(text))

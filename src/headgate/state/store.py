@@ -315,7 +315,9 @@ class StateStore:
         queue.enqueue(self._db, run_id, tasks, max_attempts=max_attempts)
 
     def claim_task(self, agent: str, labels: dict[str, str], lease: timedelta) -> Lease | None:
-        return queue.claim(self._db, agent, labels, lease)
+        from headgate.state import claims
+
+        return claims.claim(self._db, agent, labels, lease)
 
     def heartbeat_task(self, lease_id: int, fence: int, lease: timedelta) -> tuple[bool, bool]:
         return queue.heartbeat(self._db, lease_id, fence, lease)

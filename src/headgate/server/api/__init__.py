@@ -8,6 +8,7 @@ from fastapi import APIRouter
 def routers() -> list[APIRouter]:
     """Every resource's router, in the order the API's docs list them."""
     from headgate.server.api import (
+        agent_exchange,
         agent_store,
         agents,
         deliveries,
@@ -35,6 +36,7 @@ def routers() -> list[APIRouter]:
         steps.router,
         schedules.router,
         agents.router,
+        agent_exchange.router,  # several tasks per call
         agent_store.router,  # the metadata store, as agents reach it
         quality.router,
         environments.router,

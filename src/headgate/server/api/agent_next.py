@@ -23,7 +23,7 @@ from headgate.server.api import agent_store
 from headgate.server.api.common import jsonable
 from headgate.server.hub import Hub
 from headgate.state import agents as registry
-from headgate.state import queue
+from headgate.state import claims, queue
 
 FRESH_SECONDS = 10.0  # a task read ahead longer ago than this is read again
 KEPT = 1000  # agents whose next task is kept at most
@@ -32,7 +32,7 @@ AWAITED_SECONDS = 2.0  # a next task being read ahead is waited for this long at
 
 @dataclass(frozen=True)
 class Ready:
-    queued: queue.Queued
+    queued: claims.Queued
     environment: str
     commit: str | None
     secrets: dict[str, str]
@@ -83,7 +83,7 @@ def prepare(
             for key, ready in _ready.items()
             if key[0] == id(hub) and key[1] != agent
         )
-    found = queue.peek(
+    found = claims.peek(
         registry.database(hub.store), labels, may_work_in=may_work_in, passing=others
     )
     if found is None:
@@ -112,7 +112,7 @@ def take(
         return None
     if may_work_in is not None and not may_work_in(ready.environment):
         return None
-    taken = queue.take(registry.database(hub.store), ready.queued.id, agent, lease)
+    taken = claims.take(registry.database(hub.store), ready.queued.id, agent, lease)
     if taken is None:
         return None
     return {

@@ -148,7 +148,7 @@ def apply_writes(
         if task is None:
             raise stale(lease_id, fence)
         for method, args in calls:
-            _owned(task, method, args)
+            owned(task, method, args)
         store = registry.store_in(hub.store, conn)
         for method, args in calls:
             getattr(store, method)(*args)
@@ -168,11 +168,11 @@ def check_writes(hub: Hub, lease_id: int, fence: int, writes: WriteList) -> Call
     calls = decoded_writes(writes)
     owner = queue.Held(task.id, task.run_id, task.task, task.attempts)
     for method, args in calls:
-        _owned(owner, method, args)
+        owned(owner, method, args)
     return calls
 
 
-def _owned(task: queue.Held, method: str, args: list[Any]) -> None:
+def owned(task: queue.Held, method: str, args: list[Any]) -> None:
     """Refuse a write for another run, or a record of another task."""
     run, name = task.run_id, task.task
     pairs: list[tuple[Any, Any]] = []

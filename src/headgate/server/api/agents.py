@@ -32,7 +32,7 @@ from headgate.server.hub import Hub
 from headgate.server.permissions import Permission, requires
 from headgate.server.task_ends import QUEUE_BELL, TASK_ENDS
 from headgate.state import agents as registry
-from headgate.state import queue
+from headgate.state import claims, queue
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -167,10 +167,10 @@ async def claim(
     name: AgentName, body: ClaimRequest, request: Request, hub: Hub = Depends(get_hub)
 ) -> Response:
     db = registry.database(hub.store)
-    labels = await asyncio.to_thread(_labels_of, hub, name)
+    labels = await asyncio.to_thread(labels_of, hub, name)
     until = time.monotonic() + body.wait_seconds
     lease = timedelta(seconds=body.lease_seconds)
-    allowed = _may_work_in(request)
+    allowed = may_work_in(request)
     while True:
         rung = QUEUE_BELL.mark()
         work = await asyncio.to_thread(_claim_work, hub, name, labels, lease, allowed, body.plans)
@@ -234,7 +234,7 @@ def complete(
         work = _next_work(hub, body, request)
         if work is not None:
             agent_next.expect(hub, str(body.agent))
-            background.add_task(_apply_later, hub, lease_id, body, calls, _may_work_in(request))
+            background.add_task(_apply_later, hub, lease_id, body, calls, may_work_in(request))
             answer |= {"applied": False, "next": work}
             return Response(_json(answer), media_type="application/json")
     _apply_result(hub, lease_id, body)
@@ -285,7 +285,7 @@ def _apply_later(
     try:
         _apply_result(hub, lease_id, body, calls)
         step = "its next task was not read ahead (it is taken the usual way)"
-        agent_next.prepare(hub, agent, _labels_of(hub, agent), may_work_in, body.plans)
+        agent_next.prepare(hub, agent, labels_of(hub, agent), may_work_in, body.plans)
     except Exception as exc:
         log.warning("lease %s of %s: %s: %s", lease_id, agent, step, _said(exc))
     finally:
@@ -301,7 +301,7 @@ def _next_work(hub: Hub, body: Result, request: Request) -> dict[str, Any] | Non
     is unknown)."""
     lease = timedelta(seconds=body.next_lease_seconds or 30.0)
     with contextlib.suppress(HeadgateError):  # an unknown agent just takes nothing
-        labels, allowed = _labels_of(hub, str(body.agent)), _may_work_in(request)
+        labels, allowed = labels_of(hub, str(body.agent)), may_work_in(request)
         ready = agent_next.take(hub, str(body.agent), lease, allowed)
         if ready is not None:
             return ready
@@ -396,7 +396,7 @@ _known: dict[tuple[int, str], tuple[float, dict[str, str]]] = {}  # (hub, agent)
 _sweep_guard = threading.Lock()
 
 
-def _labels_of(hub: Hub, name: str) -> dict[str, str]:
+def labels_of(hub: Hub, name: str) -> dict[str, str]:
     """The agent's labels as it registered them; its call is recorded (at most once a
     second: an agent polling in a loop does not write each time)."""
     db = registry.database(hub.store)
@@ -414,7 +414,7 @@ def _labels_of(hub: Hub, name: str) -> dict[str, str]:
     return labels
 
 
-def _may_work_in(request: Request) -> Callable[[str], bool] | None:
+def may_work_in(request: Request) -> Callable[[str], bool] | None:
     """The environments the caller's token holds agents:work in (None: no sign-in)."""
     principal = getattr(request.state, "principal", None)
     if principal is None:
@@ -430,15 +430,20 @@ def _try_claim(
     may_work_in: Callable[[str], bool] | None = None,
 ) -> Any:
     db = registry.database(hub.store)
+    sweep_due(hub)
+    if db.engine.dialect.name != "postgresql" and not queue.has_queued(db):
+        return None  # a read first: SQLite's one writer is not taken for nothing
+    return claims.claim(db, name, labels, lease, may_work_in=may_work_in)
+
+
+def sweep_due(hub: Hub) -> None:
+    """Send leases past their end back to the queue, at most every SWEEP_SECONDS."""
     with _sweep_guard:
         due = time.monotonic() - _sweeps.get(hub, 0.0) >= SWEEP_SECONDS
         if due:
             _sweeps[hub] = time.monotonic()
     if due:
         hub.store.expire_leases()
-    if db.engine.dialect.name != "postgresql" and not queue.has_queued(db):
-        return None  # a read first: SQLite's one writer is not taken for nothing
-    return queue.claim(db, name, labels, lease, may_work_in=may_work_in)
 
 
 def _claim_work(
@@ -489,6 +494,10 @@ def stale(lease_id: int, fence: int) -> StaleLease:
         hint="the lease ended and the task went back to the queue or to another agent; "
         "drop this result and take new work",
     )
+
+
+def stale_text(lease_id: int, fence: int) -> str:
+    return stale(lease_id, fence).render()
 
 
 def _json(data: Any) -> bytes:

@@ -1,0 +1,126 @@
+"""Agents that keep tasks in hand (--prefetch): results and tasks in batches, one call each.
+
+The same project and hub as tests/server/test_agents.py (the test PostgreSQL is both the
+warehouse and the metadata store).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from headgate import Project
+from headgate.runtime.agent import Agent
+from headgate.runtime.agent_http import HttpTransport
+from tests.server.hubs import running_hub
+from tests.server.test_agents import (
+    API,
+    ENV,
+    deployments,
+    finished,
+    headers,
+    queue_of,
+    run_of,
+    start_run,
+    until,
+)
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+def project(tmp_path: Path, postgres_url: str, pg_schema: str, pg_prefix: str) -> Path:
+    from tests.server.test_agents import make_project
+
+    return make_project(tmp_path / "project", postgres_url, pg_schema, pg_prefix)
+
+
+def exchange(url: str, agent: str, **body: Any) -> dict[str, Any]:
+    answer = httpx.post(
+        f"{url}{API}/agents/{agent}/exchange", json=body, headers=headers(url), timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    data: dict[str, Any] = answer.json()
+    return data
+
+
+def register(url: str, agent: str) -> None:
+    body = {"name": agent, "labels": {}, "capacity": 1}
+    answer = httpx.post(f"{url}{API}/agents", json=body, headers=headers(url), timeout=30)
+    assert answer.status_code == 200, answer.text
+
+
+def test_agents_keeping_tasks_in_hand_carry_a_run_out_once_and_publish_it(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLOW_SECONDS", "0")
+    stop = threading.Event()
+    with running_hub(project) as url:
+        token = headers(url).get("Authorization", "")[7:]
+        transports = [HttpTransport(url, token=token, wait=1.0, prefetch=3) for _ in range(2)]
+        agents = [
+            Agent(f"batch-{i}", project, t, lease=timedelta(seconds=10), poll=0)
+            for i, t in enumerate(transports)
+        ]
+        threads = [threading.Thread(target=a.run, args=(stop,), daemon=True) for a in agents]
+        for thread in threads:
+            thread.start()
+        try:
+            run_id = start_run(url, environment=ENV)
+            until(lambda: finished(url, run_id), 120, f"run {run_id} to finish")
+            run = run_of(url, run_id)
+            queued = queue_of(url, run_id)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=60)
+            for transport in transports:
+                transport.close()
+    assert run["status"] == "success" and run["published"], run
+    tasks = {t["task"]: t for t in queued["tasks"]}
+    assert {name: (t["state"], t["attempts"]) for name, t in tasks.items()} == {
+        name: ("done", 1) for name in ("raw.numbers", "marts.total", "marts.slow", "marts.report")
+    }
+    said = [line["line"] for line in queued["output"] if line["task"] == "marts.report"]
+    assert said[0].startswith("taken by batch-") and said[-1].startswith("built, 1 rows")
+    assert deployments(project, run_id) == 1
+    with Project.load(project) as loaded:
+        assert loaded.query("select n, total from marts.report", environment=ENV).to_pylist() == [
+            {"n": 1000, "total": 499500}
+        ]
+
+
+def test_one_call_reports_results_refuses_a_stale_one_alone_and_takes_the_tasks_made_ready(
+    project: Path,
+) -> None:
+    with running_hub(project) as url:
+        register(url, "by-hand")
+        run_id = start_run(url, environment=ENV)
+        until(lambda: queue_of(url, run_id)["tasks"], 60, "the run's tasks to be queued")
+        first = exchange(url, "by-hand", want=4, wait_seconds=10)
+        assert [t["lease"]["task"] for t in first["tasks"]] == ["raw.numbers"]  # the only one ready
+        lease = first["tasks"][0]["lease"]
+        done = {"lease_id": lease["id"], "fence": lease["fence"], "ok": True, "lines": ["by hand"]}
+        stale = {"lease_id": lease["id"], "fence": lease["fence"] + 7, "ok": True}
+        second = exchange(url, "by-hand", results=[stale, done], want=4)
+        taken = sorted(t["lease"]["task"] for t in second["tasks"])
+        in_hand = [
+            {"lease_id": t["lease"]["id"], "fence": t["lease"]["fence"]} for t in second["tasks"]
+        ]
+        lost = {"lease_id": in_hand[0]["lease_id"], "fence": in_hand[0]["fence"] + 1}
+        third = exchange(url, "by-hand", held=[*in_hand, lost])
+        tasks = {t["task"]: t for t in queue_of(url, run_id)["tasks"]}
+    assert [r["accepted"] for r in second["results"]] == [False, True]
+    assert (
+        second["results"][0]["status"] == 409 and "no longer held" in second["results"][0]["error"]
+    )
+    assert taken == ["marts.slow", "marts.total"]  # raw.numbers' result made both ready
+    assert [h["held"] for h in third["held"]] == [True, True, False]
+    assert tasks["raw.numbers"]["state"] == "done"
+    assert {tasks[name]["agent"] for name in taken} == {"by-hand"}
+    assert tasks["marts.report"]["state"] == "waiting"
