@@ -13,6 +13,9 @@ holding a task hear it at their next heartbeat.
 The queue and the run's plan live in the metadata store, so a hub restarted in the middle
 of a run follows it again (:func:`resume`): the agents kept working, or waited for the
 hub, meanwhile.
+
+Whenever a run's record closes it becomes events (observe/own.py), as a local run does:
+journeys, rules and alerts see runs carried out by agents.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from headgate.errors import HeadgateError
+from headgate.observe.own import observe_run
 from headgate.project.schedules import ALL_STEPS, STEPS, includes_text
 from headgate.server.jobs import CANCELLED, DONE, FAILED, RUNNING, Job, JobCancelled
 from headgate.server.task_ends import TASK_ENDS, Key
@@ -101,7 +105,7 @@ def start(
             follower.error = exc.render() if isinstance(exc, HeadgateError) else str(exc)
             follower.finish(FAILED)
             # the run's record ends too: a schedule's limit counts running runs
-            hub.store.finish_run(run_id, "failed", error=follower.error[:4000])
+            _close_run(hub.store, run_id, "failed", error=follower.error)
             raise
         _follow_in_thread(hub, follower, env)
         return {"run_id": run_id, "queued": len(tasks)}
@@ -109,10 +113,24 @@ def start(
     try:
         hub.submit("run", f"plan run {run_id} in {env} for agents", plan, environment=env)
     except BaseException as exc:
-        hub.store.finish_run(run_id, "failed", error=str(exc)[:4000])
+        _close_run(hub.store, run_id, "failed", error=str(exc))
         raise
     hub.track(follower)
     return follower
+
+
+def _close_run(
+    store: StateStore,
+    run_id: int,
+    status: str,
+    *,
+    error: str | None = None,
+    published: bool = False,
+) -> None:
+    """End the run's record and record its events (pipeline, models, checks), as a local
+    run's end does: journeys, rules and alerts see runs carried out by agents too."""
+    store.finish_run(run_id, status, error=error[:4000] if error else None, published=published)
+    observe_run(store, run_id)
 
 
 def queue_run(
@@ -264,7 +282,7 @@ def _follow_in_thread(hub: Hub, job: Job, environment: str) -> None:
                 return
             result = _conclude(hub, run_id, environment, states, _includes_of(hub, run_id))
         except JobCancelled as exc:
-            hub.store.finish_run(run_id, "cancelled", error=exc.message)
+            _close_run(hub.store, run_id, "cancelled", error=exc.message)
             job.error = exc.render()
             job.emit("error", {"error": job.error})
             job.finish(CANCELLED)
@@ -275,7 +293,7 @@ def _follow_in_thread(hub: Hub, job: Job, environment: str) -> None:
                 return
             log.exception("following run %s failed", run_id)
             with contextlib.suppress(Exception):
-                hub.store.finish_run(run_id, "failed", error=job.error[:4000])
+                _close_run(hub.store, run_id, "failed", error=job.error)
             job.finish(FAILED)
         else:
             job.emit("finished", {"result": result})
@@ -314,8 +332,8 @@ def _conclude(
             )
         published = bool((publishing.result or {}).get("published"))
     error = f"{len(failed)} task(s) did not succeed: {', '.join(failed[:20])}" if failed else None
-    hub.store.finish_run(
-        run_id, "failed" if failed else "success", error=error, published=published
+    _close_run(
+        hub.store, run_id, "failed" if failed else "success", error=error, published=published
     )
     return {"run_id": run_id, "tasks": states, "failed": failed, "published": published}
 
@@ -390,7 +408,7 @@ def _refused_run(
         pid=os.getpid(),
         git_commit=_git_commit(hub.root),
     )
-    hub.store.finish_run(run_id, "failed", error=error.render()[:4000])
+    _close_run(hub.store, run_id, "failed", error=error.render())
     log.warning("%s: run %s for agents did not start: %s", user, run_id, error.render())
     return run_id
 
