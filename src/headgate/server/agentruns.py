@@ -12,7 +12,8 @@ holding a task hear it at their next heartbeat.
 
 The queue and the run's plan live in the metadata store, so a hub restarted in the middle
 of a run follows it again (:func:`resume`): the agents kept working, or waited for the
-hub, meanwhile.
+hub, meanwhile. The run's record keeps its :class:`Placement` from the start, so a run
+whose hub died before its tasks were queued is planned and queued again.
 
 Whenever a run's record closes it becomes events (observe/own.py), as a local run does:
 journeys, rules and alerts see runs carried out by agents.
@@ -27,22 +28,23 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from headgate.errors import HeadgateError
 from headgate.observe.own import observe_run
 from headgate.project.schedules import ALL_STEPS, STEPS, includes_text
+from headgate.server.agentplacement import Placement, kept_placement, placement_from
 from headgate.server.jobs import CANCELLED, DONE, FAILED, RUNNING, Job, JobCancelled
 from headgate.server.task_ends import TASK_ENDS, Key
-from headgate.state import agents, queue
+from headgate.state import agents, queue, runs
 
 if TYPE_CHECKING:
     from headgate.facade import Project
     from headgate.project.schedules import AgentsConfig
     from headgate.runtime.executor import RetryPolicy
     from headgate.server.hub import Hub
+    from headgate.state.database import Database
     from headgate.state.store import StateStore
 
 log = logging.getLogger("headgate.hub")
@@ -50,18 +52,11 @@ log = logging.getLogger("headgate.hub")
 FOLLOW_SECONDS = 0.1  # how often the hub looks at a followed run's queue
 SWEEP_SECONDS = 1.0  # how often it sends leases past their end back to the queue
 FINISHED = queue.FINISHED
-
-
-@dataclass
-class Placement:
-    """Where a run's tasks go: labels every task asks for, and per site selection more."""
-
-    labels: dict[str, str] = field(default_factory=dict)
-    sites: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (selection, labels)
-    max_attempts: int = 3
-    full_refresh: bool = False
-    includes: frozenset[str] = ALL_STEPS  # the run's steps; agents always check what they build
-    policy: RetryPolicy | None = None  # a schedule's retries and timeout (None: the project's)
+LOST_UNKEPT = (
+    "the hub stopped after recording this run and before queuing its tasks, and the run "
+    "was recorded by an earlier headgate, which did not keep where its tasks go: it "
+    "cannot be queued again; start it again"
+)
 
 
 def start(
@@ -87,7 +82,8 @@ def start(
         )
     for expression, _ in placement.sites:
         hub.project.select(expression)  # an unknown name is refused before anything is queued
-    run_id = hub.store.start_run(
+    run_id = runs.start_run(  # with its placement: a hub that dies before queuing can
+        agents.database(hub.store),  # still queue the run (resume)
         environment=env,
         command="run (agents)" + includes_text(placement.includes),
         selection=selection,
@@ -95,8 +91,21 @@ def start(
         host=socket.gethostname(),
         pid=os.getpid(),
         git_commit=_git_commit(hub.root),
+        placement=kept_placement(placement, end),
     )
     follower = Job("run", f"run {run_id} in {env} by agents", _outside_lane, env, run_id)
+    _plan_in_lane(hub, follower, selection, placement, end)
+    hub.track(follower)
+    return follower
+
+
+def _plan_in_lane(
+    hub: Hub, follower: Job, selection: str | None, placement: Placement, end: datetime | None
+) -> None:
+    """Plan the follower's run and queue its tasks in the writer lane, then follow it; a
+    run that cannot be planned ends failed."""
+    run_id, env = follower.run_id, follower.environment
+    assert run_id is not None and env is not None
 
     def plan(project: Project) -> dict[str, Any]:
         try:
@@ -115,8 +124,6 @@ def start(
     except BaseException as exc:
         _close_run(hub.store, run_id, "failed", error=str(exc))
         raise
-    hub.track(follower)
-    return follower
 
 
 def _close_run(
@@ -244,22 +251,59 @@ def _finished(states: dict[str, str]) -> int:
 
 
 def resume(hub: Hub) -> list[int]:
-    """Follow again the agents' runs a previous hub process left (marked abandoned)."""
-    resumed = []
-    for run_id in agents.interrupted_runs(agents.database(hub.store)):
-        record = hub.store.get_run(run_id)
-        if record is None:
-            continue
-        hub.store.reopen_run(run_id, host=socket.gethostname(), pid=os.getpid())
-        env = record.environment
-        follower = Job(
-            "run", f"run {run_id} in {env} by agents (resumed)", _outside_lane, env, run_id
-        )
-        hub.track(follower)
-        _follow_in_thread(hub, follower, env)
-        resumed.append(run_id)
-        log.info("following run %s again: its tasks are with agents", run_id)
+    """Follow again the agents' runs a previous hub process left (marked abandoned), and
+    plan and queue again those it left before their tasks were queued."""
+    db = agents.database(hub.store)
+    resumed = [run_id for run_id in agents.interrupted_runs(db) if _follow_again(hub, run_id)]
+    for run_id, kept in agents.unqueued_runs(db):
+        if _queue_again(hub, db, run_id, kept):
+            resumed.append(run_id)
     return resumed
+
+
+def _follow_again(hub: Hub, run_id: int) -> bool:
+    record = hub.store.get_run(run_id, specs=False)
+    if record is None:
+        return False
+    hub.store.reopen_run(run_id, host=socket.gethostname(), pid=os.getpid())
+    env = record.environment
+    follower = Job("run", f"run {run_id} in {env} by agents (resumed)", _outside_lane, env, run_id)
+    hub.track(follower)
+    _follow_in_thread(hub, follower, env)
+    log.info("following run %s again: its tasks are with agents", run_id)
+    return True
+
+
+def _queue_again(hub: Hub, db: Database, run_id: int, kept: dict[str, Any] | None) -> bool:
+    """Plan and queue again (in the writer lane, as :func:`start` does) a run whose hub
+    died before its tasks were queued, then follow it. One recorded without its placement
+    stays abandoned, its record saying why."""
+    record = hub.store.get_run(run_id, specs=False)
+    if record is None:
+        return False
+    if kept is None:
+        hub.store.finish_run(run_id, "abandoned", error=LOST_UNKEPT)
+        log.warning("run %s stays abandoned: %s", run_id, LOST_UNKEPT)
+        return False
+    try:
+        placement, end = placement_from(kept)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        error = f"run {run_id} cannot be queued again: its kept placement is unreadable ({exc})"
+        _close_run(hub.store, run_id, "failed", error=error)
+        return False
+    if not runs.reopen_abandoned(db, run_id, host=socket.gethostname(), pid=os.getpid()):
+        return False  # another hub took it on meanwhile
+    env = record.environment
+    description = f"run {run_id} in {env} by agents (queued again)"
+    follower = Job("run", description, _outside_lane, env, run_id)
+    try:
+        _plan_in_lane(hub, follower, record.selection, placement, end)
+    except Exception:  # the run's record says why; the hub starts all the same
+        log.exception("run %s could not be queued again", run_id)
+        return False
+    hub.track(follower)
+    log.info("queuing run %s again: its hub stopped before its tasks were queued", run_id)
+    return True
 
 
 def _follow_in_thread(hub: Hub, job: Job, environment: str) -> None:

@@ -270,6 +270,28 @@ def interrupted_runs(db: Database) -> list[int]:
         return [int(run_id) for run_id in rows]
 
 
+def unqueued_runs(db: Database) -> list[tuple[int, dict[str, Any] | None]]:
+    """Runs for agents whose hub died after recording them but before queuing their tasks
+    (abandoned, nothing queued), oldest first, each with the placement it kept (None: it
+    was recorded before runs kept one, and was not yet told why it stays abandoned)."""
+    with db.read() as conn:
+        queued = select(task_queue.c.run_id).distinct()
+        rows = conn.execute(
+            select(runs.c.id, runs.c.placement, runs.c.error)
+            .where(
+                runs.c.status == "abandoned",
+                runs.c.command.startswith("run (agents)"),
+                runs.c.id.not_in(queued),
+            )
+            .order_by(runs.c.id)
+        ).all()
+    return [
+        (int(row.id), dict(row.placement) if row.placement else None)
+        for row in rows
+        if row.placement or row.error is None
+    ]
+
+
 def physical_named(
     db: Database, names: list[str], model: str | None = None
 ) -> dict[str, PhysicalRecord]:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from headgate.errors import StateError
 from headgate.state.database import Database
 
-HEAD_REVISION = "0016"
+HEAD_REVISION = "0017"
 """The newest migration in ``migrations/versions``; a test keeps the two in step."""
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

@@ -30,9 +30,11 @@ def start_run(
     host: str | None,
     pid: int | None,
     git_commit: str | None,
+    placement: dict[str, Any] | None = None,
 ) -> int:
-    """Record a new run in status 'running' and return its id."""
-    values = {
+    """Record a new run in status 'running' and return its id (``placement``: where a run
+    for agents sends its tasks, kept to queue them again if they never were)."""
+    values: dict[str, Any] = {
         "environment": environment,
         "command": command,
         "selection": selection,
@@ -44,6 +46,8 @@ def start_run(
         "published": False,
         "started_at": now(),
     }
+    if placement is not None:  # else SQL NULL, not a JSON null
+        values["placement"] = placement
     with db.write("starting a run") as conn:
         result = conn.execute(insert(runs).values(values))
         key = result.inserted_primary_key
@@ -84,6 +88,18 @@ def reopen_run(db: Database, run_id: int, *, host: str, pid: int) -> None:
         )
 
 
+def reopen_abandoned(db: Database, run_id: int, *, host: str, pid: int) -> bool:
+    """Reopen the run if it is still abandoned; whether this call did (of two processes
+    taking it on at once, one does)."""
+    with db.write("resuming a run") as conn:
+        result = conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.status == "abandoned")
+            .values(status="running", host=host, pid=pid, ended_at=None, error=None)
+        )
+    return bool(result.rowcount)
+
+
 def record_tasks(db: Database, records: Sequence[TaskRecord]) -> None:
     """Upsert tasks by (run, name) in one transaction: a resumed run overwrites, never duplicates.
 
@@ -108,8 +124,9 @@ def record_tasks(db: Database, records: Sequence[TaskRecord]) -> None:
 
 def _record_columns() -> list[Any]:
     """The runs table's columns a :class:`RunRecord` holds: not the saved plan, which can
-    be a large JSON document (a 1,000-task run's) that lists and pages do not show."""
-    return [c for c in runs.c if c.name != "plan"]
+    be a large JSON document (a 1,000-task run's) that lists and pages do not show, nor
+    a run for agents' placement."""
+    return [c for c in runs.c if c.name not in ("plan", "placement")]
 
 
 def list_runs(db: Database, limit: int, environment: str | None) -> list[RunRecord]:

@@ -50,6 +50,7 @@ runs = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("ended_at", UTCDateTime),
     Column("plan", json_type()),  # the run's plan as data (its tasks hold their specs)
+    Column("placement", json_type()),  # a run for agents: where its tasks go (agentruns.py)
     Index(None, "environment", "id"),
     Index(None, "status"),
     # Run ids are shown to users: never hand out the id of a deleted run again.
