@@ -7,6 +7,7 @@ warehouse and the metadata store).
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,35 @@ def test_one_call_reports_results_refuses_a_stale_one_alone_and_takes_the_tasks_
     assert tasks["raw.numbers"]["state"] == "done"
     assert {tasks[name]["agent"] for name in taken} == {"by-hand"}
     assert tasks["marts.report"]["state"] == "waiting"
+
+
+def test_an_agent_keeps_no_task_in_hand_while_another_agent_waits_for_work(
+    project: Path,
+) -> None:
+    with running_hub(project) as url:
+        register(url, "hoarder")
+        register(url, "idle")
+        run_id = start_run(url, environment=ENV)
+        until(lambda: queue_of(url, run_id)["tasks"], 60, "the run's tasks to be queued")
+        first = exchange(url, "hoarder", want=4, free=1, wait_seconds=10)
+        lease = first["tasks"][0]["lease"]
+        claimed: list[httpx.Response] = []
+        body = {"lease_seconds": 30, "wait_seconds": 30}
+        waiting = threading.Thread(
+            target=lambda: claimed.append(
+                httpx.post(
+                    f"{url}{API}/agents/idle/claim", json=body, headers=headers(url), timeout=60
+                )
+            )
+        )
+        waiting.start()
+        time.sleep(2.0)  # the idle agent's claim is waiting at the hub by then
+        done = {"lease_id": lease["id"], "fence": lease["fence"], "ok": True}
+        second = exchange(url, "hoarder", results=[done], want=4, free=1)
+        waiting.join(timeout=60)
+    assert len(second["tasks"]) == 1  # one for its idle slot, none to keep in hand
+    assert claimed and claimed[0].status_code == 200  # the other ready task went to it
+    assert {second["tasks"][0]["lease"]["task"], claimed[0].json()["lease"]["task"]} == {
+        "marts.total",
+        "marts.slow",
+    }

@@ -78,7 +78,8 @@ def test_a_followed_again_run_does_the_steps_its_plan_keeps_not_its_commands_tex
         )
         assert triggered.status_code == 202, triggered.text
         older = int(triggered.json()["run_id"])
-        # its tasks queued (a run whose hub dies before queuing them is left abandoned)
+        # its tasks queued: this test is about runs followed again (a run whose hub dies
+        # before queuing them is planned again: tests/server/test_agent_recovery.py)
         until(lambda: _queued(root, older), 60, f"run {older}'s tasks to be queued")
         os.kill(hub.pid, signal.SIGKILL)  # the hub dies; the next one follows both runs
         hub.wait()

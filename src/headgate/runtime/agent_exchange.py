@@ -43,6 +43,7 @@ class Feeder:
     def __init__(self, transport: HttpTransport, capacity: int, prefetch: int) -> None:
         self._transport = transport
         self._room = capacity + prefetch
+        self._prefetch = prefetch
         self._low = capacity  # tasks in hand when the next are asked for
         self._held_since = 0.0  # when the oldest result waiting to be reported finished
         self._state = threading.Condition()
@@ -164,6 +165,7 @@ class Feeder:
             "results": sent,
             "held": held[:MOST],
             "want": min(room, MOST),
+            "free": max(self._room - self._prefetch - self._running - len(self._hand), 0),
             "lease_seconds": lease.total_seconds(),
             "wait_seconds": self._transport.wait if idle and self._dry else 0.0,
             "plans": self._transport.plans_held(),

@@ -15,9 +15,11 @@ per task: what the hub spends per task falls as the batches grow.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -82,6 +84,13 @@ class Exchange(BaseModel):
         default_factory=list, max_length=256, description="tasks in hand, not begun: extended"
     )
     want: int = Field(0, ge=0, le=256, description="tasks to take now")
+    free: int | None = Field(
+        None,
+        ge=0,
+        le=256,
+        description="of them, the slots idle now; the rest (to keep in hand) is handed out "
+        "only while no other agent waits for work",
+    )
     lease_seconds: float = Field(30.0, ge=1, le=3600)
     wait_seconds: float = Field(
         0.0, ge=0, le=120, description="with nothing reported, wait this long for a task"
@@ -114,15 +123,48 @@ async def exchange(
         until = time.monotonic() + waits
         while True:
             rung = QUEUE_BELL.mark()
+            wanted = body.want
+            if body.free is not None and WAITING.others(hub, name):
+                wanted = min(wanted, body.free)  # no hoarding while another agent idles
             answer["tasks"] = await asyncio.to_thread(
-                take, hub, name, labels, lease, allowed, body.plans, body.want
+                take, hub, name, labels, lease, allowed, body.plans, wanted
             )
             if answer["tasks"] or time.monotonic() >= until:
                 break
             if await request.is_disconnected():
                 break
-            await QUEUE_BELL.wait(rung, min(POLL_SECONDS, max(until - time.monotonic(), 0)))
+            with WAITING.held(hub, name):
+                await QUEUE_BELL.wait(rung, min(POLL_SECONDS, max(until - time.monotonic(), 0)))
     return Response(_json(answer), media_type="application/json")
+
+
+class Waiting:
+    """The agents waiting at this hub for work right now (in a claim or an exchange)."""
+
+    def __init__(self) -> None:
+        self._count: dict[tuple[int, str], int] = {}
+        self._guard = threading.Lock()
+
+    @contextlib.contextmanager
+    def held(self, hub: Hub, agent: str) -> Iterator[None]:
+        key = (id(hub), agent)
+        with self._guard:
+            self._count[key] = self._count.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._count[key] -= 1
+                if not self._count[key]:
+                    del self._count[key]
+
+    def others(self, hub: Hub, agent: str) -> bool:
+        """Whether an agent other than ``agent`` waits for work."""
+        with self._guard:
+            return any(key[0] == id(hub) and key[1] != agent for key in self._count)
+
+
+WAITING = Waiting()
 
 
 def settle(hub: Hub, agent: str, results: list[Finished]) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, R
 from pydantic import BaseModel, ConfigDict, Field
 
 from headgate.errors import HeadgateError
-from headgate.server.api import agent_next, agent_store
+from headgate.server.api import agent_exchange, agent_next, agent_store
 from headgate.server.api.common import NAME_PATTERN, accepted, jsonable
 from headgate.server.app import get_hub
 from headgate.server.hub import Hub
@@ -179,7 +179,8 @@ async def claim(
         if time.monotonic() >= until or await request.is_disconnected():
             await asyncio.to_thread(registry.seen, db, name)
             return Response(status_code=204)
-        await QUEUE_BELL.wait(rung, min(POLL_SECONDS, max(until - time.monotonic(), 0)))
+        with agent_exchange.WAITING.held(hub, name):
+            await QUEUE_BELL.wait(rung, min(POLL_SECONDS, max(until - time.monotonic(), 0)))
 
 
 @router.post(
