@@ -57,10 +57,10 @@ def agent(
             max=256,
             help="Tasks kept in hand beyond --capacity: a freed slot begins its next task "
             "at once, and results and tasks go to and from the hub in batches (fewer "
-            "calls, less work at the hub per task). Tasks in hand wait for this agent, "
-            "so keep it small where several agents share a site.",
+            "calls, less work at the hub per task). None is kept while another agent waits "
+            "for work. 0: one call per task, results reported as they come.",
         ),
-    ] = 0,
+    ] = 1,
 ) -> None:
     """Take tasks from the hub for which --labels qualify, and build them in this site.
 
