@@ -297,12 +297,18 @@ def physical_named(
 ) -> dict[str, PhysicalRecord]:
     """The physical records of ``names`` and, with ``model``, every record of that model
     (a source's load log), keyed by name: what one task reads instead of them all."""
+    return physical_of(db, names, [model] if model is not None else [])
+
+
+def physical_of(db: Database, names: list[str], models: list[str]) -> dict[str, PhysicalRecord]:
+    """:func:`physical_named` for several tasks at once: the records of ``names`` and
+    every record of ``models``."""
     found: dict[str, PhysicalRecord] = {}
     with db.read() as conn:
         for start in range(0, max(len(names), 1), 500):
             where: Any = physical_tables.c.name.in_(names[start : start + 500])
-            if model is not None and start == 0:
-                where = or_(where, physical_tables.c.model == model)
+            if models and start == 0:
+                where = or_(where, physical_tables.c.model.in_(models))
             for row in conn.execute(select(physical_tables).where(where)).mappings():
                 values = dict(row)
                 values["inputs"] = values["inputs"] or {}

@@ -192,6 +192,22 @@ def latest_metric(db: Database, model: str, metric: str) -> float | None:
     return history[0][2] if history else None
 
 
+def latest_metrics(db: Database, models: list[str], metric: str) -> dict[str, float]:
+    """:func:`latest_metric` of several models in one query (those with none left out)."""
+    if not models:
+        return {}
+    newest = (
+        select(func.max(model_metrics.c.id))
+        .where(model_metrics.c.model.in_(models), model_metrics.c.metric == metric)
+        .group_by(model_metrics.c.model)
+    )
+    query = select(model_metrics.c.model, model_metrics.c.value).where(
+        model_metrics.c.id.in_(newest.scalar_subquery())
+    )
+    with db.read() as conn:
+        return {str(model): float(value) for model, value in conn.execute(query).all()}
+
+
 def json_safe(value: Any) -> Any:
     """``value`` as JSON can hold it: times as ISO text, bytes as base64, other objects as text."""
     if value is None or isinstance(value, bool | int | str):

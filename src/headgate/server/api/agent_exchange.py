@@ -320,11 +320,11 @@ def take(
     secrets: dict[str, dict[str, str]] = {}
     with quick_read(db) as conn:
         reading = registry.store_in(hub.store, conn)
-        for held in taken:
+        contexts = agent_store.task_contexts(hub, taken, plans, conn)
+        for held, context in zip(taken, contexts, strict=True):
             environment, commit = agent_store.brief_of(hub, held.run_id)
             if environment not in secrets:
                 secrets[environment] = environment_secrets(reading, hub.root, environment)
-            context = agent_store.task_context(hub, held, plans, conn)
             works.append(
                 {
                     "lease": jsonable(held),

@@ -34,7 +34,7 @@ from headgate.server.app import get_hub
 from headgate.server.hub import Hub
 from headgate.server.permissions import Permission, requires
 from headgate.state import agents as registry
-from headgate.state import queue
+from headgate.state import quality, queue
 from headgate.state.quickread import quick_read
 
 if TYPE_CHECKING:
@@ -225,31 +225,72 @@ def task_context(
     holds it), what its upstream tasks ended with, the records of its tables (and which
     of them have none yet), and its model's previous row count (read on ``conn``, or on
     a connection of its own)."""
+    return task_contexts(hub, [lease], plans, conn)[0]
+
+
+def task_contexts(
+    hub: Hub, leases: list[queue.Lease], plans: list[int], conn: Connection | None = None
+) -> list[dict[str, Any]]:
+    """:func:`task_context` of several tasks, read together: one query per run for what
+    their upstream tasks ended with, one for their tables' records, one for their
+    models' previous row counts."""
     if conn is None:
         with quick_read(registry.database(hub.store)) as own:
-            return task_context(hub, lease, plans, own)
-    parts, plan = _plan_of(hub, lease.run_id)
-    node = plan.nodes.get(lease.task) if plan is not None else None
-    context: dict[str, Any] = {
-        "plan": None if lease.run_id in plans else parts,
-        "upstream": {},
-        "physical": {},
-        "asked": [],
-        "reads": [],
-    }
-    if node is None:
-        return context
+            return task_contexts(hub, leases, plans, own)
     db: Any = registry.OneConnection(registry.database(hub.store), conn)
-    upstream = registry.task_specs(db, lease.run_id, list(node.upstream))
-    ended = {name: ended_node(status, spec) for name, (status, spec) in upstream.items()}
-    names = tables_of_task(plan, lease.task, ended)
-    context["upstream"] = upstream
-    context["asked"] = names
-    context["physical"] = encode(registry.physical_named(db, names, lease.task))
-    if node.kind == "model":
-        rows = registry.store_in(hub.store, conn).previous_row_count(lease.task)
-        context["reads"] = [["previous_row_count", encode([lease.task]), encode(rows)]]
-    return context
+    contexts: list[dict[str, Any]] = []
+    nodes: list[Any] = []
+    for lease in leases:
+        parts, plan = _plan_of(hub, lease.run_id)
+        nodes.append(plan.nodes.get(lease.task) if plan is not None else None)
+        contexts.append(
+            {
+                "plan": None if lease.run_id in plans else parts,
+                "upstream": {},
+                "physical": {},
+                "asked": [],
+                "reads": [],
+            }
+        )
+    upstream = _upstream_specs(hub, db, leases, nodes)
+    for lease, node, context in zip(leases, nodes, contexts, strict=True):
+        if node is None:
+            continue
+        _, plan = _plan_of(hub, lease.run_id)
+        mine = {n: upstream[lease.run_id][n] for n in node.upstream if n in upstream[lease.run_id]}
+        ended = {name: ended_node(status, spec) for name, (status, spec) in mine.items()}
+        context["upstream"] = mine
+        context["asked"] = tables_of_task(plan, lease.task, ended)
+    asked = sorted({name for context in contexts for name in context["asked"]})
+    tasks = [lease.task for lease, node in zip(leases, nodes, strict=True) if node is not None]
+    records = registry.physical_of(db, asked, tasks)
+    models = [lease.task for lease, node in zip(leases, nodes, strict=True) if _model(node)]
+    counts = quality.latest_metrics(db, models, "row_count")
+    for lease, node, context in zip(leases, nodes, contexts, strict=True):
+        if node is None:
+            continue
+        names = set(context["asked"])
+        found = {k: r for k, r in records.items() if k in names or r.model == lease.task}
+        context["physical"] = encode(found)
+        if _model(node):
+            rows = encode(counts.get(lease.task))
+            context["reads"] = [["previous_row_count", encode([lease.task]), rows]]
+    return contexts
+
+
+def _model(node: Any) -> bool:
+    return node is not None and node.kind == "model"
+
+
+def _upstream_specs(
+    hub: Hub, db: Any, leases: list[queue.Lease], nodes: list[Any]
+) -> dict[int, dict[str, tuple[str, Any]]]:
+    """Per run, the (status, spec) of the upstream tasks of the tasks of ``leases``."""
+    wanted: dict[int, set[str]] = {lease.run_id: set() for lease in leases}
+    for lease, node in zip(leases, nodes, strict=True):
+        if node is not None:
+            wanted[lease.run_id].update(node.upstream)
+    return {run: registry.task_specs(db, run, sorted(names)) for run, names in wanted.items()}
 
 
 def brief_of(hub: Hub, run_id: int) -> tuple[str, str | None]:
