@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +15,11 @@ import httpx
 import pytest
 
 from headgate import Project
-from headgate.runtime.agent import Agent
-from headgate.runtime.agent_http import HttpTransport
 from tests.server.hubs import running_hub
 from tests.server.test_agents import (
     API,
     ENV,
+    agents_in_threads,
     deployments,
     finished,
     headers,
@@ -60,28 +58,14 @@ def test_agents_keeping_tasks_in_hand_carry_a_run_out_once_and_publish_it(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SLOW_SECONDS", "0")
-    stop = threading.Event()
-    with running_hub(project) as url:
-        token = headers(url).get("Authorization", "")[7:]
-        transports = [HttpTransport(url, token=token, wait=1.0, prefetch=3) for _ in range(2)]
-        agents = [
-            Agent(f"batch-{i}", project, t, lease=timedelta(seconds=10), poll=0)
-            for i, t in enumerate(transports)
-        ]
-        threads = [threading.Thread(target=a.run, args=(stop,), daemon=True) for a in agents]
-        for thread in threads:
-            thread.start()
-        try:
-            run_id = start_run(url, environment=ENV)
-            until(lambda: finished(url, run_id), 120, f"run {run_id} to finish")
-            run = run_of(url, run_id)
-            queued = queue_of(url, run_id)
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=60)
-            for transport in transports:
-                transport.close()
+    with (
+        running_hub(project) as url,
+        agents_in_threads(url, project, ("batch-0", {}), ("batch-1", {}), prefetch=3),
+    ):
+        run_id = start_run(url, environment=ENV)
+        until(lambda: finished(url, run_id), 120, f"run {run_id} to finish")
+        run = run_of(url, run_id)
+        queued = queue_of(url, run_id)
     assert run["status"] == "success" and run["published"], run
     tasks = {t["task"]: t for t in queued["tasks"]}
     assert {name: (t["state"], t["attempts"]) for name, t in tasks.items()} == {

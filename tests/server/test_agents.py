@@ -115,13 +115,14 @@ def finished(url: str, run_id: int) -> bool:
 
 @contextmanager
 def agents_in_threads(
-    url: str, root: Path, *specs: tuple[str, dict[str, str]], lease: float = 10
+    url: str, root: Path, *specs: tuple[str, dict[str, str]], lease: float = 10, prefetch: int = 0
 ) -> Iterator[None]:
     stop = threading.Event()
     transports = []
     threads = []
     for name, labels in specs:
-        transport = HttpTransport(url, token=headers(url).get("Authorization", "")[7:], wait=1.0)
+        token = headers(url).get("Authorization", "")[7:]
+        transport = HttpTransport(url, token=token, wait=1.0, prefetch=prefetch)
         transports.append(transport)
         agent = Agent(name, root, transport, labels=labels, lease=timedelta(seconds=lease), poll=0)
         threads.append(threading.Thread(target=agent.run, args=(stop,), daemon=True))

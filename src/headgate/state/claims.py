@@ -53,7 +53,7 @@ def claim(
             fitting = _fitting_ids(conn, labels, may_work_in)
             if not fitting:
                 return None
-            return _take_first(conn, _first_of(fitting), agent, now() + lease)
+            return _take_one(conn, fitting, agent, now() + lease)
     with db.write("claiming a task") as conn:
         fitting = _fitting_ids(conn, labels, may_work_in)
         return _take_in(conn, fitting, agent, lease) if fitting else None
@@ -94,17 +94,20 @@ def _take_many(
     conn: Connection, fitting: list[int], agent: str, until: datetime, wanted: int
 ) -> list[Lease]:
     """On PostgreSQL: the first ``wanted`` of ``fitting`` that no one else is taking,
-    leased in one statement."""
-    free = (
+    leased in one statement. They are picked in a CTE (``WITH picked AS (SELECT ...
+    LIMIT n FOR UPDATE SKIP LOCKED) UPDATE ... FROM picked``): locking, it is read once,
+    where ``id IN (SELECT ... LIMIT n ...)`` may be read again per row and lease more."""
+    picked = (
         select(task_queue.c.id)
         .where(task_queue.c.id.in_(fitting), task_queue.c.state == "queued")
         .order_by(task_queue.c.id)
         .limit(wanted)
         .with_for_update(skip_locked=True)
+        .cte("picked")
     )
     rows = conn.execute(
         update(task_queue)
-        .where(task_queue.c.id.in_(free.scalar_subquery()), task_queue.c.state == "queued")
+        .where(task_queue.c.id == picked.c.id, task_queue.c.state == "queued")
         .values(
             state="leased",
             agent=agent,
@@ -160,7 +163,7 @@ def take(db: Database, task_id: int, agent: str, lease: timedelta) -> Lease | No
     """Lease the task ``task_id`` to ``agent`` if it is still queued (None: it is not)."""
     if isinstance(db, Database) and db.dialect == "postgresql":
         with _statements(db, "claiming a task") as conn:
-            return _take_first(conn, _first_of([task_id]), agent, now() + lease)
+            return _take_one(conn, [task_id], agent, now() + lease)
     with db.write("claiming a task") as conn:
         return _take_in(conn, [task_id], agent, lease)
 
@@ -211,33 +214,11 @@ def _statements(db: Database, action: str) -> Iterator[Connection]:
         raise db.failure(action, exc) from exc
 
 
-def _take_first(conn: Connection, query: Any, agent: str, until: datetime) -> Lease | None:
-    """On PostgreSQL: the first row of ``query`` that no one else is taking, leased in one
-    statement (``UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED)``)."""
-    first = query.with_only_columns(task_queue.c.id).with_for_update(skip_locked=True)
-    row = conn.execute(
-        update(task_queue)
-        .where(task_queue.c.id == first.scalar_subquery(), task_queue.c.state == "queued")
-        .values(
-            state="leased",
-            agent=agent,
-            fence=task_queue.c.fence + 1,
-            lease_until=until,
-            attempts=task_queue.c.attempts + 1,
-        )
-        .returning(
-            task_queue.c.id,
-            task_queue.c.run_id,
-            task_queue.c.task,
-            task_queue.c.fence,
-            task_queue.c.attempts,
-        )
-    ).first()
-    if row is None:
-        return None
-    return Lease(
-        int(row.id), int(row.run_id), str(row.task), int(row.fence), until, int(row.attempts)
-    )
+def _take_one(conn: Connection, fitting: list[int], agent: str, until: datetime) -> Lease | None:
+    """On PostgreSQL: the first of ``fitting`` that no one else is taking, leased in one
+    statement (``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)``)."""
+    taken = _take_many(conn, fitting[:CANDIDATES], agent, until, 1)
+    return taken[0] if taken else None
 
 
 def _fitting_ids(
