@@ -74,9 +74,6 @@ def main() -> None:
     )
     parser.add_argument("--work", type=Path, default=ROOT / ".work-agents")
     parser.add_argument(
-        "--ahead", action="store_true", help="agents take their next task while one runs"
-    )
-    parser.add_argument(
         "--prefetch", type=int, default=0, help="agents keep this many tasks in hand"
     )
     parser.add_argument(
@@ -99,15 +96,12 @@ def main() -> None:
     write(site, args.models, args.rows, args.postgres_url, state=UNREACHABLE)
     counts = [int(n) for n in args.agents.split(",") if n.strip()]
     results: dict[str, Any] = {"models": args.models, "rows": args.rows, "runs": {}}
-    results["ahead"] = args.ahead
     results["prefetch"] = args.prefetch
     for n in counts if "runs" in parts else []:
         reset(args.postgres_url)
         local, local_tasks = local_run(project, n)
         reset(args.postgres_url)
-        through, hub_tasks = hub_run(
-            project, site, n, args.work, ahead=args.ahead, prefetch=args.prefetch
-        )
+        through, hub_tasks = hub_run(project, site, n, args.work, prefetch=args.prefetch)
         per_task = {"local": 1000 * local / args.models, "hub": 1000 * through / args.models}
         results["runs"][str(n)] = {
             "local_seconds": local,
@@ -197,7 +191,6 @@ class Hub:
         work: Path,
         *,
         wait: float = 20,
-        ahead: bool = False,
         prefetch: int = 0,
     ) -> None:
         self.project = project
@@ -226,8 +219,7 @@ class Hub:
                 command[1:3] = [str(ROOT / "_profiled.py"), str(PROFILES["agent"])]
             command += ["--hub", self.url, "--name", f"bench-{i}"]
             command += ["--capacity", "1", "--wait", str(wait), "--lease", "60"]
-            command += ["--ahead"] if ahead else []
-            command += ["--prefetch", str(prefetch)] if prefetch else []
+            command += ["--prefetch", str(prefetch)]  # 0 too: the agent's default is 1
             self.processes.append(
                 subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
             )
@@ -337,9 +329,9 @@ def timings(spans: list[tuple[Any, Any]], took: float, slots: int) -> dict[str, 
 
 
 def hub_run(
-    project: Path, site: Path, agents: int, work: Path, *, ahead: bool = False, prefetch: int = 0
+    project: Path, site: Path, agents: int, work: Path, *, prefetch: int = 0
 ) -> tuple[float, dict[str, float]]:
-    hub = Hub(project, site, agents, work, ahead=ahead, prefetch=prefetch)
+    hub = Hub(project, site, agents, work, prefetch=prefetch)
     try:
         cpu = hub.cpu()
         started = time.perf_counter()

@@ -69,11 +69,11 @@ def site(tmp_path: Path, postgres_url: str, pg_schema: str, pg_prefix: str) -> P
 
 @contextmanager
 def agent_in_thread(
-    url: str, root: Path, name: str, token: str | None = None, *, ahead: bool = False
+    url: str, root: Path, name: str, token: str | None = None, *, prefetch: int = 0
 ) -> Iterator[None]:
     stop_it = threading.Event()
     secret = token or headers(url)["Authorization"][7:]
-    transport = HttpTransport(url, token=secret, wait=1.0, ahead=ahead)
+    transport = HttpTransport(url, token=secret, wait=1.0, prefetch=prefetch)
     agent = Agent(name, root, transport, lease=timedelta(seconds=10), poll=0)
     thread = threading.Thread(target=agent.run, args=(stop_it,), daemon=True)
     thread.start()
@@ -265,19 +265,19 @@ def test_an_agent_builds_at_the_runs_commit_fetching_it_once_and_names_a_missing
     assert missing and failed["git_commit"] in missing[0]
 
 
-def test_an_agent_that_takes_its_next_task_ahead_keeps_dag_order_and_reports_every_result(
+def test_an_agent_keeping_a_task_in_hand_keeps_dag_order_and_reports_every_result(
     hub_project: Path, site: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SLOW_SECONDS", "1")
     with running_hub(hub_project) as url:
         run_id = start_run(url, environment=ENV)
-        with agent_in_thread(url, site, "ahead-1", ahead=True):
+        with agent_in_thread(url, site, "in-hand-1", prefetch=1):
             until(lambda: finished(url, run_id), 120, f"run {run_id} to finish")
         run = run_of(url, run_id)
         queued = queue_of(url, run_id)
     assert run["status"] == "success" and run["published"], run
     assert {(t["state"], t["agent"], t["attempts"]) for t in queued["tasks"]} == {
-        ("done", "ahead-1", 1)
+        ("done", "in-hand-1", 1)
     }
     tasks = {t["name"]: t for t in run["tasks"]}
     assert tasks["marts.report"]["started_at"] >= tasks["marts.slow"]["ended_at"]

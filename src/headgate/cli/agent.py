@@ -40,15 +40,6 @@ def agent(
     wait: Annotated[
         float, typer.Option("--wait", min=0, max=120, help="Seconds one request waits for work.")
     ] = 20.0,
-    ahead: Annotated[
-        bool,
-        typer.Option(
-            "--ahead/--no-ahead",
-            help="Take the next task while one runs and report results in the background "
-            "(no pause between tasks; a task held ahead waits for the running one, so use "
-            "it where one agent serves a site).",
-        ),
-    ] = False,
     prefetch: Annotated[
         int,
         typer.Option(
@@ -88,9 +79,7 @@ def agent(
         root = project.root
         project.loaded  # noqa: B018 - an invalid checkout stops the agent before it takes work
     me = name or f"{socket.gethostname()}-{os.getpid()}"
-    transport = HttpTransport(
-        url, token=token, capacity=capacity, wait=wait, ahead=ahead, prefetch=prefetch
-    )
+    transport = HttpTransport(url, token=token, capacity=capacity, wait=wait, prefetch=prefetch)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     stop = threading.Event()
     _stop_on_signals(stop)

@@ -52,7 +52,6 @@ class HttpTransport:
         token: str | None = None,
         capacity: int = 1,
         wait: float = 20.0,
-        ahead: bool = False,
         prefetch: int = 0,
         timeout: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -70,34 +69,21 @@ class HttpTransport:
         self._registered: tuple[str, dict[str, str]] | None = None
         self._lease_end: dict[int, datetime] = {}  # as the last heartbeat extended it
         self._lease = timedelta(seconds=30)  # asked for at the last claim
-        self._next: dict[int, list[Work]] = {}  # per thread: tasks taken, not begun
+        # per thread: tasks that came with a result reported, not begun
+        self._next: dict[int, list[Work]] = {}
         self._guard = threading.Lock()
-        # take the next task while one runs and report in the background: no pause between
-        # tasks, but a task held ahead waits for the running one (other agents cannot
-        # take it meanwhile, and it runs later than its plan was made): off by default
-        self.ahead = ahead
-        self._taking: dict[int, threading.Thread] = {}  # per thread: a task being taken ahead
-        self._worker_of: dict[int, int] = {}  # lease -> the thread carrying it out
-        # per thread: results on their way, and whether each asks for the next task
-        self._reporting: dict[int, list[tuple[threading.Thread, bool]]] = {}
         self._plans = PlanCache()  # runs' plans, sent by the hub once per run
         self._stores: dict[int, HubStore] = {}  # per lease: the store its task writes through
         # tasks kept in hand beyond those running, taken and reported in batches
         self._feeder = Feeder(self, capacity, prefetch) if prefetch > 0 else None
 
     def close(self) -> None:
-        """Send the results on their way, give back the tasks taken ahead and not begun,
-        then close the connections."""
+        """Give back the tasks kept and not begun, then close the connections."""
         with self._guard:
-            pending = [t for sent in self._reporting.values() for t, _ in sent]
-            pending += self._taking.values()
-        for thread in pending:
-            thread.join()
-        with self._guard:
-            ahead = [work for held in self._next.values() for work in held]
+            kept = [work for held in self._next.values() for work in held]
             self._next = {}
-        ahead += self._feeder.close() if self._feeder is not None else []
-        for work in ahead:
+        kept += self._feeder.close() if self._feeder is not None else []
+        for work in kept:
             try:
                 self._call(
                     "POST",
@@ -128,9 +114,9 @@ class HttpTransport:
             if self._registered != (agent, labels):
                 self.register(agent, labels)
             return self._feeder.claim(agent, labels, lease)
-        ahead = self._taken_ahead()
-        if ahead is not None:
-            return ahead
+        kept = self._kept_next()
+        if kept is not None:
+            return kept
         self._lease = lease
         if self._registered != (agent, labels):
             self.register(agent, labels)
@@ -169,8 +155,6 @@ class HttpTransport:
         )
         with self._guard:
             self._stores[lease.id] = store
-            self._worker_of[lease.id] = threading.get_ident()
-        self._take_ahead()
         held = decode(context.get("physical") or {})
         registry = PhysicalRegistry(held, store.physical_named, context.get("asked") or ())
         return Prepared(task_plan(plan, lease.task, ended), store, registry)
@@ -185,7 +169,6 @@ class HttpTransport:
             return False, False  # past the lease's end: another agent has it by now
         data = answer.json()
         held = bool(data.get("held"))
-        self._extend_ahead(lease, extend)
         if held:
             self._lease_end[lease.id] = sent + extend
         else:
@@ -202,15 +185,14 @@ class HttpTransport:
     def complete(
         self, lease: Lease, *, ok: bool, error: str | None, lines: list[str] | None = None
     ) -> bool:
-        """Report the result; when the next task is in hand or on its way, the report goes
-        in the background (bringing the task after it) and the next task begins now."""
+        """Report the result, asking for this thread's next task with it (kept for the
+        next claim); with a feeder, the result goes with its next exchange."""
         body: dict[str, Any] = {"fence": lease.fence, "ok": ok, "error": error}
         body |= {"lines": lines or [], "agent": self._name(), "plans": self._plans.held()}
         me = threading.get_ident()
         with self._guard:
             store = self._stores.pop(lease.id, None)
-            self._worker_of.pop(lease.id, None)
-            coming = self._coming(me)
+            kept = len(self._next.get(me, []))
         body["writes"] = store.take_pending() if store is not None else []
         if self._feeder is not None:  # reported with the next exchange
             self._lease_end.pop(lease.id, None)
@@ -219,11 +201,8 @@ class HttpTransport:
                 | {"lease_id": lease.id}
             )
             return True
-        if self._name() is not None and coming <= 1:
+        if self._name() is not None and kept <= 1:
             body["next_lease_seconds"] = self._lease.total_seconds()  # the next task, at once
-        if self.ahead and coming > 0:
-            self._report_in_background(lease, body)
-            return True
         answer = self._call("POST", f"/agents/tasks/{lease.id}/complete", body, give_up=None)
         self._lease_end.pop(lease.id, None)
         if answer.status_code != 200:
@@ -245,113 +224,18 @@ class HttpTransport:
     def plans_held(self) -> list[int]:
         return self._plans.held()
 
-    # --- the next task, taken while one runs -------------------------------------------------
-
-    def _coming(self, me: int) -> int:
-        """Tasks this thread holds or will hold: in hand, being taken, asked of a report."""
-        asking = sum(1 for _, asks in self._reporting.get(me, []) if asks)
-        return len(self._next.get(me, [])) + (me in self._taking) + asking
+    # --- the next task, brought by a result ---------------------------------------------
 
     def _keep_next(self, me: int, data: dict[str, Any] | None) -> None:
         if data:
             with self._guard:
                 self._next.setdefault(me, []).append(work_of(data))
 
-    def _taken_ahead(self) -> Work | None:
-        """A task in hand (waiting for one on its way); None when none comes."""
-        me = threading.get_ident()
-        self._wait_ahead(me)
+    def _kept_next(self) -> Work | None:
+        """This thread's task that came with its last result, if one did."""
         with self._guard:
-            held = self._next.get(me)
-            if held:
-                return held.pop(0)
-        self._wait_reports()  # they may bring one, and the tasks waiting for them get ready
-        with self._guard:
-            held = self._next.get(me)
+            held = self._next.get(threading.get_ident())
             return held.pop(0) if held else None
-
-    def _wait_ahead(self, me: int) -> None:
-        with self._guard:
-            taking = self._taking.get(me)
-        if taking is not None:
-            taking.join()
-
-    def _take_ahead(self) -> None:
-        """Ask for this thread's next task now (no waiting), so that it begins as soon as
-        the running one ends; nothing when one is in hand or on its way."""
-        me = threading.get_ident()
-        name = self._name()
-        with self._guard:
-            if not self.ahead or name is None or self._coming(me):
-                return
-            body: dict[str, Any] = {"lease_seconds": self._lease.total_seconds()}
-            body["wait_seconds"] = 0
-            body["plans"] = self._plans.held()
-
-            def take() -> None:
-                try:
-                    answer = self._call("POST", f"/agents/{name}/claim", body, give_up=None)
-                    if answer.status_code == 200:
-                        self._keep_next(me, answer.json())
-                except Exception as exc:  # the next task is taken later, the usual way
-                    log.warning("next task not taken ahead: %s", exc)
-                finally:
-                    with self._guard:
-                        self._taking.pop(me, None)
-
-            thread = threading.Thread(target=take, name="headgate-agent-ahead", daemon=True)
-            self._taking[me] = thread
-        thread.start()
-
-    def _extend_ahead(self, running: Lease, extend: timedelta) -> None:
-        """The tasks waiting behind ``running`` keep their leases while it runs; one lost
-        meanwhile is dropped (another agent has it)."""
-        with self._guard:
-            me = self._worker_of.get(running.id)
-            waiting = list(self._next.get(me, [])) if me is not None else []
-        for work in waiting:
-            body = {"fence": work.lease.fence, "lease_seconds": extend.total_seconds()}
-            try:
-                path = f"/agents/tasks/{work.lease.id}/heartbeat"
-                answer = self._call("POST", path, body, give_up=self._until(work.lease))
-                if answer.json().get("held"):
-                    continue
-            except HeadgateError:
-                pass
-            with self._guard:
-                held = self._next.get(me, []) if me is not None else []
-                if work in held:
-                    held.remove(work)
-
-    def _report_in_background(self, lease: Lease, body: dict[str, Any]) -> None:
-        me = threading.get_ident()
-
-        def report() -> None:
-            try:
-                path = f"/agents/tasks/{lease.id}/complete"
-                answer = self._call("POST", path, body, give_up=None)
-                if answer.status_code != 200:
-                    log.warning("result for %s refused (stale token)", lease.task)
-                else:
-                    self._keep_next(me, answer.json().get("next"))
-            except Exception as exc:  # the lease ends and the task runs again elsewhere
-                log.warning("result for %s not sent: %s", lease.task, exc)
-            finally:
-                self._lease_end.pop(lease.id, None)
-                with self._guard:
-                    self._reporting[me].remove(sending)
-
-        thread = threading.Thread(target=report, name="headgate-agent-report", daemon=True)
-        sending = (thread, "next_lease_seconds" in body)
-        with self._guard:
-            self._reporting.setdefault(me, []).append(sending)
-        thread.start()
-
-    def _wait_reports(self) -> None:
-        with self._guard:
-            sent = list(self._reporting.get(threading.get_ident(), []))
-        for thread, _ in sent:
-            thread.join()
 
     # --- the store, through the hub --------------------------------------------------------
 
