@@ -9,7 +9,8 @@ in the test PostgreSQL (the set-up where a hub and a site's agents share an engi
   they cannot reach (they read and write the store through the hub only); from the request (POST /api/v1/queue/runs) to the run
   published, against the local run of the same project from the same empty state;
 - tasks dispatched per second: tasks queued without work (no dependencies), taken and
-  completed by 8 HTTP clients as fast as the hub hands them out;
+  completed by 8 HTTP clients as fast as the hub hands them out, one per call and two per
+  call (the exchange, as an agent keeping one task in hand calls it);
 - dispatch delay: a one-model run requested again and again while idle agents long-poll;
   from the run's recorded start to its task starting on an agent (p50, p99). The delay
   from a schedule's slot to the run's request is the scheduler's (bench/README.md).
@@ -130,6 +131,10 @@ def main() -> None:
         reset(args.postgres_url)
         results["dispatch"] = dispatch_rate(project, site, args.dispatch_tasks, args.work)
         print(f"dispatch: {results['dispatch']['tasks_per_second']:.0f} tasks/s")
+        reset(args.postgres_url)
+        batched = dispatch_rate(project, site, args.dispatch_tasks, args.work, batch=2)
+        results["dispatch_batched"] = batched | {"batch": 2}
+        print(f"dispatch, 2 tasks per call: {batched['tasks_per_second']:.0f} tasks/s")
     if "delay" in parts:
         reset(args.postgres_url)
         results["delay"] = dispatch_delay(project, site, args.delays, args.work)
@@ -351,8 +356,11 @@ def hub_run(
     return took, timings(spans, took, agents) | used
 
 
-def dispatch_rate(project: Path, site: Path, tasks: int, work: Path) -> dict[str, Any]:
-    """Tasks without work, queued at once, taken and completed by 8 HTTP clients."""
+def dispatch_rate(
+    project: Path, site: Path, tasks: int, work: Path, batch: int = 0
+) -> dict[str, Any]:
+    """Tasks without work, queued at once, taken and completed by 8 HTTP clients: one
+    task per call, or (``batch``) through the exchange, ``batch`` tasks per call."""
     from headgate.facade import Project
 
     hub = Hub(project, site, 0, work)
@@ -374,6 +382,9 @@ def dispatch_rate(project: Path, site: Path, tasks: int, work: Path) -> dict[str
             name = f"dispatch-{i}"
             with httpx.Client(base_url=hub.url + API, headers=hub.headers, timeout=60) as c:
                 c.post("/agents", json={"name": name}).raise_for_status()
+                if batch:
+                    exchanging(c, name, i)
+                    return
                 while True:
                     answer = c.post(f"/agents/{name}/claim", json={"wait_seconds": 0})
                     if answer.status_code == 204:
@@ -384,6 +395,21 @@ def dispatch_rate(project: Path, site: Path, tasks: int, work: Path) -> dict[str
                         json={"fence": lease["fence"], "ok": True},
                     )
                     done[i] += 1
+
+        def exchanging(c: httpx.Client, name: str, i: int) -> None:
+            """As an agent keeping tasks in hand: each call reports the last batch's
+            results and takes the next batch."""
+            results: list[dict[str, Any]] = []
+            while True:
+                body = {"results": results, "want": batch}
+                taken = c.post(f"/agents/{name}/exchange", json=body).json()["tasks"]
+                done[i] += len(results)
+                if not taken:
+                    return
+                results = [
+                    {"lease_id": t["lease"]["id"], "fence": t["lease"]["fence"], "ok": True}
+                    for t in taken
+                ]
 
         started = time.perf_counter()
         threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
