@@ -48,10 +48,11 @@ def agent(
             max=256,
             help="Tasks kept in hand beyond --capacity: a freed slot begins its next task "
             "at once, and results and tasks go to and from the hub in batches (fewer "
-            "calls, less work at the hub per task). None is kept while another agent waits "
-            "for work. 0: one call per task, results reported as they come.",
+            "calls, less work at the hub per task). None is handed out while another agent "
+            "waits for work, but tasks already in hand stay with this agent: for tasks that "
+            "take minutes, where several agents share a site, use 0 (one call per task).",
         ),
-    ] = 1,
+    ] = 4,
 ) -> None:
     """Take tasks from the hub for which --labels qualify, and build them in this site.
 
