@@ -29,7 +29,7 @@ from sqlalchemy import select
 
 from headgate.errors import HeadgateError
 from headgate.server.api import agent_store
-from headgate.server.api.common import NAME_PATTERN, jsonable
+from headgate.server.api.common import NAME_PATTERN
 from headgate.server.app import get_hub
 from headgate.server.hub import Hub
 from headgate.server.permissions import Permission, requires
@@ -307,12 +307,10 @@ def take(
 ) -> list[dict[str, Any]]:
     """Up to ``wanted`` ready tasks leased to ``agent``, each with what comes with it."""
     from headgate.runtime.agent import environment_secrets
-    from headgate.server.api.agents import sweep_due
 
     db = registry.database(hub.store)
-    sweep_due(hub)
-    if db.engine.dialect.name != "postgresql" and not queue.has_queued(db):
-        return []  # a read first: SQLite's one writer is not taken for nothing
+    if not agent_store.worth_claiming(hub):
+        return []
     taken = claims.claim_many(db, agent, labels, lease, wanted, may_work_in=may_work_in)
     if not taken:
         return []
@@ -326,13 +324,7 @@ def take(
             if environment not in secrets:
                 secrets[environment] = environment_secrets(reading, hub.root, environment)
             works.append(
-                {
-                    "lease": jsonable(held),
-                    "environment": environment,
-                    "git_commit": commit,
-                    "secrets": secrets[environment],
-                    "context": context,
-                }
+                agent_store.work_answer(held, environment, commit, secrets[environment], context)
             )
     return works
 

@@ -20,7 +20,6 @@ from datetime import timedelta
 from typing import Any
 
 from headgate.server.api import agent_store
-from headgate.server.api.common import jsonable
 from headgate.server.hub import Hub
 from headgate.state import agents as registry
 from headgate.state import claims, queue
@@ -115,13 +114,9 @@ def take(
     taken = claims.take(registry.database(hub.store), ready.queued.id, agent, lease)
     if taken is None:
         return None
-    return {
-        "lease": jsonable(taken),
-        "environment": ready.environment,
-        "git_commit": ready.commit,
-        "secrets": ready.secrets,
-        "context": ready.context,
-    }
+    return agent_store.work_answer(
+        taken, ready.environment, ready.commit, ready.secrets, ready.context
+    )
 
 
 def forget(hub: Hub, agent: str) -> None:

@@ -293,6 +293,31 @@ def _upstream_specs(
     return {run: registry.task_specs(db, run, sorted(names)) for run, names in wanted.items()}
 
 
+def work_answer(
+    lease: queue.Lease, environment: str, commit: str | None, secrets: Any, context: Any
+) -> dict[str, Any]:
+    """A taken task as the agent receives it: its lease and what comes with it."""
+    from headgate.server.api.common import jsonable
+
+    return {
+        "lease": jsonable(lease),
+        "environment": environment,
+        "git_commit": commit,
+        "secrets": secrets,
+        "context": context,
+    }
+
+
+def worth_claiming(hub: Hub) -> bool:
+    """Leases past their end sent back (at most every so often), then whether a claim may
+    find anything: on SQLite a read first, so the one writer is not taken for nothing."""
+    from headgate.server.api.agents import sweep_due
+
+    sweep_due(hub)
+    db = registry.database(hub.store)
+    return db.engine.dialect.name == "postgresql" or queue.has_queued(db)
+
+
 def brief_of(hub: Hub, run_id: int) -> tuple[str, str | None]:
     """A run's environment and commit (they never change: kept per run)."""
     key = (id(hub), run_id)

@@ -430,10 +430,9 @@ def _try_claim(
     lease: timedelta,
     may_work_in: Callable[[str], bool] | None = None,
 ) -> Any:
+    if not agent_store.worth_claiming(hub):
+        return None
     db = registry.database(hub.store)
-    sweep_due(hub)
-    if db.engine.dialect.name != "postgresql" and not queue.has_queued(db):
-        return None  # a read first: SQLite's one writer is not taken for nothing
     return claims.claim(db, name, labels, lease, may_work_in=may_work_in)
 
 
@@ -463,13 +462,7 @@ def _claim_work(
 def _work_of(hub: Hub, lease: queue.Lease, plans: list[int]) -> dict[str, Any]:
     environment, commit = agent_store.brief_of(hub, lease.run_id)
     secrets, context = agent_store.secrets_and_context(hub, lease, plans, environment)
-    return {
-        "lease": jsonable(lease),
-        "environment": environment,
-        "git_commit": commit,
-        "secrets": secrets,
-        "context": context,
-    }
+    return agent_store.work_answer(lease, environment, commit, secrets, context)
 
 
 def _held(db: Any, lease_id: int, fence: int) -> registry.QueuedTask:
