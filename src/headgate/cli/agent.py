@@ -63,7 +63,7 @@ def agent(
     names for this site; it reads and writes the metadata store only through the hub
     (the checkout's state: is never opened). The environment's secrets come with each
     task and stay in memory. Stop it with Ctrl-C
-    or SIGTERM: the tasks it holds are finished first.
+    or SIGTERM: the tasks it holds are finished first (a second signal stops it at once).
     """
     from headgate.facade import Project
     from headgate.runtime.agent import Agent
@@ -83,7 +83,7 @@ def agent(
     transport = HttpTransport(url, token=token, capacity=capacity, wait=wait, prefetch=prefetch)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     stop = threading.Event()
-    _stop_on_signals(stop)
+    _stop_on_signals(stop, transport)
     shown = ",".join(f"{k}={v}" for k, v in wanted.items()) or "none"
     out.print(f"agent {me} for {url}: labels {shown}, capacity {capacity}, project {root}")
     worker = Agent(me, root, transport, labels=wanted, lease=timedelta(seconds=lease), poll=0.0)
@@ -131,9 +131,13 @@ def _work(worker: Any, stop: threading.Event) -> None:
         worker.close()  # this thread's project, its commit's files, its connection
 
 
-def _stop_on_signals(stop: threading.Event) -> None:
+def _stop_on_signals(stop: threading.Event, transport: Any) -> None:
     def stopping(signum: int, frame: Any) -> None:
-        out.print("stopping: finishing the tasks held first")
+        if stop.is_set():  # asked twice: at once
+            err.print("stopped at once: the tasks held go back to the queue when their leases end")
+            os._exit(128 + signum)
+        out.print("stopping: finishing the tasks held first (signal again to stop at once)")
+        transport.stopping()
         stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):

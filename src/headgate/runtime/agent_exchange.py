@@ -98,6 +98,7 @@ class Feeder:
             self._closing = True
             self._state.notify_all()
             thread = self._thread
+        self._transport.stopping()
         if thread is not None:
             thread.join()
         with self._state:
@@ -124,6 +125,14 @@ class Feeder:
             try:
                 answer = self._transport.exchange(self._agent_name(), body)
             except Exception as exc:  # the results go again with the next call
+                if self._closing:  # past their leases they would be refused anyway
+                    log.warning(
+                        "stopping without reporting %d result(s): the hub was not reached (%s); "
+                        "their tasks go back to the queue when their leases end",
+                        len(sent),
+                        exc,
+                    )
+                    return
                 log.warning("the hub was not reached: %s", exc)
                 with self._state:
                     self._outbox[:0] = sent

@@ -67,6 +67,7 @@ class HttpTransport:
             base_url=self.hub + API, headers=headers, timeout=httpx.Timeout(timeout + wait)
         )
         self._registered: tuple[str, dict[str, str]] | None = None
+        self._stopping = False  # then a call the hub does not answer gives up after a lease
         self._lease_end: dict[int, datetime] = {}  # as the last heartbeat extended it
         self._lease = timedelta(seconds=30)  # asked for at the last claim
         # per thread: tasks that came with a result reported, not begun
@@ -76,6 +77,12 @@ class HttpTransport:
         self._stores: dict[int, HubStore] = {}  # per lease: the store its task writes through
         # tasks kept in hand beyond those running, taken and reported in batches
         self._feeder = Feeder(self, capacity, prefetch) if prefetch > 0 else None
+
+    def stopping(self) -> None:
+        """The agent is stopping: a call the hub does not answer, under way or to come,
+        gives up after a lease's time instead of trying forever (its result would be
+        refused by then, and the task carried out elsewhere)."""
+        self._stopping = True
 
     def close(self) -> None:
         """Give back the tasks kept and not begun, then close the connections."""
@@ -110,6 +117,7 @@ class HttpTransport:
         self._registered = (agent, dict(labels))
 
     def claim(self, agent: str, labels: dict[str, str], lease: timedelta) -> Work | None:
+        self._lease = lease
         if self._feeder is not None:
             if self._registered != (agent, labels):
                 self.register(agent, labels)
@@ -117,7 +125,6 @@ class HttpTransport:
         kept = self._kept_next()
         if kept is not None:
             return kept
-        self._lease = lease
         if self._registered != (agent, labels):
             self.register(agent, labels)
         body = {
@@ -299,6 +306,8 @@ class HttpTransport:
                         "versions match",
                     )
                 reason = f"{answer.status_code} {_detail(answer)}"
+            if give_up is None and self._stopping:
+                give_up = datetime.now(UTC) + self._lease
             if give_up is not None and datetime.now(UTC) + timedelta(seconds=pause) >= give_up:
                 raise Unreachable(f"the hub at {self.hub} did not answer in time: {reason}")
             log.warning(
