@@ -4,12 +4,14 @@
 its last call, the leases of the tasks it holds and has not begun (extended), and how
 many tasks it wants now. The hub checks each result's fencing token and writes (a stale
 token or a write that is not its task's refuses that result alone), applies the accepted
-ones in one transaction (each lease ended with its token, its writes, the tasks waiting
-for it queued), then leases up to ``want`` ready tasks in one statement and answers them
-with what comes with each (the environment's secrets, read once per environment, and
-the task's context). With nothing to hand out and nothing reported, the request waits
-for work like a claim. One request, one transaction and one claim per batch instead of
-per task: what the hub spends per task falls as the batches grow.
+ones in one transaction (their leases ended with their tokens in one statement, their
+output lines kept in another, their writes, the tasks waiting for them queued), then
+leases up to ``want`` ready tasks in one statement and answers them with what comes with
+each (the environment's secrets, read once per environment, and the task's context).
+With nothing to hand out and nothing reported, the request waits for work like a claim.
+One request, one transaction and one claim per batch instead of per task, and a fixed
+number of statements to end its leases and extend those in hand: what the hub spends per
+task falls as the batches grow.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from headgate.server.hub import Hub
 from headgate.server.permissions import Permission, requires
 from headgate.server.task_ends import QUEUE_BELL, TASK_ENDS
 from headgate.state import agents as registry
-from headgate.state import claims, queue
+from headgate.state import claims, queue, queue_batches
 from headgate.state.quickread import quick_read
 from headgate.state.tables import task_queue
 
@@ -246,18 +248,19 @@ def _apply_together(
     db = registry.database(hub.store)
     with db.write("applying agents' results") as conn:
         store = registry.store_in(hub.store, conn)
+        outcomes = [(r.lease_id, r.fence, r.ok, r.error) for _, r, _ in ready]
+        found = queue_batches.end_leases_in(conn, outcomes)  # one UPDATE for them all
         applied: list[agent_store.Calls] = []
-        for place, result, calls in ready:
-            found = queue.end_lease_in(
-                conn, result.lease_id, result.fence, ok=result.ok, error=result.error
-            )
-            if found is None:  # it ended meanwhile: its writes are not applied
+        outputs: list[tuple[queue.Ended, list[str]]] = []
+        for (place, result, calls), one in zip(ready, found, strict=True):
+            if one is None:  # it ended meanwhile: its writes are not applied
                 fates[place] = _refused(result, 409, stale_text(result.lease_id, result.fence))
                 continue
-            queue.after_end_in(conn, found, output=result.lines, source=agent, promote=False)
             fates[place] = {"lease_id": result.lease_id, "accepted": True}
-            ended.append(found)
+            ended.append(one)
+            outputs.append((one, result.lines))
             applied.append(calls)
+        queue_batches.keep_output_in(conn, outputs, agent)  # one INSERT for all their lines
         for method, args in merged(applied):
             getattr(store, method)(*args)
         queue.promote_finished(conn, ended)  # once for them all: locks taken in one order
@@ -289,11 +292,12 @@ def _refused(result: Finished, status: int, error: str) -> dict[str, Any]:
 def extend(hub: Hub, held: list[InHand], lease_seconds: float) -> list[dict[str, Any]]:
     """The leases of tasks in hand extended: whether each is still held, and cancelled."""
     lease = timedelta(seconds=lease_seconds)
-    answers = []
-    for one in held:
-        still, cancel = hub.store.heartbeat_task(one.lease_id, one.fence, lease)
-        answers.append({"lease_id": one.lease_id, "held": still, "cancel": cancel})
-    return answers
+    pairs = [(one.lease_id, one.fence) for one in held]
+    answers = queue_batches.extend_leases(registry.database(hub.store), pairs, lease)
+    return [
+        {"lease_id": one.lease_id, "held": still, "cancel": cancel}
+        for one, (still, cancel) in zip(held, answers, strict=True)
+    ]
 
 
 def take(
