@@ -30,7 +30,9 @@ from tests.server.test_agents import (
 )
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
-LEASE = 2
+# longer than the slow model (4 s), so its first heartbeat comes after it ends: the agent
+# holds a result it cannot report
+LEASE = 15
 
 
 @pytest.fixture
@@ -39,7 +41,8 @@ def project(tmp_path: Path, postgres_url: str, pg_schema: str, pg_prefix: str) -
 
 
 def agent_with_a_result_and_no_hub(project: Path, tmp_path: Path) -> subprocess.Popen[bytes]:
-    """An agent in the middle of the slow model whose hub has just been killed."""
+    """An agent in the middle of the slow model whose hub has just been killed (the model
+    ends before its first heartbeat is due)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     token = admin_token(project, url)
@@ -66,9 +69,10 @@ def test_a_stopping_agent_whose_hub_is_gone_stops_once_its_leases_have_ended(
         stop(worker)
     log = (tmp_path / "agent.log").read_text()
     assert worker.returncode == 0, log[-3000:]
-    assert "did not answer in time" in log, log[-3000:]  # it gave up, and says so
+    assert "stopping without reporting 1 result(s)" in log, log[-3000:]
+    assert "go back to the queue when their leases end" in log
     assert "agent stranded stopped" in log
-    assert took < 60, f"{took:.1f} s to stop"  # only stops a hang: the bound is the lease
+    assert took < 90, f"{took:.1f} s to stop"  # only stops a hang: the bound is the lease
 
 
 def test_an_agent_asked_twice_stops_at_once(project: Path, tmp_path: Path) -> None:

@@ -46,13 +46,14 @@ def agent(
             "--prefetch",
             min=0,
             max=256,
-            help="Tasks kept in hand beyond --capacity: a freed slot begins its next task "
-            "at once, and results and tasks go to and from the hub in batches (fewer "
-            "calls, less work at the hub per task). None is handed out while another agent "
-            "waits for work, but tasks already in hand stay with this agent: for tasks that "
-            "take minutes, where several agents share a site, use 0 (one call per task).",
+            help="Tasks kept in hand at most beyond --capacity: a freed slot begins its "
+            "next task at once, and results and tasks go to and from the hub in batches "
+            "(fewer calls, less work at the hub per task). How many are kept follows how "
+            "long tasks and calls take: none when tasks are much longer than a call, and "
+            "none are handed out to keep while another agent waits for work. 0: one call "
+            "per task.",
         ),
-    ] = 4,
+    ] = 16,
 ) -> None:
     """Take tasks from the hub for which --labels qualify, and build them in this site.
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from headgate.engines.base import Engine
     from headgate.facade import Project
     from headgate.plan.planner import Plan
+    from headgate.runtime.agent_beats import Heartbeats
     from headgate.state.queue import Lease
     from headgate.state.store import StateStore
 
@@ -209,6 +210,12 @@ class Agent:
     lease: timedelta = timedelta(seconds=30)
     poll: float = 0.5
     _local: threading.local = field(default_factory=threading.local, repr=False)
+    _beats: Heartbeats = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from headgate.runtime.agent_beats import Heartbeats
+
+        self._beats = Heartbeats(self.name, self.transport, self.lease)
 
     def work_once(self) -> str | None:
         """Take one task and carry it out; its status ("refused": the lease was lost), or None."""
@@ -218,20 +225,15 @@ class Agent:
         lease = work.lease
         output = TaskOutput(work.secrets)
         output.add(f"taken by {self.name} (attempt {lease.attempt})")
-        done, lost, cancelled = threading.Event(), threading.Event(), threading.Event()
-        beats = threading.Thread(
-            target=self._heartbeat, args=(lease, output, done, lost, cancelled), daemon=True
-        )
-        beats.start()
+        beat = self._beats.watch(lease, output)
         try:
             status, error = self._carry_out(work, output)
         finally:
-            done.set()
-            beats.join()
-        if lost.is_set():
+            self._beats.stop_watching(beat)
+        if beat.lost.is_set():
             log.warning("%s: result for %s refused (lease lost)", self.name, lease.task)
             return "refused"
-        if cancelled.is_set():
+        if beat.cancelled.is_set():
             status, error = "cancelled", "cancelled while it ran"
         ok = status in ("built", "skipped")
         lines = output.take()
@@ -337,32 +339,6 @@ class Agent:
         finally:
             engine.close()
 
-    def _heartbeat(
-        self,
-        lease: Lease,
-        output: TaskOutput,
-        done: threading.Event,
-        lost: threading.Event,
-        cancelled: threading.Event,
-    ) -> None:
-        every = max(self.lease.total_seconds() / 3, 0.05)
-        while not done.wait(every):
-            held, cancel = self.transport.heartbeat(lease, self.lease)
-            if not held:
-                lost.set()
-                return
-            if cancel:
-                cancelled.set()
-            self._send(lease, output)
-
-    def _send(self, lease: Lease, output: TaskOutput) -> None:
-        lines = output.take()
-        if lines:
-            try:
-                self.transport.output(lease, lines)
-            except Exception as exc:  # output is worth less than the task: it goes on
-                log.warning("%s: output of %s not sent: %s", self.name, lease.task, exc)
-
 
 class TaskOutput:
     """Lines a task prints, each masked for the task's secrets, waiting to be sent."""
@@ -388,13 +364,19 @@ class TaskOutput:
 
     def capture(self, thread: int) -> logging.Handler:
         """Log records of headgate's loggers from ``thread`` become output lines."""
-        output = self
-
-        class Capture(logging.Handler):
-            def emit(self, record: logging.LogRecord) -> None:
-                if record.thread == thread:
-                    output.add(f"{record.levelname.lower()}: {record.getMessage()}")
-
-        handler = Capture(logging.INFO)
+        handler = _Capture(self, thread)
         logging.getLogger("headgate").addHandler(handler)
         return handler
+
+
+class _Capture(logging.Handler):
+    """Log records of one thread, as lines of a task's output."""
+
+    def __init__(self, output: TaskOutput, thread: int) -> None:
+        super().__init__(logging.INFO)
+        self.output = output
+        self.thread = thread
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.output.add(f"{record.levelname.lower()}: {record.getMessage()}")

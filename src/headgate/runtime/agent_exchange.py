@@ -1,7 +1,9 @@
 """An agent's tasks in hand: taken from the hub in batches, results reported in batches.
 
 With ``--prefetch N`` an agent keeps up to N tasks in hand beyond the ones it runs, so
-a slot that frees up begins its next task at once. One thread, the :class:`Feeder`,
+a slot that frees up begins its next task at once; how many it keeps follows how long
+its tasks and its calls take (:class:`Pace`): enough for the slots not to run dry during
+a call, and none when tasks are much longer than a call. One thread, the :class:`Feeder`,
 talks to the hub (``POST /agents/{name}/exchange``): each call reports the results
 finished since the last one, extends the leases of the tasks in hand (a third of the
 lease at the latest), and asks for as many tasks as there is room for. While a call is
@@ -9,8 +11,9 @@ under way, results pile up and go together in the next one: the busier the agent
 larger the batches and the less the hub spends per task. With nothing running, in hand
 or to report, the call waits at the hub for work (long polling).
 
-A task in hand is leased to this agent: other agents cannot take it meanwhile, so keep
-N small where several agents share a site. A lease the hub says is no longer held (the
+A task in hand is leased to this agent: other agents cannot take it meanwhile. Only
+short tasks are kept in hand, and while another agent waits for work the hub hands out
+only what idle slots take. A lease the hub says is no longer held (the
 run was cancelled, or it expired) is dropped from the hand; results reach the hub after
 the task began its successor, so a result refused for a stale token is logged, not
 returned (the task was carried out elsewhere).
@@ -19,6 +22,7 @@ returned (the task was carried out elsewhere).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -42,9 +46,10 @@ class Feeder:
 
     def __init__(self, transport: HttpTransport, capacity: int, prefetch: int) -> None:
         self._transport = transport
-        self._room = capacity + prefetch
-        self._prefetch = prefetch
-        self._low = capacity  # tasks in hand when the next are asked for
+        self._capacity = capacity
+        self._prefetch = prefetch  # tasks kept in hand at most
+        self._pace = Pace(capacity, prefetch)
+        self._began: dict[int, float] = {}  # lease -> when its task began
         self._held_since = 0.0  # when the oldest result waiting to be reported finished
         self._state = threading.Condition()
         self._hand: deque[Work] = deque()
@@ -77,6 +82,7 @@ class Feeder:
                     return None
                 self._running += 1
                 work = self._hand.popleft()
+                self._began[work.lease.id] = time.monotonic()
             finally:
                 self._asking -= 1
             self._state.notify_all()  # room for one more in hand
@@ -88,6 +94,9 @@ class Feeder:
             if not self._outbox:
                 self._held_since = time.monotonic()
             self._outbox.append(body)
+            began = self._began.pop(int(body["lease_id"]), None)
+            if began is not None:
+                self._pace.task_took(time.monotonic() - began)
             self._running -= 1
             self._dry = False
             self._state.notify_all()
@@ -122,8 +131,11 @@ class Feeder:
                 if self._closing and not self._outbox:
                     return
                 body, sent = self._next_call()
+            began = time.monotonic()
             try:
                 answer = self._transport.exchange(self._agent_name(), body)
+                if not body["wait_seconds"]:
+                    self._pace.call_took(time.monotonic() - began)
             except Exception as exc:  # the results go again with the next call
                 if self._closing:  # past their leases they would be refused anyway
                     log.warning(
@@ -142,15 +154,21 @@ class Feeder:
                 continue
             self._take(answer)
 
+    @property
+    def _room(self) -> int:
+        """Tasks running and in hand at most, as the pace says now."""
+        return self._capacity + self._pace.keep
+
     def _due(self) -> bool:
-        """Whether to call the hub now: results wait for the hand to run low (one task per
-        slot left), a slot with none, or ``HOLD_SECONDS``, so that they go together."""
+        """Whether to call the hub now: results wait for the hand to run low (what the
+        slots use up during a call), a slot with none, or ``HOLD_SECONDS``, so that they
+        go together."""
         if self._closing or self._agent is None:
             return self._closing
         now = time.monotonic()
         if self._hand and now - self._extended >= self._extension_seconds():
             return True
-        hungry = self._asking > 0 or len(self._hand) <= self._low
+        hungry = self._asking > 0 or self._pace.running_low(len(self._hand))
         if self._outbox and (hungry or now - self._held_since >= HOLD_SECONDS):
             return True
         room = self._room - len(self._hand) - self._running
@@ -174,7 +192,7 @@ class Feeder:
             "results": sent,
             "held": held[:MOST],
             "want": min(room, MOST),
-            "free": max(self._room - self._prefetch - self._running - len(self._hand), 0),
+            "free": max(self._capacity - self._running - len(self._hand), 0),
             "lease_seconds": lease.total_seconds(),
             "wait_seconds": self._transport.wait if idle and self._dry else 0.0,
             "plans": self._transport.plans_held(),
@@ -214,3 +232,50 @@ class Feeder:
         if self._outbox:
             due = min(due, HOLD_SECONDS - (now - self._held_since))
         return max(due, 0.005)
+
+
+class Pace:
+    """How many tasks to keep in hand: enough that the slots do not run dry while a call
+    is under way, no more.
+
+    The slots use up ``capacity x call / task`` tasks during one call (from the moving
+    averages of how long calls and tasks take). The hand is refilled when it holds no more
+    than one and a half times that, up to three times that (never more than ``prefetch``),
+    so each call reports and takes about what one and a half calls' time uses up: the
+    slower the hub answers, the larger the batches. Tasks much longer than
+    a call keep none in hand: a slot asks when it is free, and no task waits here that
+    another agent could begin.
+    """
+
+    WEIGHT = 0.2  # of the newest figure in the moving averages
+
+    def __init__(self, capacity: int, prefetch: int) -> None:
+        self.capacity = capacity
+        self.prefetch = prefetch
+        self.call_seconds = 0.02
+        self.task_seconds: float | None = None  # none finished yet
+
+    def task_took(self, seconds: float) -> None:
+        self.task_seconds = self._averaged(self.task_seconds, seconds)
+
+    def call_took(self, seconds: float) -> None:
+        self.call_seconds = self._averaged(self.call_seconds, seconds)
+
+    @property
+    def used_per_call(self) -> float:
+        """Tasks the slots use up while one call is under way."""
+        if self.task_seconds is None:  # until one has finished: none kept in hand
+            return 0.0
+        return self.capacity * self.call_seconds / max(self.task_seconds, 1e-4)
+
+    @property
+    def keep(self) -> int:
+        """Tasks to keep in hand at most, beyond those running."""
+        return min(self.prefetch, math.ceil(3 * self.used_per_call - 0.5))
+
+    def running_low(self, in_hand: int) -> bool:
+        """Whether to ask for more: the hand holds no more than a call and a half uses up."""
+        return in_hand <= min(self.keep, 1.5 * self.used_per_call)
+
+    def _averaged(self, old: float | None, new: float) -> float:
+        return new if old is None else old + self.WEIGHT * (new - old)

@@ -25,41 +25,52 @@ class Recorder:
         self.store = store  # what a task writes at once (it must be there before it goes on)
         # what the batches go to: a store reached through the hub keeps them to send with
         # the task's result, fenced by its lease (runtime/hub_store.py)
+        # (no thread then: keeping them costs nothing, so each goes to it at once)
         batched = getattr(type(store), "batched", None)
         self.writer: Any = batched(store) if batched is not None else store
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._stop = threading.Event()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._loop, name="headgate-recorder", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if batched is None:
+            self._thread = threading.Thread(
+                target=self._loop, name="headgate-recorder", daemon=True
+            )
+            self._thread.start()
 
     def task(self, record: TaskRecord) -> None:
-        self._queue.put(("task", record))
+        self._put(("task", record))
 
     def physical(self, record: PhysicalRecord) -> None:
-        self._queue.put(("physical", record))
+        self._put(("physical", record))
 
     def metrics(
         self, run_id: int | None, model: str, table: str | None, values: dict[str, float]
     ) -> None:
-        self._queue.put(("metrics", (run_id, model, table, values)))
+        self._put(("metrics", (run_id, model, table, values)))
 
     def model_version(self, record: ModelVersion) -> None:
-        self._queue.put(("version", record))
+        self._put(("version", record))
 
     def add_interval(self, table: str, start: datetime, end: datetime) -> None:
-        self._queue.put(("add_interval", (table, start, end)))
+        self._put(("add_interval", (table, start, end)))
 
     def call(self, function: Callable[[], None]) -> None:
         """Anything else that must be written in order with the rest."""
-        self._queue.put(("call", function))
+        self._put(("call", function))
+
+    def _put(self, item: tuple[str, Any]) -> None:
+        self._queue.put(item)
+        if self._thread is None:  # kept in memory by the writer: at once, in order
+            self._flush()
 
     def close(self) -> None:
         """Write everything queued, then stop; re-raises the first write error. Idempotent."""
         if self._stop.is_set():
             return
         self._stop.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         self._flush()
         if self._error is not None:
             raise self._error
