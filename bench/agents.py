@@ -75,7 +75,7 @@ def main() -> None:
     )
     parser.add_argument("--work", type=Path, default=ROOT / ".work-agents")
     parser.add_argument(
-        "--prefetch", type=int, default=0, help="agents keep this many tasks in hand"
+        "--prefetch", type=int, default=16, help="agents keep up to this many tasks in hand"
     )
     parser.add_argument(
         "--parts", default="runs,dispatch,delay", help="what to measure: runs, dispatch, delay"
@@ -224,7 +224,7 @@ class Hub:
                 command[1:3] = [str(ROOT / "_profiled.py"), str(PROFILES["agent"])]
             command += ["--hub", self.url, "--name", f"bench-{i}"]
             command += ["--capacity", "1", "--wait", str(wait), "--lease", "60"]
-            command += ["--prefetch", str(prefetch)]  # 0 too: the agent's default is 1
+            command += ["--prefetch", str(prefetch)]  # 0 too: the agent keeps 16 by default
             self.processes.append(
                 subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
             )

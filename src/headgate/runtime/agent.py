@@ -257,6 +257,7 @@ class Agent:
 
         kept = getattr(self._local, "site", None)
         self._local.site = None
+        self._local.schema_made = None
         if kept is not None:
             _, project, engine = kept
             project.close()
@@ -307,7 +308,9 @@ class Agent:
                     project.checks,
                     attempt=lease.attempt,
                     registry=prepared.registry,
+                    schema_made=getattr(self._local, "schema_made", None) is engine,
                 )
+                self._local.schema_made = engine  # a kept connection: not made again
             status = result.status
         except Exception as exc:  # a site that cannot build reports it; the agent goes on
             self.close()  # a broken connection is not kept

@@ -198,6 +198,7 @@ def execute_task(
     *,
     attempt: int = 1,
     registry: dict[str, PhysicalRecord] | None = None,
+    schema_made: bool = False,
 ) -> TaskResult:
     """One task of a run, in whichever process was handed it (an agent): built, recorded.
 
@@ -207,8 +208,10 @@ def execute_task(
     ``store`` as it asks for them), never every physical table. It is tried as the run's
     policy says (the plan's: retries after a transient error, stopped past its timeout),
     as a task of a local run is; a plan that says none tries it once, unbounded.
+    ``schema_made``: an earlier task made the physical schema through this ``engine``.
     """
-    engine.ensure_schema(project.config.physical_schema)
+    if not schema_made:
+        engine.ensure_schema(project.config.physical_schema)
     recorder = Recorder(store)
     if registry is None:
         registry = task_registry(store, plan, name)
