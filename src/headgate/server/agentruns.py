@@ -254,18 +254,23 @@ def resume(hub: Hub) -> list[int]:
     """Follow again the agents' runs a previous hub process left (marked abandoned), and
     plan and queue again those it left before their tasks were queued."""
     db = agents.database(hub.store)
-    resumed = [run_id for run_id in agents.interrupted_runs(db) if _follow_again(hub, run_id)]
+    resumed = [
+        run_id for run_id in agents.interrupted_runs(db) if _follow_again(hub, db, run_id)
+    ]
     for run_id, kept in agents.unqueued_runs(db):
         if _queue_again(hub, db, run_id, kept):
             resumed.append(run_id)
     return resumed
 
 
-def _follow_again(hub: Hub, run_id: int) -> bool:
+def _follow_again(hub: Hub, db: Database, run_id: int) -> bool:
+    """Follow a run whose tasks are queued, unless another hub took it on meanwhile (of two
+    replicas starting at once, one follows it and publishes)."""
     record = hub.store.get_run(run_id, specs=False)
     if record is None:
         return False
-    hub.store.reopen_run(run_id, host=socket.gethostname(), pid=os.getpid())
+    if not runs.reopen_abandoned(db, run_id, host=socket.gethostname(), pid=os.getpid()):
+        return False
     env = record.environment
     follower = Job("run", f"run {run_id} in {env} by agents (resumed)", _outside_lane, env, run_id)
     hub.track(follower)
