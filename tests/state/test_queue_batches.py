@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,21 +18,14 @@ from headgate.state.database import Database
 from headgate.state.queue import Ended, Lease
 from headgate.state.store import StateStore
 from headgate.state.tables import task_queue
+from tests.state.conftest import new_run
 
 LEASE = timedelta(seconds=30)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
-    """A store on SQLite, or on the test PostgreSQL in a fresh schema."""
-    if request.param == "sqlite":
-        with StateStore.open(None, project_dir=tmp_path) as opened:
-            yield opened
-        return
-    url = request.getfixturevalue("postgres_url")
-    schema = request.getfixturevalue("pg_schema")
-    with StateStore.open(url, project_dir=tmp_path, schema=schema) as opened:
-        yield opened
+@pytest.fixture
+def store(either_store: StateStore) -> StateStore:
+    return either_store
 
 
 def test_a_batch_of_results_ends_the_current_leases_alone_in_one_statement(
@@ -150,18 +142,6 @@ def test_leases_in_hand_are_extended_and_answered_as_heartbeats_answer(
     assert ends["x"] is not None and ends["x"] > before + timedelta(seconds=500)
     assert ends["z"] is not None and ends["z"] > before + timedelta(seconds=500)
     assert ends["y"] is None
-
-
-def new_run(store: StateStore) -> int:
-    return store.start_run(
-        environment="dev",
-        command="run",
-        selection=None,
-        user=None,
-        host=None,
-        pid=None,
-        git_commit=None,
-    )
 
 
 def claim(store: StateStore) -> Lease:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from headgate.state.store import StateStore
+from tests.state.conftest import new_run
 
 LEASE = timedelta(seconds=30)
 
@@ -81,18 +82,6 @@ def test_a_task_looked_at_ahead_stays_queued_and_is_leased_only_while_it_still_i
         taken = claims.take(db, later.id, "slow-agent", LEASE)
         assert taken is not None and (taken.task, taken.fence, taken.attempt) == ("b", 1, 1)
         assert store.queue_states(run_id) == {"gpu": "queued", "a": "leased", "b": "leased"}
-
-
-def new_run(store: StateStore) -> int:
-    return store.start_run(
-        environment="dev",
-        command="run",
-        selection=None,
-        user=None,
-        host=None,
-        pid=None,
-        git_commit=None,
-    )
 
 
 @pytest.mark.services

@@ -3,38 +3,22 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from headgate.state import runs
 from headgate.state.agents import database
 from headgate.state.store import StateStore
+from tests.state.conftest import new_run
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
-    if request.param == "sqlite":
-        with StateStore.open(None, project_dir=tmp_path) as opened:
-            yield opened
-        return
-    url = request.getfixturevalue("postgres_url")
-    schema = request.getfixturevalue("pg_schema")
-    with StateStore.open(url, project_dir=tmp_path, schema=schema) as opened:
-        yield opened
+@pytest.fixture
+def store(either_store: StateStore) -> StateStore:
+    return either_store
 
 
 def test_of_hubs_taking_on_an_abandoned_run_at_once_one_does(store: StateStore) -> None:
-    run_id = store.start_run(
-        environment="prod",
-        command="run (agents)",
-        selection=None,
-        user=None,
-        host="gone",
-        pid=1,
-        git_commit=None,
-    )
+    run_id = new_run(store, command="run (agents)", host="gone")
     store.finish_run(run_id, "abandoned", error="its hub stopped")
     db = database(store)
     start = threading.Barrier(4)

@@ -25,7 +25,7 @@ from headgate.errors import HeadgateError
 from headgate.state.database import Database
 from headgate.state.quickread import quick_read
 from headgate.state.sqltypes import now
-from headgate.state.tables import task_output, task_queue
+from headgate.state.tables import task_queue
 
 FINISHED = ("done", "failed", "cancelled")  # a task in one of these never changes again
 
@@ -208,22 +208,9 @@ def after_end_in(
     if ended.state == "done" and promote:
         _promote(conn, ended.run_id, finished=[ended.task])
     if output:
-        stamp = now()
-        conn.execute(
-            task_output.insert().values(
-                [
-                    {
-                        "run_id": ended.run_id,
-                        "task": ended.task,
-                        "attempt": ended.attempt,
-                        "source": source,
-                        "at": stamp,
-                        "line": line,
-                    }
-                    for line in output
-                ]
-            )
-        )
+        from headgate.state.queue_batches import keep_output_in
+
+        keep_output_in(conn, [(ended, output)], source)
 
 
 def promote_finished(conn: Connection, ended: list[Ended]) -> None:
