@@ -81,6 +81,10 @@ class Transport(Protocol):
         self, lease: Lease, *, ok: bool, error: str | None, lines: list[str] | None = None
     ) -> bool: ...
 
+    def lost(self, lease: Lease) -> None:
+        """The task's lease ended before its result: there is nothing to report, and its
+        slot is free again."""
+
 
 class StoreTransport:
     """The queue in the metadata store, for agents that can reach it."""
@@ -139,6 +143,9 @@ class StoreTransport:
         if lines:
             self.output(lease, lines)
         return self.store.complete_task(lease.id, lease.fence, ok=ok, error=error)
+
+    def lost(self, lease: Lease) -> None:
+        """Nothing is kept per task here."""
 
 
 class PlanCache:
@@ -232,6 +239,7 @@ class Agent:
             self._beats.stop_watching(beat)
         if beat.lost.is_set():
             log.warning("%s: result for %s refused (lease lost)", self.name, lease.task)
+            self.transport.lost(lease)
             return "refused"
         if beat.cancelled.is_set():
             status, error = "cancelled", "cancelled while it ran"

@@ -101,6 +101,14 @@ class Feeder:
             self._dry = False
             self._state.notify_all()
 
+    def lost(self, lease_id: int) -> None:
+        """A slot's task whose lease ended before it did: nothing to report, the slot is free."""
+        with self._state:
+            self._began.pop(lease_id, None)
+            self._running -= 1
+            self._dry = False
+            self._state.notify_all()
+
     def close(self) -> list[Work]:
         """Report what is left and stop; the tasks in hand, not begun (to give back)."""
         with self._state:

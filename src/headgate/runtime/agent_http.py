@@ -217,6 +217,15 @@ class HttpTransport:
         self._keep_next(me, answer.json().get("next"))
         return True
 
+    def lost(self, lease: Lease) -> None:
+        """The task's lease ended before its result: what was kept for it is let go, and
+        its slot is free for the next task in hand."""
+        self._lease_end.pop(lease.id, None)
+        with self._guard:
+            self._stores.pop(lease.id, None)
+        if self._feeder is not None:
+            self._feeder.lost(lease.id)
+
     def exchange(self, agent: str, body: dict[str, Any]) -> dict[str, Any]:
         """One call of the exchange: results reported, leases extended, tasks taken."""
         answer = self._call("POST", f"/agents/{agent}/exchange", body, give_up=None)
