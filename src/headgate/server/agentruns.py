@@ -254,9 +254,7 @@ def resume(hub: Hub) -> list[int]:
     """Follow again the agents' runs a previous hub process left (marked abandoned), and
     plan and queue again those it left before their tasks were queued."""
     db = agents.database(hub.store)
-    resumed = [
-        run_id for run_id in agents.interrupted_runs(db) if _follow_again(hub, db, run_id)
-    ]
+    resumed = [run_id for run_id in agents.interrupted_runs(db) if _follow_again(hub, db, run_id)]
     for run_id, kept in agents.unqueued_runs(db):
         if _queue_again(hub, db, run_id, kept):
             resumed.append(run_id)
