@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -62,9 +61,7 @@ def test_a_stopping_agent_whose_hub_is_gone_stops_once_its_leases_have_ended(
     worker = agent_with_a_result_and_no_hub(project, tmp_path)
     try:
         worker.send_signal(signal.SIGTERM)  # it finishes the slow task, then cannot report
-        asked = time.monotonic()
-        worker.wait(timeout=120)
-        took = time.monotonic() - asked
+        worker.wait(timeout=120)  # it stops by itself (trying forever would hang here)
     finally:
         stop(worker)
     log = (tmp_path / "agent.log").read_text()
@@ -72,7 +69,6 @@ def test_a_stopping_agent_whose_hub_is_gone_stops_once_its_leases_have_ended(
     assert "stopping without reporting 1 result(s)" in log, log[-3000:]
     assert "go back to the queue when their leases end" in log
     assert "agent stranded stopped" in log
-    assert took < 90, f"{took:.1f} s to stop"  # only stops a hang: the bound is the lease
 
 
 def test_an_agent_asked_twice_stops_at_once(project: Path, tmp_path: Path) -> None:

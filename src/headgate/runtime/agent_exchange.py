@@ -47,8 +47,7 @@ class Feeder:
     def __init__(self, transport: HttpTransport, capacity: int, prefetch: int) -> None:
         self._transport = transport
         self._capacity = capacity
-        self._prefetch = prefetch  # tasks kept in hand at most
-        self._pace = Pace(capacity, prefetch)
+        self._pace = Pace(capacity, prefetch)  # how many to keep in hand, up to prefetch
         self._began: dict[int, float] = {}  # lease -> when its task began
         self._held_since = 0.0  # when the oldest result waiting to be reported finished
         self._state = threading.Condition()
@@ -94,20 +93,21 @@ class Feeder:
             if not self._outbox:
                 self._held_since = time.monotonic()
             self._outbox.append(body)
-            began = self._began.pop(int(body["lease_id"]), None)
+            began = self._free_slot(int(body["lease_id"]))
             if began is not None:
                 self._pace.task_took(time.monotonic() - began)
-            self._running -= 1
-            self._dry = False
-            self._state.notify_all()
 
     def lost(self, lease_id: int) -> None:
         """A slot's task whose lease ended before it did: nothing to report, the slot is free."""
         with self._state:
-            self._began.pop(lease_id, None)
-            self._running -= 1
-            self._dry = False
-            self._state.notify_all()
+            self._free_slot(lease_id)
+
+    def _free_slot(self, lease_id: int) -> float | None:
+        """The slot that ran ``lease_id`` is free (under the lock); when its task began."""
+        self._running -= 1
+        self._dry = False
+        self._state.notify_all()
+        return self._began.pop(lease_id, None)
 
     def close(self) -> list[Work]:
         """Report what is left and stop; the tasks in hand, not begun (to give back)."""
