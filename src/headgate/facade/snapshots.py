@@ -25,7 +25,7 @@ import hashlib
 import os
 import pickle
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from glob import glob
 from pathlib import Path
@@ -126,8 +126,7 @@ def project_stamp(root: Path, patterns: list[str]) -> Stamp:
     config = root / CONFIG_FILE
     found[CONFIG_FILE] = _stat(config)
     for folder in ("models", "sources"):
-        for path in _files_under(root / folder):
-            found[os.path.relpath(path, root)] = _stat(Path(path))
+        _stat_files_under(str(root), folder, found)
     for pattern in patterns:
         full = pattern if os.path.isabs(pattern) else str(root / pattern)
         for match in glob(full, recursive=True):
@@ -231,11 +230,29 @@ def _project_files(stamp: Stamp) -> Stamp:
     return tuple(e for e in stamp if e[0] == CONFIG_FILE or e[0].startswith(folders))
 
 
-def _files_under(folder: Path) -> Iterator[str]:
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        for name in filenames:
-            yield os.path.join(dirpath, name)
+def _stat_files_under(root: str, folder: str, found: dict[str, tuple[int, int]]) -> None:
+    """Size and modification time of every file under ``root/folder``, by its path from
+    ``root`` (as ``os.walk`` sees them: a link to a folder is not followed). A hub looks
+    every few seconds, so this is one ``scandir`` per folder and one ``stat`` per file."""
+    folders = [folder]
+    while folders:
+        relative = folders.pop()
+        try:
+            entries = list(os.scandir(os.path.join(root, relative)))
+        except OSError:
+            continue
+        for entry in entries:
+            path = f"{relative}{os.sep}{entry.name}"
+            if entry.is_dir():
+                if not entry.is_symlink():
+                    folders.append(path)
+                continue
+            try:
+                stat = entry.stat()
+            except OSError:
+                found[path] = (-1, -1)
+            else:
+                found[path] = (stat.st_size, stat.st_mtime_ns)
 
 
 def _stat(path: Path, *, inode: bool = False) -> Any:

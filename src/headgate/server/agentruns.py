@@ -51,6 +51,7 @@ log = logging.getLogger("headgate.hub")
 
 FOLLOW_SECONDS = 0.1  # how often the hub looks at a followed run's queue
 SWEEP_SECONDS = 1.0  # how often it sends leases past their end back to the queue
+RECHECK_SECONDS = 10.0  # how often it reads every task's state again, and queues any missed
 FINISHED = queue.FINISHED
 LOST_UNKEPT = (
     "the hub stopped after recording this run and before queuing its tasks, and the run "
@@ -218,15 +219,16 @@ def _follow(
 ) -> dict[str, str] | None:
     db = agents.database(store)
     told: set[str] = set()
-    swept = 0.0
+    swept = checked = 0.0
     states: dict[str, str] = {}
     while True:
         if stopping():
             return None
         if time.monotonic() - swept >= SWEEP_SECONDS:
-            store.expire_leases()
-            queue.promote(db, run_id)
-            states, swept = store.queue_states(run_id), time.monotonic()
+            expired, swept = store.expire_leases(), time.monotonic()
+            if expired or swept - checked >= RECHECK_SECONDS:  # a task back in the queue
+                queue.promote(db, run_id)  # a safety net: each result queues what it frees
+                states, checked = store.queue_states(run_id), swept
         _tell(job, states, told)
         if "failed" in states.values() and {"queued", "waiting"} & set(states.values()):
             store.cancel_queued(run_id)  # a failed task: the run cannot publish, stop it
