@@ -112,32 +112,56 @@ class Exchange(BaseModel):
 async def exchange(
     name: AgentName, body: Exchange, request: Request, hub: Hub = Depends(get_hub)
 ) -> Response:
-    from headgate.server.api.agents import labels_of, may_work_in
+    from headgate.server.api.agents import may_work_in
 
-    reported = await asyncio.to_thread(settle, hub, name, body.results)
-    held = await asyncio.to_thread(extend, hub, body.held, body.lease_seconds)
-    answer: dict[str, Any] = {"results": reported, "held": held, "tasks": []}
-    if body.want:
-        labels = await asyncio.to_thread(labels_of, hub, name)
-        allowed = may_work_in(request)
-        lease = timedelta(seconds=body.lease_seconds)
-        waits = body.wait_seconds if not body.results else 0.0
-        until = time.monotonic() + waits
-        while True:
-            rung = QUEUE_BELL.mark()
-            wanted = body.want
-            if body.free is not None and WAITING.others(hub, name):
-                wanted = min(wanted, body.free)  # no hoarding while another agent idles
-            answer["tasks"] = await asyncio.to_thread(
-                take, hub, name, labels, lease, allowed, body.plans, wanted
-            )
-            if answer["tasks"] or time.monotonic() >= until:
-                break
-            if await request.is_disconnected():
-                break
-            with WAITING.held(hub, name):
+    allowed = may_work_in(request)
+    lease = timedelta(seconds=body.lease_seconds)
+    until = time.monotonic() + (body.wait_seconds if not body.results else 0.0)
+    rung = QUEUE_BELL.mark()
+    # what one call asks for in one hop to a worker thread: results, leases in hand, tasks
+    answer, labels = await asyncio.to_thread(_first_answer, hub, name, body, lease, allowed)
+    if body.want and not answer["tasks"] and time.monotonic() < until:
+        with WAITING.held(hub, name):  # until it takes some: no other agent hoards meanwhile
+            while not answer["tasks"] and time.monotonic() < until:
+                if await request.is_disconnected():
+                    break
                 await QUEUE_BELL.wait(rung, min(POLL_SECONDS, max(until - time.monotonic(), 0)))
+                rung = QUEUE_BELL.mark()
+                answer["tasks"] = await asyncio.to_thread(
+                    take, hub, name, labels, lease, allowed, body.plans, _wanted(hub, name, body)
+                )
     return Response(_json(answer), media_type="application/json")
+
+
+def _first_answer(
+    hub: Hub,
+    name: str,
+    body: Exchange,
+    lease: timedelta,
+    allowed: Callable[[str], bool] | None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The call's results settled, its leases in hand extended and, when it wants any,
+    the tasks taken now; and the agent's labels (to take again while it waits)."""
+    from headgate.server.api.agents import labels_of
+
+    answer: dict[str, Any] = {
+        "results": settle(hub, name, body.results),
+        "held": extend(hub, body.held, body.lease_seconds),
+        "tasks": [],
+    }
+    labels: dict[str, str] = {}
+    if body.want:
+        labels = labels_of(hub, name)
+        wanted = _wanted(hub, name, body)
+        answer["tasks"] = take(hub, name, labels, lease, allowed, body.plans, wanted)
+    return answer, labels
+
+
+def _wanted(hub: Hub, name: str, body: Exchange) -> int:
+    """How many tasks to hand out now: no hoarding while another agent idles."""
+    if body.free is not None and WAITING.others(hub, name):
+        return min(body.want, body.free)
+    return body.want
 
 
 class Waiting:

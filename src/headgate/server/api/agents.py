@@ -171,16 +171,20 @@ async def claim(
     until = time.monotonic() + body.wait_seconds
     lease = timedelta(seconds=body.lease_seconds)
     allowed = may_work_in(request)
-    while True:
-        rung = QUEUE_BELL.mark()
-        work = await asyncio.to_thread(_claim_work, hub, name, labels, lease, allowed, body.plans)
-        if work is not None:
-            return Response(_json(work), media_type="application/json")
-        if time.monotonic() >= until or await request.is_disconnected():
-            await asyncio.to_thread(registry.seen, db, name)
-            return Response(status_code=204)
-        with agent_exchange.WAITING.held(hub, name):
+    rung = QUEUE_BELL.mark()
+    work = await asyncio.to_thread(_claim_work, hub, name, labels, lease, allowed, body.plans)
+    # waiting for work until it takes some (its takes too): no other agent hoards meanwhile
+    with agent_exchange.WAITING.held(hub, name) if work is None else contextlib.nullcontext():
+        while work is None:
+            if time.monotonic() >= until or await request.is_disconnected():
+                await asyncio.to_thread(registry.seen, db, name)
+                return Response(status_code=204)
             await QUEUE_BELL.wait(rung, min(POLL_SECONDS, max(until - time.monotonic(), 0)))
+            rung = QUEUE_BELL.mark()
+            work = await asyncio.to_thread(
+                _claim_work, hub, name, labels, lease, allowed, body.plans
+            )
+    return Response(_json(work), media_type="application/json")
 
 
 @router.post(
