@@ -117,6 +117,7 @@ def parse_labels(text: str) -> dict[str, str]:
 
 def _work(worker: Any, stop: threading.Event) -> None:
     try:
+        worker.warm()  # the checkout loaded before work comes: the first task starts at once
         while not stop.is_set():
             try:
                 if worker.work_once() is None:

@@ -273,6 +273,17 @@ class Agent:
             if engine is not None:
                 engine.close()
 
+    def warm(self) -> None:
+        """Load this thread's project checkout (at its HEAD) and open its warehouse
+        connection before the first task, so that task starts as soon as it comes."""
+        from headgate.runtime.agent_checkout import head_of
+
+        try:
+            self._site(head_of(self.project_dir))
+        except Exception as exc:  # the first task tries again, and reports what it finds
+            self.close()
+            log.warning("%s: the checkout was not loaded before work came: %s", self.name, exc)
+
     def _site(self, commit: str | None) -> Project:
         """The project checkout (at the run's commit, when it names another), loaded once
         per thread and commit; its warehouse connection kept open, except a DuckDB file's,
