@@ -30,8 +30,12 @@ with every ratio (the README's figures are taken so).
 stats with ``python -m pstats``. Each run prints its milliseconds per task, hub and local;
 a task's median length as the run recorded it; the time per task a slot spent between
 tasks (from the first task's start to the last one's end) and the run's time outside
-them (planning, queueing, publishing); and the CPU per task of the hub, of the agents and
-of the local run's process. The run's end is awaited on its job's events (one request).
+them (planning, queueing, publishing); the CPU per task of the hub, of the agents and
+of the local run's process; and the whole machine's (from /proc/stat): its CPU per task,
+the part headgate's processes did not spend (PostgreSQL's, mostly: the warehouse's SQL
+and the store's queries) and how busy its cores were, which tells whether a run had the
+cores to itself or waited for them. The run's end is awaited on its job's events (one
+request).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _measure import busy_cpu_seconds
 from _projects import build_dag, write_headgate
 
 ROOT = Path(__file__).resolve().parent
@@ -128,7 +133,9 @@ def main() -> None:
         print(f"dispatch, 2 tasks per call: {batched['tasks_per_second']:.0f} tasks/s")
     if "delay" in parts:
         reset(args.postgres_url)
-        results["delay"] = dispatch_delay(project, site, args.delays, args.work)
+        results["delay"] = dispatch_delay(
+            project, site, args.delays, args.work, prefetch=args.prefetch
+        )
         print(f"delay: p50 {results['delay']['p50']:.3f} s, p99 {results['delay']['p99']:.3f} s")
     results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
     results["at"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -165,7 +172,11 @@ def one_measurement(project: Path, site: Path, n: int, args: argparse.Namespace)
         "ms per task; before the first and after the last "
         f"{hub_tasks.get('edges_ms', 0):.0f} vs {local_tasks.get('edges_ms', 0):.0f} ms\n"
         f"  CPU per task: hub {hub_tasks['hub_cpu_ms']:.1f} ms + agents "
-        f"{hub_tasks['cpu_ms']:.1f} ms vs local {local_tasks['cpu_ms']:.1f} ms"
+        f"{hub_tasks['cpu_ms']:.1f} ms vs local {local_tasks['cpu_ms']:.1f} ms; "
+        f"the machine's {hub_tasks['machine_cpu_ms']:.1f} vs {local_tasks['machine_cpu_ms']:.1f}"
+        f" ms (PostgreSQL and the rest {hub_tasks['others_cpu_ms']:.1f} vs "
+        f"{local_tasks['others_cpu_ms']:.1f}); cores busy "
+        f"{hub_tasks['machine_busy_pct']:.0f}% vs {local_tasks['machine_busy_pct']:.0f}%"
     )
     return measurement
 
@@ -329,14 +340,27 @@ def local_run(project: Path, threads: int) -> tuple[float, dict[str, float]]:
     from headgate.facade import Project
 
     with Project.load(project) as loaded:
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu, machine = time.perf_counter(), time.process_time(), busy_cpu_seconds()
         result = loaded.run(ENV, threads=threads)
         took, cpu = time.perf_counter() - started, time.process_time() - cpu
+        machine = busy_cpu_seconds() - machine
         tasks = loaded.run_detail(result.run_id, specs=False).tasks if result.run_id else []
     if result.status != "success":
         raise SystemExit(f"the local run failed: {result.status}")
     spans = [(t.started_at, t.ended_at) for t in tasks]
-    return took, timings(spans, took, threads) | {"cpu_ms": 1000 * cpu / max(len(tasks), 1)}
+    count = max(len(tasks), 1)
+    used = {"cpu_ms": 1000 * cpu / count} | machine_use(machine, cpu, took, count)
+    return took, timings(spans, took, threads) | used
+
+
+def machine_use(busy: float, ours: float, took: float, count: int) -> dict[str, float]:
+    """The whole machine's CPU during a run: how busy its cores were (percent), its CPU
+    per task, and the part not spent by headgate's own processes (PostgreSQL, mostly)."""
+    return {
+        "machine_busy_pct": 100 * busy / (took * (os.cpu_count() or 1)),
+        "machine_cpu_ms": 1000 * busy / count,
+        "others_cpu_ms": 1000 * (busy - ours) / count,
+    }
 
 
 def timings(spans: list[tuple[Any, Any]], took: float, slots: int) -> dict[str, float]:
@@ -366,12 +390,13 @@ def hub_run(
 ) -> tuple[float, dict[str, float]]:
     hub = Hub(project, site, agents, work, prefetch=prefetch)
     try:
-        cpu = hub.cpu()
+        cpu, machine = hub.cpu(), busy_cpu_seconds()
         started = time.perf_counter()
         run_id = hub.run()
         done = hub.outcome(run_id, 7200)
         took = time.perf_counter() - started
         cpu = [after - before for after, before in zip(hub.cpu(), cpu, strict=True)]
+        machine = busy_cpu_seconds() - machine
     finally:
         hub.stop()
     if done.get("status") != "success":
@@ -381,6 +406,7 @@ def hub_run(
     spans = [(t.get("started_at"), t.get("ended_at")) for t in done.get("tasks", [])]
     count = max(len(spans), 1)
     used = {"cpu_ms": 1000 * sum(cpu[1:]) / count, "hub_cpu_ms": 1000 * cpu[0] / count}
+    used |= machine_use(machine, sum(cpu), took, count)
     return took, timings(spans, took, agents) | used
 
 
@@ -451,10 +477,13 @@ def dispatch_rate(
     return {"tasks": sum(done), "seconds": round(took, 3), "tasks_per_second": sum(done) / took}
 
 
-def dispatch_delay(project: Path, site: Path, runs: int, work: Path) -> dict[str, Any]:
+def dispatch_delay(
+    project: Path, site: Path, runs: int, work: Path, *, prefetch: int = 0
+) -> dict[str, Any]:
     """From a one-model run's recorded start to its task starting on an idle agent (the
-    model rebuilt from scratch each time, so each run has a task)."""
-    hub = Hub(project, site, 2, work)
+    model rebuilt from scratch each time, so each run has a task), agents as they run by
+    default (keeping tasks in hand)."""
+    hub = Hub(project, site, 2, work, prefetch=prefetch)
     delays: list[float] = []
     seed = sorted((project / "models" / "layer_00").glob("*.sql"))[0]
     try:
