@@ -173,8 +173,10 @@ async def claim(
     allowed = may_work_in(request)
     rung = QUEUE_BELL.mark()
     work = await asyncio.to_thread(_claim_work, hub, name, labels, lease, allowed, body.plans)
+    if work is not None:
+        return Response(_json(work), media_type="application/json")
     # waiting for work until it takes some (its takes too): no other agent hoards meanwhile
-    with agent_exchange.WAITING.held(hub, name) if work is None else contextlib.nullcontext():
+    with agent_exchange.WAITING.held(hub, name):
         while work is None:
             if time.monotonic() >= until or await request.is_disconnected():
                 await asyncio.to_thread(registry.seen, db, name)
