@@ -225,6 +225,25 @@ def test_a_scheduled_run_processes_its_slots_own_range(tmp_path: Path) -> None:
     assert [t.hour for t in statuses[0].next_slots] == [9, 10, 11]
 
 
+def test_a_schedules_status_names_its_running_run_while_newer_slots_wait(
+    tmp_path: Path,
+) -> None:
+    config = "name: t\nschedules:\n  - {name: hourly, cron: '0 * * * *', max_concurrent: 1}\n"
+    root = write_project(tmp_path, {"models/a.sql": "select 1 as x"}, config=config)
+    clock = Clock(datetime(2024, 3, 1, 5, 0, 1, tzinfo=UTC))
+    with Project.load(root) as project:
+        launches = Launches(project.state)  # its runs keep running
+        scheduler = project.scheduler(launches)
+        scheduler.clock = clock
+        scheduler.tick()  # the 05:00 slot starts
+        clock.at = datetime(2024, 3, 1, 6, 0, 1, tzinfo=UTC)
+        scheduler.tick()  # the 06:00 slot waits for it
+        (status,) = project.schedules(now=clock.at)
+    assert status.last_slot == datetime(2024, 3, 1, 6, 0, tzinfo=UTC)
+    assert status.last_state == "queued"
+    assert status.last_run_id == launches.started[0][2]  # the run that holds the slot
+
+
 def test_a_bad_schedule_is_named_with_its_line(tmp_path: Path) -> None:
     config = "name: t\nschedules:\n  - name: nightly\n    cron: '0 25 * * *'\n"
     root = write_project(tmp_path, {"models/a.sql": "select 1 as x"}, config=config)

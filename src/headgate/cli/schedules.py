@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import threading
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from headgate.cli.common import JsonOption, jsonable, out, print_json, project
 from headgate.project.schedules import STEPS
+
+if TYPE_CHECKING:
+    from headgate.facade.scheduling import ScheduleStatus
 
 schedules_app = typer.Typer(
     help="Schedules from headgate.yml: what runs by itself, and when.", invoke_without_command=True
@@ -41,10 +44,18 @@ def schedules_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
             _does(s.includes, s.agents),
             "[yellow]paused[/]" if s.paused else "[green]active[/]",
             s.next_slots[0].astimezone().strftime("%Y-%m-%d %H:%M") if s.next_slots else "",
-            s.last_slot.astimezone().strftime("%Y-%m-%d %H:%M") if s.last_slot else "",
-            f"{s.last_run_id} ({s.last_state})" if s.last_run_id else (s.last_state or ""),
+            _last_slot(s),
+            str(s.last_run_id) if s.last_run_id else "",
         )
     out.print(table)
+
+
+def _last_slot(status: ScheduleStatus) -> str:
+    """The newest slot's time and state: '2026-12-04 02:00 (queued)'."""
+    if status.last_slot is None:
+        return ""
+    when = status.last_slot.astimezone().strftime("%Y-%m-%d %H:%M")
+    return f"{when} ({status.last_state})" if status.last_state else when
 
 
 def _does(includes: list[str], agents: dict[str, Any] | None) -> str:

@@ -53,6 +53,7 @@ class Scheduling(ProjectBase):
             upcoming = schedule.next_slots(moment, 3)
             slots = self.state.schedule_slots(schedule.name)
             last = slots[-1] if slots else None
+            last_run = next((s.run_id for s in reversed(slots) if s.run_id is not None), None)
             found.append(
                 ScheduleStatus(
                     name=schedule.name,
@@ -63,7 +64,7 @@ class Scheduling(ProjectBase):
                     next_slots=upcoming,
                     last_slot=last.slot_at if last else None,
                     last_state=last.state if last else None,
-                    last_run_id=last.run_id if last else None,
+                    last_run_id=last_run,  # the newest run, though newer slots may wait
                     includes=list(schedule.includes),
                     agents=_agents_json(schedule),
                 )
