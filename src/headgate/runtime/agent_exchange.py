@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MOST = 256  # tasks one call reports or takes at most
-HOLD_SECONDS = 0.05  # a result waits this long at most for others to go with it
+HOLD_SECONDS = 0.1  # a result waits this long at most for others to go with it
 
 
 class Feeder:
@@ -248,14 +248,17 @@ class Pace:
 
     The slots use up ``capacity x call / task`` tasks during one call (from the moving
     averages of how long calls and tasks take). The hand is refilled when it holds no more
-    than one and a half times that, up to three times that (never more than ``prefetch``),
-    so each call reports and takes about what one and a half calls' time uses up: the
-    slower the hub answers, the larger the batches. Tasks much longer than
+    than three times that, up to six times that (never more than ``prefetch``), so each
+    call reports and takes about what three calls' time uses up: the slower the hub
+    answers, the larger the batches, and the hub's work per call (a request, its
+    authentication, a transaction, a claim) is shared by more tasks. Tasks much longer than
     a call keep none in hand: a slot asks when it is free, and no task waits here that
     another agent could begin.
     """
 
     WEIGHT = 0.2  # of the newest figure in the moving averages
+    LOW = 3.0  # refill when the hand holds no more than this many calls' worth
+    FULL = 6.0  # up to this many calls' worth
 
     def __init__(self, capacity: int, prefetch: int) -> None:
         self.capacity = capacity
@@ -279,11 +282,11 @@ class Pace:
     @property
     def keep(self) -> int:
         """Tasks to keep in hand at most, beyond those running."""
-        return min(self.prefetch, math.ceil(3 * self.used_per_call - 0.5))
+        return min(self.prefetch, math.ceil(self.FULL * self.used_per_call - 0.5))
 
     def running_low(self, in_hand: int) -> bool:
-        """Whether to ask for more: the hand holds no more than a call and a half uses up."""
-        return in_hand <= min(self.keep, 1.5 * self.used_per_call)
+        """Whether to ask for more: the hand holds no more than three calls use up."""
+        return in_hand <= min(self.keep, self.LOW * self.used_per_call)
 
     def _averaged(self, old: float | None, new: float) -> float:
         return new if old is None else old + self.WEIGHT * (new - old)
