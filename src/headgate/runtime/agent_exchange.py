@@ -146,10 +146,12 @@ class Feeder:
                     self._pace.call_took(time.monotonic() - began)
             except Exception as exc:  # the results go again with the next call
                 if self._closing:  # past their leases they would be refused anyway
+                    with self._state:  # with those finished while the call went on
+                        unreported = len(sent) + len(self._outbox)
                     log.warning(
                         "stopping without reporting %d result(s): the hub was not reached (%s); "
                         "their tasks go back to the queue when their leases end",
-                        len(sent),
+                        unreported,
                         exc,
                     )
                     return
