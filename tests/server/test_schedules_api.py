@@ -14,7 +14,7 @@ import pytest
 from tests.server.hubs import auth, running_hub
 from tests.support import write_project
 
-pytestmark = pytest.mark.fast
+pytestmark = pytest.mark.fast  # the tests of runs for agents need PostgreSQL (services)
 
 CONFIG = """
 name: shop
@@ -45,6 +45,16 @@ def hub(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         assert project.run().ok
     with running_hub(root, ui=True) as url:
         yield url, root
+
+
+@pytest.fixture
+def on_postgres(postgres_url: str, pg_schema: str, pg_prefix: str) -> str:
+    """headgate.yml's lines for a warehouse and a store in the test PostgreSQL: runs for
+    agents need a warehouse that agents can build into while the hub holds it."""
+    return (
+        f"engine: {{type: postgres, url: '{postgres_url}', schema_prefix: {pg_prefix}}}\n"
+        f"state_url: '{postgres_url}'\nstate_schema: {pg_schema}\n"
+    )
 
 
 def _until(condition: Callable[[], Any], seconds: float, what: str) -> Any:
@@ -191,13 +201,15 @@ def test_the_listing_and_the_page_say_what_a_schedules_runs_include_and_where(
     assert "all steps" in trigger and "this hub" in trigger
 
 
+@pytest.mark.services
 def test_a_schedules_run_for_agents_that_cannot_be_planned_fails_saying_why(
-    tmp_path: Path,
+    tmp_path: Path, on_postgres: str
 ) -> None:
     config = CONFIG.replace(
         "environment: dev}",
         "environment: dev, includes: [build, checks, publish], agents: {labels: {site: eu}}}",
     )
+    config += on_postgres
     root = write_project(tmp_path / "shop", FILES, config=config)  # nothing loaded yet
     with (
         running_hub(root) as url,
@@ -211,12 +223,16 @@ def test_a_schedules_run_for_agents_that_cannot_be_planned_fails_saying_why(
     assert "totals reads shop.orders, which was never loaded in dev" in run["error"], run
 
 
-def test_a_schedules_runs_for_agents_keep_to_its_concurrency_limit(tmp_path: Path) -> None:
+@pytest.mark.services
+def test_a_schedules_runs_for_agents_keep_to_its_concurrency_limit(
+    tmp_path: Path, on_postgres: str
+) -> None:
     config = CONFIG.replace(
         "{name: nightly, cron: '0 2 * * *', timezone: Europe/Paris, environment: dev}",
         "{name: every_second, cron: '* * * * * *', environment: dev, max_concurrent: 1,"
         " catch_up: all, agents: {labels: {site: nowhere}}}",
     )
+    config += on_postgres
     root = write_project(tmp_path / "shop", FILES, config=config)
     from headgate import Project
 
@@ -242,13 +258,15 @@ def test_a_schedules_runs_for_agents_keep_to_its_concurrency_limit(tmp_path: Pat
     assert len(waiting) >= 2
 
 
+@pytest.mark.services
 def test_a_schedules_run_for_a_site_whose_selection_names_nothing_fails_saying_why(
-    tmp_path: Path,
+    tmp_path: Path, on_postgres: str
 ) -> None:
     config = CONFIG.replace(
         "environment: dev}",
         "environment: dev, agents: {sites: [{select: 'nowhere.at_all', labels: {site: x}}]}}",
     )
+    config += on_postgres
     root = write_project(tmp_path / "shop", FILES, config=config)
     with (
         running_hub(root) as url,
@@ -259,3 +277,17 @@ def test_a_schedules_run_for_a_site_whose_selection_names_nothing_fails_saying_w
         run = _finished_run(api, started.json()["run_id"])
     assert run["status"] == "failed" and run["command"] == "run (agents)", run
     assert "nowhere.at_all" in run["error"], run
+
+
+def test_a_hub_on_the_embedded_duckdb_refuses_runs_for_agents_saying_why(
+    hub: tuple[str, Path],
+) -> None:
+    url, _ = hub
+    with httpx.Client(base_url=f"{url}/api/v1", headers=auth(url), timeout=60) as api:
+        answer = api.post("/queue/runs", json={"environment": "dev", "labels": {"site": "eu"}})
+        runs = api.get("/runs").json()["items"]
+    assert answer.status_code == 409, answer.text
+    detail = answer.json()["detail"]
+    assert "runs for agents need a warehouse that agents can build into" in detail
+    assert "engine: duckdb in headgate.yml" in detail and "PostgreSQL" in detail
+    assert not [r for r in runs if r["command"].startswith("run (agents)")]  # nothing recorded

@@ -42,6 +42,8 @@ class Capabilities:
         False  # reads CSV/Parquet/JSON with its own readers (EngineSession.load_file)
     )
     max_identifier_length: int | None = None  # longer names are shortened by the engine
+    # other processes (a hub's agents) may build into the warehouse while one holds it open
+    shared_by_processes: bool = True
 
 
 @dataclass(frozen=True)

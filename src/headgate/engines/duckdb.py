@@ -28,7 +28,11 @@ if TYPE_CHECKING:
 MAX_PERFECT_HASH_BITS = 26  # 64M groups at most: a few hundred MB for counts
 
 CAPABILITIES = Capabilities(
-    dialect="duckdb", transactional_ddl=True, concurrent_writes=True, reads_files=True
+    dialect="duckdb",
+    transactional_ddl=True,
+    concurrent_writes=True,
+    reads_files=True,
+    shared_by_processes=False,  # one process at a time opens the file to write
 )
 
 

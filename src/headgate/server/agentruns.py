@@ -53,6 +53,14 @@ FOLLOW_SECONDS = 0.1  # how often the hub looks at a followed run's queue
 SWEEP_SECONDS = 1.0  # how often it sends leases past their end back to the queue
 RECHECK_SECONDS = 10.0  # how often it reads every task's state again, and queues any missed
 FINISHED = queue.FINISHED
+
+
+class UnsharedWarehouse(HeadgateError):
+    """A run for agents asked of a hub whose warehouse only the hub may write."""
+
+    status = 409
+
+
 LOST_UNKEPT = (
     "the hub stopped after recording this run and before queuing its tasks, and the run "
     "was recorded by an earlier headgate, which did not keep where its tasks go: it "
@@ -76,6 +84,15 @@ def start(
     from headgate.facade.base import _git_commit, _user
 
     env = hub.project._environment(environment)
+    if not hub.engine.capabilities.shared_by_processes:
+        raise UnsharedWarehouse(
+            "runs for agents need a warehouse that agents can build into while the hub "
+            f"holds it; this project's (engine: {hub.project.loaded.config.engine.type} in "
+            "headgate.yml) is written by one process at a time, the hub",
+            hint="run it on the hub (POST /api/v1/runs, or a schedule without `agents:`), "
+            "or move the warehouse to PostgreSQL (engine: {type: postgres, ...} in "
+            "headgate.yml) so the agents of a site share it",
+        )
     if "checks" not in placement.includes:
         raise HeadgateError(
             "a run for agents checks what it builds: include checks",
