@@ -286,8 +286,12 @@ def test_a_hub_on_the_embedded_duckdb_refuses_runs_for_agents_saying_why(
     with httpx.Client(base_url=f"{url}/api/v1", headers=auth(url), timeout=60) as api:
         answer = api.post("/queue/runs", json={"environment": "dev", "labels": {"site": "eu"}})
         runs = api.get("/runs").json()["items"]
+        agent = {"name": "a1", "labels": {"site": "eu"}, "capacity": 1, "version": "t"}
+        registered = api.post("/agents", json=agent | {"host": "h", "every_seconds": 25})
     assert answer.status_code == 409, answer.text
     detail = answer.json()["detail"]
     assert "runs for agents need a warehouse that agents can build into" in detail
     assert "engine: duckdb in headgate.yml" in detail and "PostgreSQL" in detail
     assert not [r for r in runs if r["command"].startswith("run (agents)")]  # nothing recorded
+    assert registered.status_code == 200, registered.text  # an agent hears why at once
+    assert "runs for agents need a warehouse" in registered.json()["warning"]

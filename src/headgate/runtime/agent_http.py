@@ -113,7 +113,10 @@ class HttpTransport:
             "host": socket.gethostname(),
             "every_seconds": self.wait + 5.0,
         }
-        self._call("POST", "/agents", body, give_up=None)
+        answer = self._call("POST", "/agents", body, give_up=None)
+        warning = answer.json().get("warning") if answer.status_code == 200 else None
+        if warning and self._registered is None:  # once, when the agent starts
+            log.warning("the hub says no run for agents can start there: %s", warning)
         self._registered = (agent, dict(labels))
 
     def claim(self, agent: str, labels: dict[str, str], lease: timedelta) -> Work | None:

@@ -61,6 +61,20 @@ class UnsharedWarehouse(HeadgateError):
     status = 409
 
 
+def unshared_warehouse(hub: Hub) -> UnsharedWarehouse | None:
+    """Why this hub cannot have agents (its warehouse only it may write), or None."""
+    if hub.engine.capabilities.shared_by_processes:
+        return None
+    return UnsharedWarehouse(
+        "runs for agents need a warehouse that agents can build into while the hub "
+        f"holds it; this project's (engine: {hub.project.loaded.config.engine.type} in "
+        "headgate.yml) is written by one process at a time, the hub",
+        hint="run it on the hub (POST /api/v1/runs, or a schedule without `agents:`), "
+        "or move the warehouse to PostgreSQL (engine: {type: postgres, ...} in "
+        "headgate.yml) so the agents of a site share it",
+    )
+
+
 LOST_UNKEPT = (
     "the hub stopped after recording this run and before queuing its tasks, and the run "
     "was recorded by an earlier headgate, which did not keep where its tasks go: it "
@@ -84,15 +98,9 @@ def start(
     from headgate.facade.base import _git_commit, _user
 
     env = hub.project._environment(environment)
-    if not hub.engine.capabilities.shared_by_processes:
-        raise UnsharedWarehouse(
-            "runs for agents need a warehouse that agents can build into while the hub "
-            f"holds it; this project's (engine: {hub.project.loaded.config.engine.type} in "
-            "headgate.yml) is written by one process at a time, the hub",
-            hint="run it on the hub (POST /api/v1/runs, or a schedule without `agents:`), "
-            "or move the warehouse to PostgreSQL (engine: {type: postgres, ...} in "
-            "headgate.yml) so the agents of a site share it",
-        )
+    unshared = unshared_warehouse(hub)
+    if unshared is not None:
+        raise unshared
     if "checks" not in placement.includes:
         raise HeadgateError(
             "a run for agents checks what it builds: include checks",

@@ -153,7 +153,13 @@ def register(body: Registration, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
     )
     _known.pop((id(hub), body.name), None)
     agent_next.forget(hub, body.name)
-    return {"name": body.name, "labels": body.labels, "capacity": body.capacity}
+    answer: dict[str, Any] = {"name": body.name, "labels": body.labels, "capacity": body.capacity}
+    from headgate.server.agentruns import unshared_warehouse
+
+    unshared = unshared_warehouse(hub)
+    if unshared is not None:  # registered, so its health shows; told why no work will come
+        answer["warning"] = unshared.render()
+    return answer
 
 
 @router.post(
